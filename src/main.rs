@@ -1,1 +1,48 @@
-fn main() {}
+//! `engine`: a container engine built around pluggable copy-on-write storage drivers.
+//!
+//! The binary is thin: it parses the command line and daemon.json ([`config`]), picks the
+//! storage driver from the explicit table in [`drivers`] (selection itself lives in `graph`),
+//! opens the stores ([`engine::Engine`]) and runs one command from [`commands`].
+
+mod cli;
+mod commands;
+mod config;
+mod drivers;
+mod engine;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                // Docker's CLI exits 125 when the engine itself could not run the command.
+                _ => 125,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing(cli.global.log_level.as_deref());
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing(level: Option<&str>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ENGINE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.unwrap_or("warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,5 +1,333 @@
-//! The content-addressed layer store (written next).
+//! The content-addressed layer store, laid out as Docker's layerdb:
+//!
+//! ```text
+//! <image-root>/layerdb/
+//!   .lock                          flock held by every mutation (cross-process)
+//!   sha256/<chain-id hex>/         one read-only layer
+//!     diff  size  cache-id  parent   (parent only above the bottom layer)
+//!     holders/<name>               who keeps the layer (images); present = in use
+//!   mounts/<name>/                 one container's writable layer
+//!     mount-id  parent
+//!   tmp/                           work in progress; swept at open
+//! ```
+//!
+//! Crash safety: a layer's metadata is written in `tmp/` and renamed into `sha256/` in one
+//! step, after its driver layer is complete; a journal file `tmp/<cache-id>.creating` is written
+//! before the driver layer is made and removed after the rename. Removal renames the metadata
+//! into `tmp/` first, then removes the driver layer. So at any instant a crash leaves either a
+//! complete layer or garbage in `tmp/`, which [`LayerStore::open`] cleans up.
 
-/// Placeholder until the store lands.
-#[derive(Debug)]
-pub struct LayerStore;
+mod layout;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tracing::{debug, info_span, warn};
+
+use crate::archive::{DigestReader, decompress};
+use crate::driver::{Change, CreateOpts, Driver};
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::id::{ChainId, DiffId, LayerId, chain_id};
+use crate::store_lock::StoreLock;
+use layout::{Layout, read_layer, read_mount, write_layer_dir, write_mount_dir};
+
+/// One read-only layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// Identity of the layer with its ancestors.
+    pub chain_id: ChainId,
+    /// sha256 of the layer's uncompressed tar.
+    pub diff_id: DiffId,
+    /// The layer below, if any.
+    pub parent: Option<ChainId>,
+    /// The storage driver's id for it.
+    pub cache_id: LayerId,
+    /// Bytes of file content the layer holds (as applied).
+    pub size: u64,
+}
+
+/// A container's writable layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RwLayer {
+    /// The name it is kept under (the container id).
+    pub name: String,
+    /// The storage driver's id for it.
+    pub mount_id: LayerId,
+    /// The image layer it sits on.
+    pub parent: Option<ChainId>,
+}
+
+/// The layer store over one storage driver.
+#[derive(Debug, Clone)]
+pub struct LayerStore {
+    layout: Layout,
+    driver: Arc<dyn Driver>,
+}
+
+impl LayerStore {
+    /// Opens (creating if needed) the store under `image_root` (`<data-root>/image/<driver>`),
+    /// and cleans up whatever an interrupted operation left in `tmp/`.
+    pub fn open(image_root: &Path, driver: Arc<dyn Driver>) -> Result<Self> {
+        let layout = Layout::new(image_root.join("layerdb"));
+        layout.create_dirs()?;
+        let store = LayerStore { layout, driver };
+        let _lock = store.lock()?;
+        store.sweep()?;
+        Ok(store)
+    }
+
+    /// The driver under this store.
+    pub fn driver(&self) -> &Arc<dyn Driver> {
+        &self.driver
+    }
+
+    fn lock(&self) -> Result<StoreLock> {
+        StoreLock::exclusive(&self.layout.lock_file())
+    }
+
+    /// Registers a layer from a tar stream (plain, gzip or zstd) on top of `parent`.
+    /// If the same chain already exists the new copy is discarded and the existing one returned.
+    pub fn register(&self, input: impl Read, parent: Option<&ChainId>) -> Result<Layer> {
+        let _span = info_span!("register_layer", driver = self.driver.name()).entered();
+        let _lock = self.lock()?;
+        let parent_layer = parent.map(|p| self.get(p)).transpose()?;
+        let cache_id = LayerId::random();
+        let journal = self.layout.creating_journal(&cache_id);
+        crate::atomic_file::write_atomic(&journal, b"")?;
+
+        let applied = self.apply_new(&cache_id, parent_layer.as_ref(), input);
+        let (diff_id, size) = match applied {
+            Ok(v) => v,
+            Err(e) => {
+                self.discard_driver_layer(&cache_id);
+                let _ = fs::remove_file(&journal);
+                return Err(e);
+            }
+        };
+        let chain = chain_id(parent, &diff_id);
+        if let Ok(existing) = self.get(&chain) {
+            debug!(%chain, "layer already present; discarding the duplicate");
+            self.discard_driver_layer(&cache_id);
+            let _ = fs::remove_file(&journal);
+            return Ok(existing);
+        }
+        let layer = Layer { chain_id: chain, diff_id, parent: parent.cloned(), cache_id, size };
+        write_layer_dir(&self.layout, &layer)?;
+        fs::remove_file(&journal).ctx("remove journal", &journal)?;
+        Ok(layer)
+    }
+
+    fn apply_new(&self, cache_id: &LayerId, parent: Option<&Layer>, input: impl Read) -> Result<(DiffId, u64)> {
+        let parent_cache = parent.map(|p| &p.cache_id);
+        self.driver.create(cache_id, parent_cache, &CreateOpts::default())?;
+        let (_, plain) = decompress(input)?;
+        let mut hashing = DigestReader::new(plain);
+        let size = self.driver.apply_diff(cache_id, parent_cache, &mut hashing)?;
+        hashing
+            .drain()
+            .map_err(|e| Error::bad_archive("<end of archive>", format!("reading the rest of the layer: {e}")))?;
+        Ok((hashing.digest(), size))
+    }
+
+    fn discard_driver_layer(&self, cache_id: &LayerId) {
+        if let Err(e) = self.driver.remove(cache_id) {
+            warn!(layer = %cache_id, error = %e, "removing a half-made layer failed; it will be retried at next open");
+        }
+    }
+
+    /// The layer with this chain id.
+    pub fn get(&self, chain: &ChainId) -> Result<Layer> {
+        read_layer(&self.layout, chain)
+    }
+
+    /// Every layer, in no particular order.
+    pub fn list(&self) -> Result<Vec<Layer>> {
+        self.layout.chain_ids()?.iter().map(|c| self.get(c)).collect()
+    }
+
+    /// Marks `chain` as kept by `holder` (an image id, say) so it cannot be removed.
+    pub fn hold(&self, chain: &ChainId, holder: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        self.get(chain)?;
+        let path = self.layout.holder(chain, holder)?;
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).ctx("create directory", dir)?;
+        }
+        crate::atomic_file::write_atomic(&path, b"")
+    }
+
+    /// Drops `holder`'s hold on `chain`.
+    pub fn unhold(&self, chain: &ChainId, holder: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        let path = self.layout.holder(chain, holder)?;
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove holder", path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes `chain` when nothing uses it: no holder, no child layer, no writable layer on it.
+    pub fn remove(&self, chain: &ChainId) -> Result<()> {
+        let _span = info_span!("remove_layer", driver = self.driver.name()).entered();
+        let _lock = self.lock()?;
+        let layer = self.get(chain)?;
+        self.check_unused(&layer)?;
+        let doomed = self.layout.deleting_dir(chain);
+        let dir = self.layout.layer_dir(chain);
+        fs::rename(&dir, &doomed).ctx("move layer metadata aside", &dir)?;
+        crate::atomic_file::sync_dir(&self.layout.sha_dir())?;
+        self.driver.remove(&layer.cache_id)?;
+        fs::remove_dir_all(&doomed).ctx("remove layer metadata", &doomed)
+    }
+
+    fn check_unused(&self, layer: &Layer) -> Result<()> {
+        let holders = self.layout.holders(&layer.chain_id)?;
+        if let Some(h) = holders.first() {
+            return Err(Error::Busy(format!("layer {} is in use by {h}", layer.chain_id)));
+        }
+        for other in self.list()? {
+            if other.parent.as_ref() == Some(&layer.chain_id) {
+                return Err(Error::Busy(format!(
+                    "layer {} is the parent of layer {}",
+                    layer.chain_id, other.chain_id
+                )));
+            }
+        }
+        for m in self.rw_layers()? {
+            if m.parent.as_ref() == Some(&layer.chain_id) {
+                return Err(Error::Busy(format!(
+                    "layer {} is in use by container layer {}",
+                    layer.chain_id, m.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the layer's uncompressed tar (its diff from its parent) to `out`.
+    pub fn export(&self, chain: &ChainId, out: &mut dyn Write) -> Result<()> {
+        let layer = self.get(chain)?;
+        let parent = layer.parent.as_ref().map(|p| self.get(p)).transpose()?;
+        self.driver.diff(&layer.cache_id, parent.as_ref().map(|p| &p.cache_id), out)
+    }
+
+    /// Creates the writable layer `name` on `parent`.
+    pub fn create_rw(&self, name: &str, parent: Option<&ChainId>, opts: &CreateOpts) -> Result<RwLayer> {
+        let _lock = self.lock()?;
+        let dir = self.layout.mount_dir(name)?;
+        if dir.exists() {
+            return Err(Error::AlreadyExists { what: format!("writable layer {name}") });
+        }
+        let parent_layer = parent.map(|p| self.get(p)).transpose()?;
+        let mount_id = LayerId::random();
+        let journal = self.layout.creating_journal(&mount_id);
+        crate::atomic_file::write_atomic(&journal, b"")?;
+        let created = self
+            .driver
+            .create_rw(&mount_id, parent_layer.as_ref().map(|p| &p.cache_id), opts);
+        if let Err(e) = created {
+            self.discard_driver_layer(&mount_id);
+            let _ = fs::remove_file(&journal);
+            return Err(e);
+        }
+        let rw = RwLayer { name: name.to_string(), mount_id, parent: parent.cloned() };
+        write_mount_dir(&self.layout, &rw)?;
+        fs::remove_file(&journal).ctx("remove journal", &journal)?;
+        Ok(rw)
+    }
+
+    /// The writable layer `name`.
+    pub fn rw_layer(&self, name: &str) -> Result<RwLayer> {
+        read_mount(&self.layout, name)
+    }
+
+    /// Every writable layer.
+    pub fn rw_layers(&self) -> Result<Vec<RwLayer>> {
+        self.layout.mount_names()?.iter().map(|n| self.rw_layer(n)).collect()
+    }
+
+    /// Mounts the writable layer `name` and returns its root.
+    pub fn mount_rw(&self, name: &str) -> Result<PathBuf> {
+        let rw = self.rw_layer(name)?;
+        self.driver.get(&rw.mount_id)
+    }
+
+    /// Releases a mount taken by [`LayerStore::mount_rw`].
+    pub fn unmount_rw(&self, name: &str) -> Result<()> {
+        let rw = self.rw_layer(name)?;
+        self.driver.put(&rw.mount_id)
+    }
+
+    /// What the writable layer `name` changed on top of its image.
+    pub fn changes_rw(&self, name: &str) -> Result<Vec<Change>> {
+        let rw = self.rw_layer(name)?;
+        let parent = self.parent_cache(&rw)?;
+        self.driver.changes(&rw.mount_id, parent.as_ref())
+    }
+
+    /// Makes a new read-only layer from the changes of writable layer `name` (`commit`).
+    pub fn commit_rw(&self, name: &str) -> Result<Layer> {
+        let rw = self.rw_layer(name)?;
+        let parent = self.parent_cache(&rw)?;
+        // The diff streams through a pipe into register, so no layer is ever held in memory.
+        let (reader, mut writer) = std::io::pipe().ctx("create pipe", "<commit>")?;
+        let driver = Arc::clone(&self.driver);
+        let mount_id = rw.mount_id.clone();
+        let producer = std::thread::spawn(move || -> Result<()> {
+            driver.diff(&mount_id, parent.as_ref(), &mut writer)?;
+            writer.flush().ctx("flush diff", "<commit>")
+        });
+        let registered = self.register(reader, rw.parent.as_ref());
+        let produced = producer
+            .join()
+            .map_err(|_| Error::InvalidInput("the diff thread panicked".into()))?;
+        produced?;
+        registered
+    }
+
+    fn parent_cache(&self, rw: &RwLayer) -> Result<Option<LayerId>> {
+        rw.parent.as_ref().map(|p| self.get(p).map(|l| l.cache_id)).transpose()
+    }
+
+    /// Removes the writable layer `name` (it must not be mounted).
+    pub fn remove_rw(&self, name: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        let rw = self.rw_layer(name)?;
+        let dir = self.layout.mount_dir(name)?;
+        let doomed = self.layout.deleting_dir_named(&format!("mount-{}", rw.mount_id));
+        fs::rename(&dir, &doomed).ctx("move writable layer metadata aside", &dir)?;
+        self.driver.remove(&rw.mount_id)?;
+        fs::remove_dir_all(&doomed).ctx("remove writable layer metadata", &doomed)
+    }
+
+    /// Removes what interrupted operations left behind. Runs under the lock.
+    fn sweep(&self) -> Result<()> {
+        let leftovers = self.layout.tmp_entries()?;
+        if leftovers.is_empty() {
+            return Ok(());
+        }
+        let live: std::collections::HashSet<LayerId> = self
+            .list()?
+            .into_iter()
+            .map(|l| l.cache_id)
+            .chain(self.rw_layers()?.into_iter().map(|m| m.mount_id))
+            .collect();
+        for entry in leftovers {
+            for cache_id in layout::cache_ids_in_leftover(&entry) {
+                if !live.contains(&cache_id) && self.driver.exists(&cache_id) {
+                    warn!(layer = %cache_id, "removing a layer left behind by an interrupted operation");
+                    match self.driver.remove(&cache_id) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            let removed = if entry.is_dir() { fs::remove_dir_all(&entry) } else { fs::remove_file(&entry) };
+            removed.ctx("remove leftover", &entry)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building and testing engine needs on a fresh Debian machine (run as root).
+# Idempotent: packages already present are skipped without touching apt.
+set -euo pipefail
+
+packages=(
+  pkg-config   # -sys crates
+  xfsprogs     # overlay2.size tests: project quota on a loop-mounted xfs
+  e2fsprogs    # mkfs.ext4 for loop-device tests
+  kmod
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "install-deps: cargo not found; install Rust (rustup) first" >&2; exit 1; }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test tier: lint, unit, conformance, property and root integration tests.
+# Run as root (the root tier mounts overlayfs and makes device nodes); as another user the
+# root tier prints SKIP lines instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" = 0 ]; then
+  scripts/install-deps.sh
+  # Every root-tier test must run: a SKIP in that tier becomes a failure.
+  export ENGINE_REQUIRE_ROOT_TESTS=1
+fi
+
+echo "== format"
+cargo fmt --all -- --check
+echo "== clippy"
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
+echo "== tests"
+mkdir -p target
+set +e
+cargo test --workspace --all-features --no-fail-fast 2>&1 | tee target/test-output.txt
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -Eo '[0-9]+ passed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+skipped=$(grep -c '^SKIP: ' target/test-output.txt || true)
+echo "summary: $passed passed, $failed failed, $skipped skipped"
+exit "$status"

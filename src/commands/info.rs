@@ -1,0 +1,48 @@
+//! `engine info`: what `docker info` shows, for this engine.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::engine::Engine;
+
+pub fn run(engine: &Engine) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let uname = nix::sys::utsname::uname()?;
+    writeln!(out, "Server Version: {}", env!("CARGO_PKG_VERSION"))?;
+    writeln!(out, "Storage Driver: {}", engine.driver.name())?;
+    for (k, v) in engine.driver.status() {
+        writeln!(out, " {k}: {v}")?;
+    }
+    writeln!(out, " Layers: {}", engine.layers.list()?.len())?;
+    writeln!(out, "Kernel Version: {}", uname.release().to_string_lossy())?;
+    writeln!(out, "Operating System: {}", os_name())?;
+    writeln!(out, "Architecture: {}", std::env::consts::ARCH)?;
+    writeln!(out, "CPUs: {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))?;
+    writeln!(out, "Total Memory: {}", total_memory())?;
+    writeln!(out, "Engine Root Dir: {}", engine.settings.data_root.display())?;
+    Ok(())
+}
+
+fn os_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn total_memory() -> String {
+    let kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    match kib {
+        Some(k) => format!("{:.2}GiB", k as f64 / (1024.0 * 1024.0)),
+        None => "unknown".into(),
+    }
+}

@@ -1,0 +1,122 @@
+//! daemon.json: the engine's configuration file, with Docker's keys where they apply.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::cli::GlobalOpts;
+
+/// The default location of the configuration file.
+pub const DEFAULT_CONFIG: &str = "/etc/engine/daemon.json";
+/// The default data root.
+pub const DEFAULT_DATA_ROOT: &str = "/var/lib/engine";
+
+/// The keys of daemon.json this engine knows; any other key is an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DaemonJson {
+    pub storage_driver: Option<String>,
+    #[serde(default)]
+    pub storage_opts: Vec<String>,
+    pub data_root: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub debug: Option<bool>,
+}
+
+/// The settings in effect: flags over daemon.json over defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_root: PathBuf,
+    pub storage_driver: Option<String>,
+    pub storage_opts: Vec<String>,
+}
+
+impl DaemonJson {
+    /// Reads and checks `path`; a syntax error or an unknown key names the file, line and key.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading configuration file {}", path.display()))?;
+        if text.trim().is_empty() {
+            return Ok(DaemonJson::default());
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid configuration file {}: {e}", path.display()))
+    }
+}
+
+/// Combines the flags with the configuration file, as dockerd does: a setting given both as
+/// a flag and in the file is an error.
+pub fn resolve(flags: &GlobalOpts) -> Result<Settings> {
+    let file = match &flags.config {
+        Some(path) => DaemonJson::load(path)?,
+        None if Path::new(DEFAULT_CONFIG).exists() => DaemonJson::load(Path::new(DEFAULT_CONFIG))?,
+        None => DaemonJson::default(),
+    };
+    let mut conflicts = Vec::new();
+    if let (Some(f), Some(c)) = (&flags.storage_driver, &file.storage_driver) {
+        conflicts.push(format!("storage-driver: (from flag: {f}, from file: {c})"));
+    }
+    if !flags.storage_opts.is_empty() && !file.storage_opts.is_empty() {
+        conflicts.push(format!(
+            "storage-opts: (from flag: {:?}, from file: {:?})",
+            flags.storage_opts, file.storage_opts
+        ));
+    }
+    if let (Some(f), Some(c)) = (&flags.data_root, &file.data_root) {
+        conflicts.push(format!("data-root: (from flag: {}, from file: {})", f.display(), c.display()));
+    }
+    if !conflicts.is_empty() {
+        bail!(
+            "the following directives are specified both as a flag and in the configuration file: {}",
+            conflicts.join(", ")
+        );
+    }
+    let data_root = flags
+        .data_root
+        .clone()
+        .or(file.data_root)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_ROOT));
+    if !data_root.is_absolute() {
+        bail!("data-root {} must be an absolute path", data_root.display());
+    }
+    Ok(Settings {
+        data_root,
+        storage_driver: flags.storage_driver.clone().or(file.storage_driver),
+        storage_opts: if flags.storage_opts.is_empty() { file.storage_opts } else { flags.storage_opts.clone() },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<DaemonJson> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("daemon.json");
+        std::fs::write(&path, text)?;
+        DaemonJson::load(&path)
+    }
+
+    #[test]
+    fn reads_known_keys() {
+        let c = load_str(r#"{"storage-driver": "vfs", "storage-opts": ["vfs.x=1"], "data-root": "/srv/e"}"#).unwrap();
+        assert_eq!(c.storage_driver.as_deref(), Some("vfs"));
+        assert_eq!(c.storage_opts, vec!["vfs.x=1"]);
+        assert_eq!(c.data_root, Some(PathBuf::from("/srv/e")));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err = load_str("{\n  \"storage-driver\": \"vfs\",\n  \"storage-drivr\": \"x\"\n}").unwrap_err().to_string();
+        assert!(err.contains("daemon.json"), "{err}");
+        assert!(err.contains("storage-drivr"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn malformed_json_names_the_line() {
+        let err = load_str("{\n \"storage-driver\": vfs\n}").unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+}

@@ -1,0 +1,13 @@
+//! The table of storage drivers this build has, in Docker's priority order.
+
+use graph::DriverEntry;
+
+/// Drivers compiled into this binary, most preferred first (overlay2, devicemapper, vfs).
+pub fn table() -> Vec<DriverEntry> {
+    let mut table = Vec::new();
+    #[cfg(feature = "overlay2")]
+    table.push(DriverEntry { name: "overlay2", init: overlay2::init });
+    #[cfg(feature = "vfs")]
+    table.push(DriverEntry { name: "vfs", init: vfs::init });
+    table
+}

@@ -1,0 +1,33 @@
+//! The engine's stores, opened over the chosen storage driver.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use graph::{Driver, LayerStore};
+
+use crate::config::Settings;
+use crate::drivers;
+
+/// The open engine: settings, driver and layer store.
+#[derive(Debug)]
+pub struct Engine {
+    pub settings: Settings,
+    pub driver: Arc<dyn Driver>,
+    pub layers: LayerStore,
+}
+
+impl Engine {
+    /// Picks the driver and opens the stores under the data root.
+    pub fn open(settings: Settings) -> Result<Self> {
+        let root = &settings.data_root;
+        std::fs::create_dir_all(root).with_context(|| format!("creating data root {}", root.display()))?;
+        let driver: Arc<dyn Driver> = Arc::from(graph::select_driver(
+            &drivers::table(),
+            root,
+            settings.storage_driver.as_deref(),
+            &settings.storage_opts,
+        )?);
+        let layers = LayerStore::open(&root.join("image").join(driver.name()), Arc::clone(&driver))?;
+        Ok(Engine { settings, driver, layers })
+    }
+}

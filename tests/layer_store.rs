@@ -1,0 +1,310 @@
+//! The layer store over real drivers (root tier: layers are applied with ownership, overlay2
+//! mounts). Each test gets its own data root.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use graph::{ChainId, CreateOpts, Digest, Driver, DriverConfig, ErrorKind, LayerId, LayerStore, chain_id};
+use sha2::{Digest as _, Sha256};
+
+fn open(root: &Path, driver: &str) -> LayerStore {
+    let config = DriverConfig { home: root.join(driver), options: vec![] };
+    let d: Box<dyn Driver> = match driver {
+        "vfs" => vfs::init(&config).unwrap(),
+        "overlay2" => overlay2::init(&config).unwrap(),
+        other => panic!("no driver {other}"),
+    };
+    LayerStore::open(&root.join("image").join(driver), Arc::from(d)).unwrap()
+}
+
+/// A layer tar with the given (path, content) files.
+fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, content) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1_700_000_000);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, path, content.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn sha(bytes: &[u8]) -> Digest {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes))).parse().unwrap()
+}
+
+fn driver_layer_count(root: &Path, driver: &str) -> usize {
+    let dir = match driver {
+        "vfs" => root.join("vfs/dir"),
+        _ => root.join(driver),
+    };
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                .filter(|e| e.file_name() != "l")
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn tmp_is_empty(root: &Path, driver: &str) -> bool {
+    std::fs::read_dir(root.join("image").join(driver).join("layerdb/tmp")).unwrap().next().is_none()
+}
+
+macro_rules! for_each_driver {
+    ($($name:ident => $body:ident),* $(,)?) => {
+        mod vfs_driver {
+            $(#[test] fn $name() {
+                if !graph::testsuite::root_available(concat!("vfs::", stringify!($name))) { return; }
+                super::$body("vfs");
+            })*
+        }
+        mod overlay2_driver {
+            $(#[test] fn $name() {
+                if !graph::testsuite::root_available(concat!("overlay2::", stringify!($name))) { return; }
+                super::$body("overlay2");
+            })*
+        }
+    };
+}
+
+for_each_driver! {
+    root_register_computes_docker_digests => register_computes_docker_digests,
+    root_compressed_input_hashes_the_uncompressed_tar => compressed_input_hashes_the_uncompressed_tar,
+    root_duplicate_register_keeps_one_layer => duplicate_register_keeps_one_layer,
+    root_bad_archive_leaves_nothing_behind => bad_archive_leaves_nothing_behind,
+    root_layers_in_use_cannot_be_removed => layers_in_use_cannot_be_removed,
+    root_interrupted_operations_are_swept_at_open => interrupted_operations_are_swept_at_open,
+    root_commit_of_a_writable_layer_makes_a_new_layer => commit_of_a_writable_layer_makes_a_new_layer,
+    root_concurrent_stores_do_not_corrupt_each_other => concurrent_stores_do_not_corrupt_each_other,
+    root_export_reproduces_the_layer => export_reproduces_the_layer,
+}
+
+fn register_computes_docker_digests(driver: &str) {
+    let root = tempfile::tempdir().unwrap();
+    let store = open(root.path(), driver);
+    let base_tar = tar_of(&[("etc/os", "base\n"), ("bin/sh", "#!\n")]);
+    let base = store.register(&base_tar[..], None).unwrap();
+    assert_eq!(base.diff_id, sha(&base_tar));
+    assert_eq!(base.chain_id, base.diff_id, "the bottom layer's chain id is its diff id");
+    assert_eq!(base.size, 8);
+    let top_tar = tar_of(&[("etc/os", "top\n")]);
+    let top = store.register(&top_tar[..], Some(&base.chain_id)).unwrap();
+    assert_eq!(top.diff_id, sha(&top_tar));
+    let expected = sha(format!("{} {}", base.chain_id, top.diff_id).as_bytes());
+    assert_eq!(top.chain_id, expected);
+    assert_eq!(chain_id(Some(&base.chain_id), &top.diff_id), expected);
+    assert_eq!(top.parent.as_ref(), Some(&base.chain_id));
+
+    // The metadata is Docker's layerdb layout.
+    let dir = root.path().join(format!("image/{driver}/layerdb/sha256/{}", top.chain_id.hex()));
+    assert_eq!(std::fs::read_to_string(dir.join("diff")).unwrap(), top.diff_id.to_string());
+    assert_eq!(std::fs::read_to_string(dir.join("parent")).unwrap(), base.chain_id.to_string());
+    assert_eq!(std::fs::read_to_string(dir.join("cache-id")).unwrap(), top.cache_id.as_str());
+    assert_eq!(std::fs::read_to_string(dir.join("size")).unwrap(), "4");
+
+    // The mounted top layer shows both layers, the upper file winning.
+    let d = store.driver();
+    let path = d.get(&top.cache_id).unwrap();
+    assert_eq!(std::fs::read_to_string(path.join("etc/os")).unwrap(), "top\n");
+    assert_eq!(std::fs::read_to_string(path.join("bin/sh")).unwrap(), "#!\n");
+    d.put(&top.cache_id).unwrap();
+
+    // A reopened store sees the same layers.
+    let again = open(root.path(), driver);
+    assert_eq!(again.get(&top.chain_id).unwrap(), top);
+    assert_eq!(again.list().unwrap().len(), 2);
+    again.driver().cleanup().unwrap();
+    store.driver().cleanup().unwrap();
+}
+
+fn compressed_input_hashes_the_uncompressed_tar(driver: &str) {
+    let root = tempfile::tempdir().unwrap();
+    let store = open(root.path(), driver);
+    let plain = tar_of(&[("a", "gzip me")]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&plain).unwrap();
+    let gz = gz.finish().unwrap();
+    let layer = store.register(&gz[..], None).unwrap();
+    assert_eq!(layer.diff_id, sha(&plain));
+    store.driver().cleanup().unwrap();
+}
+
+fn duplicate_register_keeps_one_layer(driver: &str) {
+    let root = tempfile::tempdir().unwrap();
+    let store = open(root.path(), driver);
+    let t = tar_of(&[("a", "1")]);
+    let first = store.register(&t[..], None).unwrap();
+    let second = store.register(&t[..], None).unwrap();
+    assert_eq!(first, second);
+    assert_eq!(store.list().unwrap().len(), 1);
+    assert_eq!(driver_layer_count(root.path(), driver), 1);
+    assert!(tmp_is_empty(root.path(), driver));
+    store.driver().cleanup().unwrap();
+}
+
+fn bad_archive_leaves_nothing_behind(driver: &str) {
+    let root = tempfile::tempdir().unwrap();
+    let store = open(root.path(), driver);
+    let mut t = tar_of(&[("big", &"x".repeat(10_000))]);
+    t.truncate(3000); // cut inside the file's content
+    let err = store.register(&t[..], None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let garbage = b"this is not a tar archive at all, just some text that goes on".repeat(20);
+    assert!(store.register(&garbage[..], None).is_err());
+    let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    gz.extend_from_slice(b"corrupt deflate data");
+    assert!(store.register(&gz[..], None).is_err());
+    assert_eq!(store.list().unwrap().len(), 0);
+    assert_eq!(driver_layer_count(root.path(), driver), 0, "a half layer was left in the driver");
+    assert!(tmp_is_empty(root.path(), driver));
+    let missing: ChainId = sha(b"nope");
+    assert_eq!(store.register(&tar_of(&[])[..], Some(&missing)).unwrap_err().kind(), ErrorKind::NotFound);
+    store.driver().cleanup().unwrap();
+}
+
+fn layers_in_use_cannot_be_removed(driver: &str) {
+    let root = tempfile::tempdir().unwrap();
+    let store = open(root.path(), driver);
+    let base = store.register(&tar_of(&[("a", "1")])[..], None).unwrap();
+    let child = store.register(&tar_of(&[("b", "2")])[..], Some(&base.chain_id)).unwrap();
+    assert_eq!(store.remove(&base.chain_id).unwrap_err().kind(), ErrorKind::Busy);
+
+    store.hold(&child.chain_id, "image-1").unwrap();
+    assert_eq!(store.remove(&child.chain_id).unwrap_err().kind(), ErrorKind::Busy);
+    store.unhold(&child.chain_id, "image-1").unwrap();
+
+    store.create_rw("container1", Some(&child.chain_id), &CreateOpts::default()).unwrap();
+    let err = store.remove(&child.chain_id).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Busy);
+    assert!(err.to_string().contains("container1"), "{err}");
+    store.remove_rw("container1").unwrap();
+
+    store.remove(&child.chain_id).unwrap();
+    store.remove(&base.chain_id).unwrap();
+    assert!(store.list().unwrap().is_empty());
+    assert_eq!(driver_layer_count(root.path(), driver), 0);
+    assert_eq!(store.get(&base.chain_id).unwrap_err().kind(), ErrorKind::NotFound);
+    store.driver().cleanup().unwrap();
+}
+
+fn interrupted_operations_are_swept_at_open(driver: &str) {
+    let root = tempfile::tempdir().unwrap();
+    let store = open(root.path(), driver);
+    let kept = store.register(&tar_of(&[("k", "keep")])[..], None).unwrap();
+    // A crash after the driver layer was made but before its metadata landed.
+    let orphan = LayerId::random();
+    store.driver().create(&orphan, None, &CreateOpts::default()).unwrap();
+    let tmp = root.path().join(format!("image/{driver}/layerdb/tmp"));
+    std::fs::write(tmp.join(format!("{orphan}.creating")), b"").unwrap();
+    // A crash in the middle of removing a layer: metadata moved aside, driver layer still there.
+    let doomed = store.register(&tar_of(&[("d", "doomed")])[..], None).unwrap();
+    let meta = root.path().join(format!("image/{driver}/layerdb/sha256/{}", doomed.chain_id.hex()));
+    std::fs::rename(&meta, tmp.join("deleting-x")).unwrap();
+    store.driver().cleanup().unwrap();
+    drop(store);
+
+    let store = open(root.path(), driver);
+    assert!(!store.driver().exists(&orphan), "orphan driver layer survived the sweep");
+    assert!(!store.driver().exists(&doomed.cache_id));
+    assert!(store.driver().exists(&kept.cache_id));
+    assert_eq!(store.list().unwrap(), vec![kept]);
+    assert!(tmp_is_empty(root.path(), driver));
+    store.driver().cleanup().unwrap();
+}
+
+fn commit_of_a_writable_layer_makes_a_new_layer(driver: &str) {
+    let root = tempfile::tempdir().unwrap();
+    let store = open(root.path(), driver);
+    let base = store.register(&tar_of(&[("etc/hostname", "base"), ("gone", "x")])[..], None).unwrap();
+    store.create_rw("c1", Some(&base.chain_id), &CreateOpts::default()).unwrap();
+    let rootfs = store.mount_rw("c1").unwrap();
+    std::fs::write(rootfs.join("etc/hostname"), "changed").unwrap();
+    std::fs::write(rootfs.join("new"), "new file").unwrap();
+    std::fs::remove_file(rootfs.join("gone")).unwrap();
+    store.unmount_rw("c1").unwrap();
+
+    let mut changes: Vec<String> =
+        store.changes_rw("c1").unwrap().iter().map(|c| format!("{} {}", c.kind, c.path.display())).collect();
+    changes.sort();
+    assert_eq!(changes, ["A /new", "C /etc", "C /etc/hostname", "D /gone"]);
+
+    let committed = store.commit_rw("c1").unwrap();
+    assert_eq!(committed.parent.as_ref(), Some(&base.chain_id));
+    store.remove_rw("c1").unwrap();
+    assert!(store.rw_layers().unwrap().is_empty());
+
+    let d = store.driver();
+    let path = d.get(&committed.cache_id).unwrap();
+    assert_eq!(std::fs::read_to_string(path.join("etc/hostname")).unwrap(), "changed");
+    assert_eq!(std::fs::read_to_string(path.join("new")).unwrap(), "new file");
+    assert!(!path.join("gone").exists());
+    d.put(&committed.cache_id).unwrap();
+    // The base is untouched by the container.
+    let path = d.get(&base.cache_id).unwrap();
+    assert_eq!(std::fs::read_to_string(path.join("etc/hostname")).unwrap(), "base");
+    assert!(path.join("gone").exists());
+    d.put(&base.cache_id).unwrap();
+    d.cleanup().unwrap();
+}
+
+fn concurrent_stores_do_not_corrupt_each_other(driver: &str) {
+    let root = tempfile::tempdir().unwrap();
+    let base = open(root.path(), driver).register(&tar_of(&[("base", "b")])[..], None).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let root = root.path().to_path_buf();
+            let parent = base.chain_id.clone();
+            let driver = driver.to_string();
+            std::thread::spawn(move || {
+                // Separate store instances, as separate engine processes would have.
+                let store = open(&root, &driver);
+                let name = format!("f{i}");
+                let content = i.to_string();
+                let layer = store.register(&tar_of(&[(name.as_str(), content.as_str())])[..], Some(&parent)).unwrap();
+                store.create_rw(&format!("c{i}"), Some(&layer.chain_id), &CreateOpts::default()).unwrap();
+                store.driver().cleanup().unwrap();
+                layer
+            })
+        })
+        .collect();
+    let layers: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let store = open(root.path(), driver);
+    assert_eq!(store.list().unwrap().len(), 5);
+    assert_eq!(store.rw_layers().unwrap().len(), 4);
+    for l in layers {
+        assert_eq!(store.get(&l.chain_id).unwrap(), l);
+    }
+    store.driver().cleanup().unwrap();
+}
+
+fn export_reproduces_the_layer(driver: &str) {
+    let root = tempfile::tempdir().unwrap();
+    let store = open(root.path(), driver);
+    let base = store.register(&tar_of(&[("a/one", "1"), ("a/two", "2")])[..], None).unwrap();
+    let mut tar = Vec::new();
+    store.export(&base.chain_id, &mut tar).unwrap();
+    let mut names = Vec::new();
+    let mut archive = tar::Archive::new(&tar[..]);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut body = String::new();
+        entry.read_to_string(&mut body).unwrap();
+        names.push(format!("{}={body}", entry.path().unwrap().display()));
+    }
+    names.sort();
+    assert_eq!(names, ["a/=", "a/one=1", "a/two=2"]);
+    // Registering the export in a fresh store gives the same tree.
+    let other = tempfile::tempdir().unwrap();
+    let store2 = open(other.path(), driver);
+    let again = store2.register(&tar[..], None).unwrap();
+    let p = store2.driver().get(&again.cache_id).unwrap();
+    assert_eq!(std::fs::read_to_string(p.join("a/two")).unwrap(), "2");
+    store2.driver().put(&again.cache_id).unwrap();
+    store2.driver().cleanup().unwrap();
+    store.driver().cleanup().unwrap();
+}
