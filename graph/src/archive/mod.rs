@@ -12,7 +12,15 @@
 mod apply;
 mod compression;
 mod digest_reader;
+mod dir_listing;
+mod entry_meta;
+mod entry_path;
 mod export;
+mod remove;
+mod safe_root;
+mod tar_writer;
+mod whiteout;
+mod xattrs;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -44,7 +52,12 @@ pub struct ApplyOptions {
 /// Extracts the uncompressed layer tar `tar` into `root`, which must exist.
 ///
 /// Returns the bytes of regular-file content written (hard links count nothing).
-/// Any entry that would reach outside `root` is an [`crate::Error::BadArchive`].
+/// Any entry that would reach outside `root` is an [`crate::Error::BadArchive`], as is a
+/// malformed, truncated or corrupt stream. Absolute names are taken relative to `root`, and a
+/// symlink met on the way is resolved as if `root` were `/`. Ownership, modes (with
+/// setuid/setgid/sticky), mtimes (directories' last) and xattrs on every entry type are
+/// applied; `trusted.overlay.*` xattrs in an archive are ignored (only whiteouts make them).
+/// The input is read to its end, so a compressed stream's trailer is checked too.
 pub fn apply_layer(root: &Path, tar: &mut dyn Read, opts: &ApplyOptions) -> Result<u64> {
     apply::apply_layer(root, tar, opts)
 }
