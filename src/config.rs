@@ -30,6 +30,8 @@ pub struct Settings {
     pub data_root: PathBuf,
     pub storage_driver: Option<String>,
     pub storage_opts: Vec<String>,
+    /// Log level: the flag, else daemon.json `log-level` (`debug: true` means "debug").
+    pub log_level: Option<String>,
 }
 
 impl DaemonJson {
@@ -80,7 +82,19 @@ pub fn resolve(flags: &GlobalOpts) -> Result<Settings> {
     if !data_root.is_absolute() {
         bail!("data-root {} must be an absolute path", data_root.display());
     }
+    let log_level = flags
+        .log_level
+        .clone()
+        .or(file.log_level)
+        .or_else(|| file.debug.unwrap_or(false).then(|| "debug".to_string()));
+    if let Some(level) = &log_level {
+        if !["trace", "debug", "info", "warn", "error", "fatal"].contains(&level.as_str()) {
+            bail!("invalid log level {level:?}: use one of trace, debug, info, warn, error, fatal");
+        }
+    }
+    let log_level = log_level.map(|l| if l == "fatal" { "error".to_string() } else { l });
     Ok(Settings {
+        log_level,
         data_root,
         storage_driver: flags.storage_driver.clone().or(file.storage_driver),
         storage_opts: if flags.storage_opts.is_empty() { file.storage_opts } else { flags.storage_opts.clone() },

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use graph::image::ImageStore;
 use graph::{Driver, LayerStore};
 
 use crate::config::Settings;
@@ -14,6 +15,7 @@ pub struct Engine {
     pub settings: Settings,
     pub driver: Arc<dyn Driver>,
     pub layers: LayerStore,
+    pub images: ImageStore,
 }
 
 impl Engine {
@@ -27,7 +29,9 @@ impl Engine {
             settings.storage_driver.as_deref(),
             &settings.storage_opts,
         )?);
-        let layers = LayerStore::open(&root.join("image").join(driver.name()), Arc::clone(&driver))?;
-        Ok(Engine { settings, driver, layers })
+        let image_root = root.join("image").join(driver.name());
+        let layers = LayerStore::open(&image_root, Arc::clone(&driver))?;
+        let images = ImageStore::open(&image_root, layers.clone())?;
+        Ok(Engine { settings, driver, layers, images })
     }
 }

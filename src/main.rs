@@ -4,11 +4,13 @@
 //! storage driver from the explicit table in [`drivers`] (selection itself lives in `graph`),
 //! opens the stores ([`engine::Engine`]) and runs one command from [`commands`].
 
+mod changes;
 mod cli;
 mod commands;
 mod config;
 mod drivers;
 mod engine;
+mod human;
 
 use std::process::ExitCode;
 
@@ -27,8 +29,15 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_tracing(cli.global.log_level.as_deref());
-    match commands::run(cli) {
+    let settings = match config::resolve(&cli.global) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    init_tracing(settings.log_level.as_deref());
+    match commands::run(cli.command, settings) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("Error: {e:#}");

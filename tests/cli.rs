@@ -239,3 +239,102 @@ fn root_hostile_layer_is_refused_and_leaves_nothing() {
     assert_eq!(ok(root.path(), &["-s", "vfs", "layer", "ls", "-q"]), "");
     assert_eq!(std::fs::read_dir(root.path().join("vfs/dir")).unwrap().count(), 0);
 }
+
+fn images_of(root: &Path) -> Vec<String> {
+    ok(root, &["-s", "vfs", "images"]).lines().skip(1).map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).collect()
+}
+
+#[test]
+fn root_import_tag_inspect_history_and_rmi() {
+    if !graph::testsuite::root_available("root_import_tag_inspect_history_and_rmi") {
+        return;
+    }
+    let root = Root::new();
+    let rootfs = tar_of(&[("bin/hello", "#!/bin/sh\necho hi\n"), ("etc/motd", "welcome")]);
+    let file = root.path().join("rootfs.tar");
+    std::fs::write(&file, &rootfs).unwrap();
+    let f = file.to_str().unwrap();
+    let id = ok(root.path(), &["-s", "vfs", "import", "-c", "CMD [\"/bin/hello\"]", "-c", "ENV A=1", f, "demo:v1"]);
+    let id = id.trim();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    let short = &id[7..19];
+    assert_eq!(images_of(root.path()), [format!("demo v1 {short}")]);
+    assert_eq!(ok(root.path(), &["-s", "vfs", "images", "-q"]).trim(), short);
+
+    let inspect: serde_json::Value = serde_json::from_str(&ok(root.path(), &["-s", "vfs", "image", "inspect", "demo:v1"])).unwrap();
+    let doc = &inspect[0];
+    assert_eq!(doc["Id"], id);
+    assert_eq!(doc["RepoTags"], serde_json::json!(["demo:v1"]));
+    let diff_id = format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&rootfs)));
+    assert_eq!(doc["RootFS"]["Layers"], serde_json::json!([diff_id]));
+    assert_eq!(doc["Config"]["Cmd"], serde_json::json!(["/bin/hello"]));
+    assert_eq!(doc["Config"]["Env"], serde_json::json!(["A=1"]));
+    assert_eq!(doc["GraphDriver"]["Name"], "vfs");
+    assert_eq!(doc["Architecture"], "amd64");
+    assert_eq!(doc["Size"], 25);
+
+    let history = ok(root.path(), &["-s", "vfs", "history", "demo:v1"]);
+    assert!(history.lines().nth(1).unwrap().contains(&format!("Imported from {f}")), "{history}");
+
+    // A second tag; rmi by one tag only untags.
+    ok(root.path(), &["-s", "vfs", "tag", "demo:v1", "localhost:5000/demo"]);
+    let mut listed = images_of(root.path());
+    listed.sort();
+    assert_eq!(listed, [format!("demo v1 {short}"), format!("localhost:5000/demo latest {short}")]);
+    let err = fails(root.path(), &["-s", "vfs", "rmi", short]);
+    assert!(err.contains("referenced in multiple repositories"), "{err}");
+    assert_eq!(ok(root.path(), &["-s", "vfs", "rmi", "demo:v1"]).trim(), "Untagged: demo:v1");
+    let out = ok(root.path(), &["-s", "vfs", "rmi", "localhost:5000/demo"]);
+    assert!(out.contains("Untagged: localhost:5000/demo:latest") && out.contains(&format!("Deleted: {id}")), "{out}");
+    assert!(images_of(root.path()).is_empty());
+    assert_eq!(ok(root.path(), &["-s", "vfs", "layer", "ls", "-q"]), "", "rmi left the layer behind");
+
+    let err = fails(root.path(), &["-s", "vfs", "rmi", "nosuch"]);
+    assert!(err.contains("No such image: nosuch"), "{err}");
+    let err = fails(root.path(), &["-s", "vfs", "image", "inspect", "nosuch"]);
+    assert!(err.contains("No such image: nosuch"), "{err}");
+}
+
+#[test]
+fn root_import_from_stdin_dangling_and_prune() {
+    if !graph::testsuite::root_available("root_import_from_stdin_dangling_and_prune") {
+        return;
+    }
+    let root = Root::new();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_engine"));
+    cmd.arg("--data-root").arg(root.path()).args(["-s", "vfs", "import", "-"]);
+    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &tar_of(&[("x", "y")])).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(images_of(root.path()), [format!("<none> <none> {}", &id[7..19])]);
+    let dangling = ok(root.path(), &["-s", "vfs", "images", "-q", "--filter", "dangling=true"]);
+    assert_eq!(dangling.trim(), &id[7..19]);
+    let out = ok(root.path(), &["-s", "vfs", "image", "prune", "-f"]);
+    assert!(out.contains(&format!("deleted: {id}")), "{out}");
+    assert!(images_of(root.path()).is_empty());
+    assert!(fails(root.path(), &["-s", "vfs", "images", "--filter", "bogus=1"]).contains("invalid filter"));
+}
+
+#[test]
+fn root_import_of_a_corrupt_archive_stores_nothing() {
+    if !graph::testsuite::root_available("root_import_of_a_corrupt_archive_stores_nothing") {
+        return;
+    }
+    let root = Root::new();
+    let mut t = tar_of(&[("big", &"z".repeat(5000))]);
+    t.truncate(2048);
+    let file = root.path().join("bad.tar");
+    std::fs::write(&file, &t).unwrap();
+    let err = fails(root.path(), &["-s", "vfs", "import", file.to_str().unwrap(), "bad:latest"]);
+    assert!(err.contains("bad.tar"), "{err}");
+    assert!(images_of(root.path()).is_empty());
+    assert_eq!(ok(root.path(), &["-s", "vfs", "layer", "ls", "-q"]), "");
+    let err = fails(root.path(), &["-s", "vfs", "import", "/nonexistent.tar"]);
+    assert!(err.contains("/nonexistent.tar"), "{err}");
+    let err = fails(root.path(), &["-s", "vfs", "import", file.to_str().unwrap(), "Bad:Name"]);
+    assert!(err.contains("invalid reference format"), "{err}");
+}

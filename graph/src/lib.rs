@@ -11,6 +11,7 @@
 //! - [`LayerStore`] keeps layers content-addressed like Docker's layerdb: diff id = sha256 of
 //!   the uncompressed tar, chain id by the OCI rule, reference counts so layers in use stay.
 //!   Every metadata write is atomic and every mutation runs under a cross-process lock.
+//! - [`image::ImageStore`] keeps image configs by digest and Docker's `repositories.json` tags.
 //! - With feature `testsuite`, [`testsuite`] is the conformance suite each driver's tests run.
 #![warn(missing_docs)]
 
@@ -19,6 +20,7 @@ pub mod atomic_file;
 mod driver;
 mod error;
 mod id;
+pub mod image;
 pub mod layer_store;
 pub mod naive;
 pub mod options;

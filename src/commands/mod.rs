@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod image;
 mod info;
 mod layer;
 
@@ -7,17 +8,22 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command};
-use crate::config;
+use crate::cli::Command;
+use crate::config::Settings;
 use crate::engine::Engine;
 
-/// Runs the parsed command line.
-pub fn run(cli: Cli) -> Result<ExitCode> {
-    let settings = config::resolve(&cli.global)?;
+/// Runs one command with the settings in effect.
+pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
     let engine = Engine::open(settings)?;
-    match cli.command {
+    match command {
         Command::Info => info::run(&engine)?,
         Command::Layer(cmd) => layer::run(&engine, cmd)?,
+        Command::Import(args) => image::import(&engine, args)?,
+        Command::Images(args) => image::list(&engine, args)?,
+        Command::Tag { source, target } => image::tag(&engine, &source, &target)?,
+        Command::Rmi(args) => image::remove(&engine, args)?,
+        Command::History(args) => image::history(&engine, args)?,
+        Command::Image(cmd) => image::run(&engine, cmd)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,449 @@
+//! Image commands: import, images, tag, rmi, history, image inspect/prune.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, BufRead, Read, Write};
+
+use anyhow::{Context, Result, bail};
+use graph::image::{History, Image, ImageConfig, Reference, RunConfig, host_architecture};
+use graph::{ChainId, ErrorKind};
+use serde_json::json;
+
+use crate::changes;
+use crate::cli::{HistoryArgs, ImageCommand, ImagesArgs, ImportArgs, RmiArgs};
+use crate::engine::Engine;
+use crate::human;
+
+pub fn run(engine: &Engine, cmd: ImageCommand) -> Result<()> {
+    match cmd {
+        ImageCommand::Ls(args) => list(engine, args),
+        ImageCommand::Inspect { images } => inspect(engine, &images),
+        ImageCommand::Rm(args) => remove(engine, args),
+        ImageCommand::Import(args) => import(engine, args),
+        ImageCommand::History(args) => history(engine, args),
+        ImageCommand::Tag { source, target } => tag(engine, &source, &target),
+        ImageCommand::Prune { all, force } => prune(engine, all, force),
+    }
+}
+
+/// The 12-hex-digit id Docker shows, or the full `sha256:` id.
+fn short_id(image: &Image, no_trunc: bool) -> String {
+    if no_trunc { image.id.to_string() } else { image.id.hex()[..12].to_string() }
+}
+
+fn image_size(engine: &Engine, image: &Image) -> u64 {
+    let mut size = 0;
+    let mut chain = image.top_layer();
+    while let Some(c) = chain {
+        match engine.layers.get(&c) {
+            Ok(layer) => {
+                size += layer.size;
+                chain = layer.parent;
+            }
+            Err(_) => break,
+        }
+    }
+    size
+}
+
+pub fn import(engine: &Engine, args: ImportArgs) -> Result<()> {
+    if args.file.starts_with("http://") || args.file.starts_with("https://") {
+        bail!("importing from a URL is not supported: download {} and import the file", args.file);
+    }
+    let host_platform = format!("linux/{}", host_architecture());
+    if let Some(p) = &args.platform {
+        if p != &host_platform && p != "linux" {
+            bail!("platform {p} is not supported here; this host is {host_platform}");
+        }
+    }
+    let reference = args.reference.as_deref().map(Reference::parse).transpose()?;
+    if reference.as_ref().is_some_and(|r| r.digest().is_some()) {
+        bail!("import: a reference with a digest cannot be used as a tag");
+    }
+    let mut run_config = RunConfig::default();
+    for change in &args.changes {
+        changes::apply(&mut run_config, change).with_context(|| format!("--change {change:?}"))?;
+    }
+    let input: Box<dyn Read> = if args.file == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(File::open(&args.file).with_context(|| format!("opening {}", args.file))?)
+    };
+    let layer = engine
+        .layers
+        .register(input, None)
+        .with_context(|| format!("importing {}", args.file))?;
+    let mut config = ImageConfig::new_for_host(vec![layer.diff_id.clone()]);
+    config.config = Some(run_config);
+    config.history = vec![History {
+        created: config.created.clone(),
+        comment: Some(args.message.clone().unwrap_or_else(|| format!("Imported from {}", args.file))),
+        ..History::default()
+    }];
+    let raw = serde_json::to_vec(&config)?;
+    let image = match engine.images.create(&raw) {
+        Ok(image) => image,
+        Err(e) => {
+            let _ = engine.layers.remove(&layer.chain_id);
+            return Err(e.into());
+        }
+    };
+    if let Some(r) = &reference {
+        engine.images.tag(r, &image.id)?;
+    }
+    println!("{}", image.id);
+    Ok(())
+}
+
+/// A row of `engine images`.
+struct Row {
+    repository: String,
+    tag: String,
+    image: Image,
+}
+
+fn glob_match(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            text.starts_with(head)
+                && (0..=text.len() - head.len())
+                    .any(|i| text.is_char_boundary(head.len() + i) && glob_match(tail, &text[head.len() + i..]))
+        }
+    }
+}
+
+pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
+    let mut dangling: Option<bool> = None;
+    let mut ref_patterns = Vec::new();
+    for f in &args.filters {
+        match f.split_once('=') {
+            Some(("dangling", v)) => {
+                dangling = Some(match v {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => bail!("invalid filter 'dangling={v}': want true or false"),
+                })
+            }
+            Some(("reference", v)) => ref_patterns.push(v.to_string()),
+            _ => bail!("invalid filter {f:?}: supported filters are dangling=true|false and reference=PATTERN"),
+        }
+    }
+    let wanted = args.reference.as_deref().map(Reference::parse_name_only).transpose()?;
+    let references = engine.images.references()?;
+    let mut images = engine.images.list()?;
+    images.sort_by_key(|i| std::cmp::Reverse(i.created_unix()));
+    let mut rows = Vec::new();
+    for image in images {
+        let mut tags: Vec<&Reference> = references.iter().filter(|(_, id)| *id == image.id).map(|(r, _)| r).collect();
+        tags.sort();
+        if tags.is_empty() {
+            if dangling != Some(false) && wanted.is_none() && ref_patterns.is_empty() {
+                rows.push(Row { repository: "<none>".into(), tag: "<none>".into(), image: image.clone() });
+            }
+            continue;
+        }
+        if dangling == Some(true) {
+            continue;
+        }
+        for r in tags {
+            if let Some(w) = &wanted {
+                if w.familiar_name() != r.familiar_name() || w.tag().is_some_and(|t| Some(t) != r.tag()) {
+                    continue;
+                }
+            }
+            if !ref_patterns.is_empty()
+                && !ref_patterns.iter().any(|p| glob_match(p, &r.familiar()) || glob_match(p, &r.familiar_name()))
+            {
+                continue;
+            }
+            rows.push(Row {
+                repository: r.familiar_name(),
+                tag: r.tag().unwrap_or("<none>").to_string(),
+                image: image.clone(),
+            });
+        }
+    }
+    let mut out = io::stdout().lock();
+    if args.quiet {
+        let mut seen = BTreeSet::new();
+        for row in rows {
+            if seen.insert(row.image.id.clone()) {
+                writeln!(out, "{}", short_id(&row.image, args.no_trunc))?;
+            }
+        }
+        return Ok(());
+    }
+    let mut table = vec![{
+        let mut h = vec!["REPOSITORY".to_string(), "TAG".into()];
+        if args.digests {
+            h.push("DIGEST".into());
+        }
+        h.extend(["IMAGE ID".into(), "CREATED".into(), "SIZE".into()]);
+        h
+    }];
+    for row in rows {
+        let mut cells = vec![row.repository, row.tag];
+        if args.digests {
+            cells.push("<none>".into());
+        }
+        cells.push(short_id(&row.image, args.no_trunc));
+        cells.push(human::ago(row.image.created_unix()));
+        cells.push(human::size(image_size(engine, &row.image)));
+        table.push(cells);
+    }
+    write_table(&mut out, &table)?;
+    Ok(())
+}
+
+/// Columns padded to the widest cell plus three spaces, as Docker's tabwriter does.
+pub fn write_table(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> =
+        (0..columns).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}   ", w = widths[c]));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+pub fn tag(engine: &Engine, source: &str, target: &str) -> Result<()> {
+    let image = resolve(engine, source)?;
+    let target = Reference::parse(target)?;
+    if target.digest().is_some() {
+        bail!("refusing to create a tag with a digest reference: {}", target.familiar());
+    }
+    engine.images.tag(&target, &image.id)?;
+    Ok(())
+}
+
+/// Finds an image or fails with Docker's wording.
+pub fn resolve(engine: &Engine, name: &str) -> Result<Image> {
+    engine.images.resolve(name).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => anyhow::anyhow!("No such image: {name}"),
+        _ => e.into(),
+    })
+}
+
+/// Writable layers sitting on `image`'s top layer (containers using it).
+fn users_of(engine: &Engine, image: &Image) -> Result<Vec<String>> {
+    let Some(top) = image.top_layer() else { return Ok(vec![]) };
+    Ok(engine.layers.rw_layers()?.into_iter().filter(|m| m.parent.as_ref() == Some(&top)).map(|m| m.name).collect())
+}
+
+pub fn remove(engine: &Engine, args: RmiArgs) -> Result<()> {
+    let mut failed = false;
+    for name in &args.images {
+        if let Err(e) = remove_one(engine, name, args.force) {
+            eprintln!("Error: {e:#}");
+            failed = true;
+        }
+    }
+    if failed {
+        bail!("some images could not be removed");
+    }
+    Ok(())
+}
+
+fn remove_one(engine: &Engine, name: &str, force: bool) -> Result<()> {
+    let image = resolve(engine, name)?;
+    let tags = engine.images.tags_of(&image.id)?;
+    let by_reference = Reference::parse(name)
+        .ok()
+        .filter(|r| engine.images.lookup(r).ok().flatten().as_ref() == Some(&image.id));
+    let users = users_of(engine, &image)?;
+    let mut out = io::stdout().lock();
+    if let Some(r) = &by_reference {
+        if tags.len() > 1 || (!users.is_empty() && force) {
+            engine.images.untag(r)?;
+            writeln!(out, "Untagged: {}", r.familiar())?;
+            return Ok(());
+        }
+    } else if tags.len() > 1 && !force {
+        bail!(
+            "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+            short_id(&image, false)
+        );
+    }
+    if let Some(user) = users.first() {
+        match &by_reference {
+            Some(r) => bail!(
+                "conflict: unable to remove repository reference {:?} (must force) - container {user} is using its referenced image {}",
+                r.familiar(),
+                short_id(&image, false)
+            ),
+            None => bail!(
+                "conflict: unable to delete {} (cannot be forced) - image is being used by container {user}",
+                short_id(&image, false)
+            ),
+        }
+    }
+    for r in &tags {
+        writeln!(out, "Untagged: {}", r.familiar())?;
+    }
+    let removed = engine.images.delete(&image.id)?;
+    writeln!(out, "Deleted: {}", image.id)?;
+    for layer in removed {
+        writeln!(out, "Deleted: {layer}")?;
+    }
+    Ok(())
+}
+
+fn inspect(engine: &Engine, names: &[String]) -> Result<()> {
+    let mut docs = Vec::new();
+    let mut missing = Vec::new();
+    for name in names {
+        match resolve(engine, name) {
+            Ok(image) => docs.push(inspect_json(engine, &image)?),
+            Err(e) => missing.push(e),
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&docs)?);
+    if let Some(e) = missing.into_iter().next() {
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn inspect_json(engine: &Engine, image: &Image) -> Result<serde_json::Value> {
+    let c = &image.config;
+    let tags: Vec<String> = engine.images.tags_of(&image.id)?.iter().map(Reference::familiar).collect();
+    let size = image_size(engine, image);
+    let graph_data = match image.top_layer() {
+        Some(top) => {
+            let layer = engine.layers.get(&top)?;
+            engine.driver.metadata(&layer.cache_id)?
+        }
+        None => Default::default(),
+    };
+    Ok(json!({
+        "Id": image.id.to_string(),
+        "RepoTags": tags,
+        "RepoDigests": [],
+        "Parent": "",
+        "Comment": c.history.last().and_then(|h| h.comment.clone()).unwrap_or_default(),
+        "Created": c.created.clone().unwrap_or_default(),
+        "Author": c.author.clone().unwrap_or_default(),
+        "Config": c.config,
+        "Architecture": c.architecture,
+        "Os": c.os,
+        "Size": size,
+        "VirtualSize": size,
+        "GraphDriver": { "Name": engine.driver.name(), "Data": graph_data },
+        "RootFS": { "Type": c.rootfs.kind, "Layers": c.rootfs.diff_ids },
+    }))
+}
+
+pub fn history(engine: &Engine, args: HistoryArgs) -> Result<()> {
+    let image = resolve(engine, &args.image)?;
+    let c = &image.config;
+    // Layer sizes in order, matched to the history entries that made a layer.
+    let mut chains: Vec<ChainId> = Vec::new();
+    for d in &c.rootfs.diff_ids {
+        chains.push(graph::chain_id(chains.last(), d));
+    }
+    let mut sizes = chains.iter().map(|ch| engine.layers.get(ch).map(|l| l.size).unwrap_or(0));
+    let mut rows: Vec<(String, Option<String>, String, u64, String)> = Vec::new();
+    let entries: Vec<History> = if c.history.is_empty() {
+        c.rootfs.diff_ids.iter().map(|_| History::default()).collect()
+    } else {
+        c.history.clone()
+    };
+    for h in &entries {
+        let size = if h.empty_layer { 0 } else { sizes.next().unwrap_or(0) };
+        rows.push((
+            "<missing>".into(),
+            h.created.clone(),
+            h.created_by.clone().unwrap_or_default(),
+            size,
+            h.comment.clone().unwrap_or_default(),
+        ));
+    }
+    rows.reverse();
+    if let Some(first) = rows.first_mut() {
+        first.0 = short_id(&image, args.no_trunc);
+    }
+    let mut out = io::stdout().lock();
+    if args.quiet {
+        for r in rows {
+            writeln!(out, "{}", r.0)?;
+        }
+        return Ok(());
+    }
+    let mut table = vec![vec!["IMAGE".into(), "CREATED".into(), "CREATED BY".into(), "SIZE".into(), "COMMENT".into()]];
+    for (id, created, by, size, comment) in rows {
+        let created = created
+            .as_deref()
+            .and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z').split('.').next().unwrap_or(s)).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
+        let by = if !args.no_trunc && by.chars().count() > 45 {
+            format!("{}…", by.chars().take(44).collect::<String>())
+        } else {
+            by
+        };
+        table.push(vec![id, human::ago(created), by, human::size(size), comment]);
+    }
+    write_table(&mut out, &table)?;
+    Ok(())
+}
+
+fn prune(engine: &Engine, all: bool, force: bool) -> Result<()> {
+    if !force {
+        let what = if all { "all images without at least one container associated to them" } else { "all dangling images" };
+        print!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+        io::stdout().flush()?;
+        let mut answer = String::new();
+        io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    let references = engine.images.references()?;
+    let mut deleted = Vec::new();
+    let mut reclaimed = 0;
+    for image in engine.images.list()? {
+        let tagged = references.iter().any(|(_, id)| *id == image.id);
+        if (tagged && !all) || !users_of(engine, &image)?.is_empty() {
+            continue;
+        }
+        reclaimed += image_size(engine, &image);
+        for r in engine.images.tags_of(&image.id)? {
+            deleted.push(format!("untagged: {}", r.familiar()));
+        }
+        engine.images.delete(&image.id)?;
+        deleted.push(format!("deleted: {}", image.id));
+    }
+    let mut out = io::stdout().lock();
+    if !deleted.is_empty() {
+        writeln!(out, "Deleted Images:")?;
+        for d in deleted {
+            writeln!(out, "{d}")?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "Total reclaimed space: {}", human::size(reclaimed))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_docker_reference_filters() {
+        assert!(glob_match("busy*", "busybox"));
+        assert!(glob_match("*:latest", "busybox:latest"));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(!glob_match("busy*", "alpine"));
+        assert!(glob_match("exact", "exact"));
+    }
+}
