@@ -8,7 +8,7 @@ root=${ENGINE_DEMO_ROOT:-/tmp/engine-demo}
 engine=(target/release/engine --data-root "$root")
 "${engine[@]}" info
 tar -C / -cf /tmp/engine-demo-layer.tar etc/hostname etc/os-release
-chain=$("${engine[@]}" layer import /tmp/engine-demo-layer.tar)
-echo "imported layer $chain"
+"${engine[@]}" import -c 'CMD ["/bin/sh"]' /tmp/engine-demo-layer.tar demo:latest
+"${engine[@]}" images
+"${engine[@]}" history demo
 "${engine[@]}" layer ls
-"${engine[@]}" layer diff "$chain"
