@@ -35,14 +35,15 @@ impl EntryMeta {
             Error::bad_archive(name, format!("invalid {what}: {e}"))
         };
         let header = entry.header();
-        let mode = header.mode().map_err(|e| bad("mode", e))? & 0o7777;
-        let uid = header.uid().map_err(|e| bad("uid", e))?;
-        let gid = header.gid().map_err(|e| bad("gid", e))?;
+        let old = header.as_old();
+        let mode = or_zero(&old.mode, header.mode()).map_err(|e| bad("mode", e))? & 0o7777;
+        let uid = or_zero(&old.uid, header.uid()).map_err(|e| bad("uid", e))?;
+        let gid = or_zero(&old.gid, header.gid()).map_err(|e| bad("gid", e))?;
         let uid = u32::try_from(uid)
             .map_err(|_| Error::bad_archive(name, format!("uid {uid} is out of range")))?;
         let gid = u32::try_from(gid)
             .map_err(|_| Error::bad_archive(name, format!("gid {gid} is out of range")))?;
-        let mtime = header.mtime().map_err(|e| bad("mtime", e))?;
+        let mtime = or_zero(&old.mtime, header.mtime()).map_err(|e| bad("mtime", e))?;
         let mut mtime = TimeSpec::new(i64::try_from(mtime).unwrap_or(i64::MAX), 0);
         let device = if header.entry_type().is_character_special()
             || header.entry_type().is_block_special()
@@ -137,4 +138,13 @@ mod tests {
         assert_eq!(parse_pax_time(b"abc"), None);
         assert_eq!(parse_pax_time(b"1.2x"), None);
     }
+}
+
+/// A numeric header field left empty (all NUL or spaces) reads as 0, as Go's archive/tar
+/// (and so Docker) reads it; anything else must parse.
+fn or_zero<T: Default>(raw: &[u8], parsed: std::io::Result<T>) -> std::io::Result<T> {
+    if raw.iter().all(|b| *b == 0 || *b == b' ') {
+        return Ok(T::default());
+    }
+    parsed
 }
