@@ -5,9 +5,11 @@ set -euo pipefail
 
 packages=(
   pkg-config   # -sys crates
+  libclang-dev libdevmapper-dev  # devicemapper-sys: bindgen and devmapper.pc
   xfsprogs     # overlay2.size tests: project quota on a loop-mounted xfs
   e2fsprogs    # mkfs.ext4 for loop-device tests
   kmod
+  busybox-static  # runtime tests build a rootfs from /bin/busybox
 )
 
 missing=()

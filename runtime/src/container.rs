@@ -1,0 +1,193 @@
+//! A running container: its init process in new namespaces, on the rootfs, in its cgroup.
+
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::sched::CloneFlags;
+
+use crate::cgroup::{CGROUP_ROOT, Cgroup};
+use crate::init::{Prepared, loopback_up, reset_signals};
+use crate::process::{ExitStatus, Process};
+use crate::spec::{ContainerSpec, Network};
+use crate::stdio::{ChildStdio, StdioSet};
+use crate::{Error, IoContext, Result, pty, rootfs, spawn};
+
+/// A container whose init process is running (or has ended and awaits [`Container::wait`]).
+///
+/// The calling process is its parent (a child subreaper) and must call [`Container::wait`];
+/// dropping a container that was not waited for kills it with SIGKILL, reaps it and removes
+/// its cgroup. The caller must not reap with `waitpid(-1)` elsewhere, or it takes the status
+/// away from [`Container::wait`]. Someone must drain the container's output (the pipes given
+/// in [`StdioSet`], or the pty master, e.g. with [`crate::copy_pty`]), or the container blocks
+/// once the kernel buffer is full.
+#[derive(Debug)]
+pub struct Container {
+    id: String,
+    process: Process,
+    cgroup: Option<Cgroup>,
+    status: Option<ExitStatus>,
+}
+
+impl Container {
+    /// Starts the container's init: new mount, PID, UTS, IPC (and, unless the network is the
+    /// host's, network) namespaces; the rootfs, /proc, /sys, /dev and bind mounts; pivot_root;
+    /// masked and read-only paths; hostname; loopback; capabilities, user, working directory;
+    /// then `execve` of the command. Returns once the command is running. A failure before
+    /// that (command not found, bad mount, ...) is returned as an error and nothing is left
+    /// behind; [`Error::exit_code`] gives Docker's 127/126 for a missing or non-executable
+    /// command.
+    pub fn create(spec: &ContainerSpec, stdio: StdioSet) -> Result<Container> {
+        spec.validate()?;
+        let rootfs = &spec.rootfs;
+        if !rootfs.is_dir() {
+            return Err(Error::errno("open rootfs", rootfs, libc::ENOENT));
+        }
+        let prepared = Prepared::new(&spec.process)?;
+        let tty = if spec.process.tty {
+            Some(pty::open()?)
+        } else {
+            None
+        };
+        let child_stdio = ChildStdio::prepare(stdio, spec.process.stdin, tty.as_ref())?;
+        let steps = rootfs::plan(spec, tty.as_ref().map(|p| p.slave_path.as_path()));
+        let hostname = spec.hostname.clone();
+        let network = spec.network;
+
+        let mut flags = CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWPID
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWIPC;
+        if network != Network::Host {
+            flags |= CloneFlags::CLONE_NEWNET;
+        }
+        let cgroup = match Cgroup::create(
+            Path::new(CGROUP_ROOT),
+            &spec.id,
+            spec.memory_limit,
+            spec.memory_swap_limit,
+        ) {
+            Ok(cg) => cg,
+            // Without a limit the cgroup is a convenience (exec joins it, OOM is read from
+            // it); a host where we cannot make one still runs containers, as Docker does.
+            Err(e) if spec.memory_limit.is_none() => {
+                tracing::warn!(id = %spec.id, error = %e, "running without a cgroup");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let procs = cgroup.as_ref().map(|c| c.procs_file());
+
+        let prepare = || -> Result<()> {
+            if let Some(procs) = &procs {
+                std::fs::write(procs, std::process::id().to_string()).ctx("join cgroup", procs)?;
+            }
+            nix::sched::unshare(flags).ctx("unshare namespaces", "")
+        };
+        let init = || -> Error {
+            reset_signals();
+            let run = || -> Result<()> {
+                child_stdio.install()?;
+                rootfs::apply(rootfs, &steps, prepared.cwd())?;
+                if let Some(name) = &hostname {
+                    nix::unistd::sethostname(name).ctx("sethostname", "")?;
+                }
+                if network != Network::Host {
+                    loopback_up()?;
+                }
+                Ok(())
+            };
+            match run() {
+                Ok(()) => prepared.exec(),
+                Err(e) => e,
+            }
+        };
+        let pid = match spawn::spawn(&child_stdio.fds(), &prepare, &init) {
+            Ok(pid) => pid,
+            Err(e) => {
+                if let Some(cg) = &cgroup {
+                    cg.remove();
+                }
+                return Err(e);
+            }
+        };
+        // Our copy of the slave must go, or the master never sees EIO when the container ends.
+        drop(child_stdio);
+        let master = tty.map(|t| t.master);
+        tracing::debug!(id = %spec.id, pid = pid.as_raw(), "container started");
+        Ok(Container {
+            id: spec.id.clone(),
+            process: Process::new(pid, master),
+            cgroup,
+            status: None,
+        })
+    }
+
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The host pid of the container's init (PID 1 inside).
+    pub fn pid(&self) -> i32 {
+        self.process.pid()
+    }
+
+    /// The cgroup directory, when the host has a memory controller.
+    pub fn cgroup_path(&self) -> Option<&Path> {
+        self.cgroup.as_ref().map(|c| c.path())
+    }
+
+    /// The pty master, when started with a tty.
+    pub fn pty_master(&self) -> Option<BorrowedFd<'_>> {
+        self.process.pty_master()
+    }
+
+    /// Takes ownership of the pty master.
+    pub fn take_pty_master(&mut self) -> Option<OwnedFd> {
+        self.process.take_pty_master()
+    }
+
+    /// Sends a signal to the container's PID 1.
+    pub fn kill(&self, signal: i32) -> Result<()> {
+        self.process.kill(signal)
+    }
+
+    /// Waits for PID 1 to end; then reads the OOM state and removes the cgroup. Later calls
+    /// return the same status.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        let status = self.process.wait()?;
+        Ok(self.finish(status))
+    }
+
+    /// The status if PID 1 has ended, without blocking.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        Ok(self.process.try_wait()?.map(|s| self.finish(s)))
+    }
+
+    fn finish(&mut self, mut status: ExitStatus) -> ExitStatus {
+        if let Some(cg) = self.cgroup.take() {
+            status.oom_killed = cg.oom_killed();
+            cg.remove();
+        }
+        tracing::debug!(id = %self.id, code = status.code, oom = status.oom_killed, "container exited");
+        self.status = Some(status);
+        status
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if self.status.is_none() && !self.process.has_exited() {
+            let _ = self.process.kill(libc::SIGKILL);
+        }
+        if self.status.is_none() {
+            let _ = self.wait();
+        }
+    }
+}

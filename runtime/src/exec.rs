@@ -1,0 +1,135 @@
+//! Running another process in a running container (`engine exec`): join its cgroups and its
+//! IPC, UTS, network, PID and mount namespaces, then start the process as the init was.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+
+use crate::cgroup::CGROUP_ROOT;
+use crate::init::{Prepared, reset_signals};
+use crate::process::Process;
+use crate::spec::ProcessSpec;
+use crate::stdio::{ChildStdio, StdioSet};
+use crate::{Error, IoContext, Result, pty, spawn};
+
+/// The namespaces joined, in the order `nsenter` joins them (mount last: after it, /proc is
+/// the container's).
+const NAMESPACES: &[(&str, CloneFlags)] = &[
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// Starts `process` inside the container whose init has host pid `container_pid`. The new
+/// process is a child of the caller; `process.cwd` must exist in the container.
+pub fn exec(container_pid: i32, process: &ProcessSpec, stdio: StdioSet) -> Result<Process> {
+    let prepared = Prepared::new(process)?;
+    let proc_dir = PathBuf::from(format!("/proc/{container_pid}"));
+    let mut namespaces = Vec::new();
+    for (name, flag) in NAMESPACES {
+        let path = proc_dir.join("ns").join(name);
+        let file = File::open(&path).ctx("open namespace", &path)?;
+        namespaces.push((file, *flag, path));
+    }
+    let cgroups = cgroups_to_join(container_pid)?;
+    let tty = if process.tty {
+        Some(pty::open()?)
+    } else {
+        None
+    };
+    let child_stdio = ChildStdio::prepare(stdio, process.stdin, tty.as_ref())?;
+
+    let prepare = || -> Result<()> {
+        let me = std::process::id().to_string();
+        for procs in &cgroups {
+            std::fs::write(procs, &me).ctx("join cgroup", procs)?;
+        }
+        for (file, flag, path) in &namespaces {
+            nix::sched::setns(file, *flag).ctx("join namespace", path)?;
+        }
+        Ok(())
+    };
+    let init = || -> Error {
+        reset_signals();
+        match child_stdio.install() {
+            Ok(()) => prepared.exec(),
+            Err(e) => e,
+        }
+    };
+    let mut keep = child_stdio.fds();
+    keep.extend(namespaces.iter().map(|(file, _, _)| file.as_raw_fd()));
+    let pid = spawn::spawn(&keep, &prepare, &init)?;
+    drop(child_stdio);
+    Ok(Process::new(pid, tty.map(|t| t.master)))
+}
+
+/// The `cgroup.procs` files of the container's cgroups that differ from ours.
+fn cgroups_to_join(pid: i32) -> Result<Vec<PathBuf>> {
+    let theirs_path = format!("/proc/{pid}/cgroup");
+    let theirs = std::fs::read_to_string(&theirs_path).ctx("read", &theirs_path)?;
+    let ours = std::fs::read_to_string("/proc/self/cgroup").ctx("read", "/proc/self/cgroup")?;
+    Ok(differing_cgroups(Path::new(CGROUP_ROOT), &theirs, &ours)
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect())
+}
+
+/// For each hierarchy line (`id:controllers:path`) where the container's path differs from
+/// ours, the `cgroup.procs` file under `root`.
+fn differing_cgroups(root: &Path, theirs: &str, ours: &str) -> Vec<PathBuf> {
+    let parse = |text: &str| -> Vec<(String, String)> {
+        text.lines()
+            .filter_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let _id = f.next()?;
+                Some((f.next()?.to_string(), f.next()?.to_string()))
+            })
+            .collect()
+    };
+    let ours = parse(ours);
+    let mut out = Vec::new();
+    for (controllers, path) in parse(theirs) {
+        if ours.iter().any(|(c, p)| *c == controllers && *p == path) {
+            continue;
+        }
+        let mount = if controllers.is_empty() {
+            // The unified hierarchy: its own mount in hybrid mode, the root in pure v2.
+            if root.join("unified/cgroup.procs").exists() {
+                root.join("unified")
+            } else {
+                root.to_path_buf()
+            }
+        } else {
+            root.join(controllers.trim_start_matches("name="))
+        };
+        out.push(
+            mount
+                .join(path.trim_start_matches('/'))
+                .join("cgroup.procs"),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_only_differing_hierarchies() {
+        let theirs = "4:memory:/engine/c1\n3:cpu,cpuacct:/\n9:name=systemd:/x\n0::/\n";
+        let ours = "4:memory:/\n3:cpu,cpuacct:/\n9:name=systemd:/\n0::/\n";
+        let got = differing_cgroups(Path::new("/sys/fs/cgroup"), theirs, ours);
+        assert_eq!(
+            got,
+            vec![
+                PathBuf::from("/sys/fs/cgroup/memory/engine/c1/cgroup.procs"),
+                PathBuf::from("/sys/fs/cgroup/systemd/x/cgroup.procs"),
+            ]
+        );
+    }
+}

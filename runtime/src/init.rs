@@ -1,0 +1,217 @@
+//! The last steps of a container process, run in the child after its namespaces and mounts are
+//! in place: signal reset, capabilities, `no_new_privs`, user switch, working directory, PATH
+//! lookup and `execve`. Shared by the container's init and by [`crate::exec`].
+
+use std::ffi::CString;
+use std::path::PathBuf;
+
+use nix::unistd::{Gid, Uid};
+
+use crate::caps::{self, CapSet};
+use crate::lookup::{env_value, exec_error, find_command};
+use crate::spec::{DEFAULT_PATH, ProcessSpec, validate_process};
+use crate::user::User;
+use crate::{Error, IoContext, Result};
+
+/// A [`ProcessSpec`] turned into what `execve` needs, built in the parent so the child does
+/// little more than system calls.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    argv: Vec<CString>,
+    env: Vec<String>,
+    envp: Vec<CString>,
+    command: String,
+    cwd: PathBuf,
+    user: User,
+    caps: CapSet,
+    no_new_privs: bool,
+    last_cap: u8,
+}
+
+impl Prepared {
+    pub(crate) fn new(p: &ProcessSpec) -> Result<Prepared> {
+        validate_process(p)?;
+        let mut env = p.env.clone();
+        if env_value(&env, "PATH").is_none() {
+            env.push(format!("PATH={DEFAULT_PATH}"));
+        }
+        if env_value(&env, "HOME").is_none() {
+            let home = p.user.home.clone().unwrap_or_else(|| PathBuf::from("/"));
+            env.push(format!("HOME={}", home.display()));
+        }
+        let cstrings = |v: &[String]| -> Result<Vec<CString>> {
+            v.iter()
+                .map(|s| {
+                    CString::new(s.as_bytes())
+                        .map_err(|_| Error::InvalidInput(format!("{s:?} contains a NUL byte")))
+                })
+                .collect()
+        };
+        Ok(Prepared {
+            argv: cstrings(&p.args)?,
+            envp: cstrings(&env)?,
+            env,
+            command: p.args[0].clone(),
+            cwd: p.cwd.clone(),
+            user: p.user.clone(),
+            caps: p.capabilities,
+            no_new_privs: p.no_new_privileges,
+            last_cap: caps::last_cap(),
+        })
+    }
+
+    pub(crate) fn cwd(&self) -> &std::path::Path {
+        &self.cwd
+    }
+
+    /// In the child: becomes the process and `execve`s; returns only the reason it could not.
+    pub(crate) fn exec(&self) -> Error {
+        match self.finalize() {
+            Ok(path) => {
+                let _ = nix::unistd::execve(&path, &self.argv, &self.envp);
+                exec_error(
+                    &self.command,
+                    std::io::Error::last_os_error()
+                        .raw_os_error()
+                        .unwrap_or(libc::EIO),
+                )
+            }
+            Err(e) => e,
+        }
+    }
+
+    fn finalize(&self) -> Result<CString> {
+        let cap_err = |(op, errno): (&'static str, i32)| Error::errno(op, "", errno);
+        caps::drop_bounding(self.caps, self.last_cap).map_err(cap_err)?;
+        nix::unistd::chdir(&self.cwd).ctx("chdir to working directory", &self.cwd)?;
+        let groups: Vec<Gid> = self
+            .user
+            .additional_gids
+            .iter()
+            .map(|g| Gid::from_raw(*g))
+            .collect();
+        nix::unistd::setgroups(&groups).ctx("setgroups", "")?;
+        nix::unistd::setgid(Gid::from_raw(self.user.gid)).ctx("setgid", "")?;
+        // Leaving uid 0 clears the permitted and effective sets (no SECBIT_KEEP_CAPS), which is
+        // what Docker gives a non-root user: only the bounding set remains.
+        nix::unistd::setuid(Uid::from_raw(self.user.uid)).ctx("setuid", "")?;
+        let effective = if self.user.uid == 0 {
+            self.caps
+        } else {
+            CapSet::empty()
+        };
+        caps::set_process_caps(effective).map_err(cap_err)?;
+        if self.no_new_privs {
+            // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only.
+            if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+                return Err(Error::io(
+                    "set no_new_privs",
+                    "",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+        }
+        close_other_fds();
+        let path_env = env_value(&self.env, "PATH").unwrap_or(DEFAULT_PATH);
+        let path = find_command(&self.command, path_env)?;
+        crate::rootfs::cpath(&path)
+    }
+}
+
+/// Marks every descriptor above 2 close-on-exec, so nothing the parent process happened to
+/// have open (another thread's pipe, a listening socket) leaks into the container.
+fn close_other_fds() {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes descriptor flags; no memory is passed.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if rc != 0 {
+        // Kernels before 5.11: walk the table instead.
+        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+            let fds: Vec<i32> = dir
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect();
+            for fd in fds.into_iter().filter(|fd| *fd > 2) {
+                // SAFETY: FD_CLOEXEC on a descriptor number; a stale number just fails.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+        }
+    }
+}
+
+/// Puts every signal back to its default disposition and unblocks all: the parent (Rust's
+/// runtime ignores SIGPIPE, a CLI may block signals) must not pass its choices on.
+pub(crate) fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: setting SIG_DFL installs no handler code; invalid numbers just fail.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    // SAFETY: an empty, initialised sigset passed to sigprocmask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Brings the loopback interface of the current network namespace up.
+pub(crate) fn loopback_up() -> Result<()> {
+    // SAFETY: a plain socket(2) call; the descriptor is wrapped right away.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(Error::io(
+            "open socket for",
+            "lo",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: `sock` is a descriptor we just opened and own.
+    let _sock = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(sock) };
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS fills the flags of the ifreq we pass.
+    if unsafe { libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(Error::io(
+            "read flags of",
+            "lo",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: the union member ifru_flags is the one SIOCGIFFLAGS just wrote.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    }
+    // SAFETY: SIOCSIFFLAGS reads the ifreq we pass.
+    if unsafe { libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(Error::io("bring up", "lo", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_gets_path_and_home() {
+        let mut p = ProcessSpec::new(vec!["sh".into()]);
+        p.user = User {
+            uid: 1000,
+            gid: 1000,
+            additional_gids: vec![],
+            home: Some("/home/app".into()),
+        };
+        let prep = Prepared::new(&p).unwrap();
+        assert!(prep.env.contains(&format!("PATH={DEFAULT_PATH}")));
+        assert!(prep.env.contains(&"HOME=/home/app".to_string()));
+
+        p.env = vec!["PATH=/x".into(), "HOME=/h".into()];
+        let prep = Prepared::new(&p).unwrap();
+        assert_eq!(prep.env, vec!["PATH=/x".to_string(), "HOME=/h".into()]);
+    }
+}
