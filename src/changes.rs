@@ -7,7 +7,9 @@ use graph::image::RunConfig;
 /// Applies one instruction such as `CMD ["sh"]`, `ENV A=b`, `WORKDIR /app` to `config`.
 pub fn apply(config: &mut RunConfig, change: &str) -> Result<()> {
     let change = change.trim();
-    let (instr, rest) = change.split_once(char::is_whitespace).unwrap_or((change, ""));
+    let (instr, rest) = change
+        .split_once(char::is_whitespace)
+        .unwrap_or((change, ""));
     let rest = rest.trim();
     match instr.to_ascii_uppercase().as_str() {
         "CMD" => config.cmd = Some(command_form(rest)?),
@@ -31,13 +33,21 @@ pub fn apply(config: &mut RunConfig, change: &str) -> Result<()> {
         "EXPOSE" => {
             let ports = config.exposed_ports.get_or_insert_with(Default::default);
             for p in rest.split_whitespace() {
-                let key = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
+                let key = if p.contains('/') {
+                    p.to_string()
+                } else {
+                    format!("{p}/tcp")
+                };
                 ports.insert(key, serde_json::json!({}));
             }
         }
         "VOLUME" => {
             let vols = config.volumes.get_or_insert_with(Default::default);
-            let list = if rest.starts_with('[') { json_array(rest)? } else { rest.split_whitespace().map(String::from).collect() };
+            let list = if rest.starts_with('[') {
+                json_array(rest)?
+            } else {
+                rest.split_whitespace().map(String::from).collect()
+            };
             for v in list {
                 vols.insert(v, serde_json::json!({}));
             }
@@ -67,7 +77,11 @@ fn command_form(s: &str) -> Result<Vec<String>> {
             return Ok(v);
         }
     }
-    Ok(vec!["/bin/sh".into(), "-c".into(), nonempty(s, "CMD")?.into()])
+    Ok(vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        nonempty(s, "CMD")?.into(),
+    ])
 }
 
 /// `K=V K2="v 2"` or the legacy single `K V` form.
@@ -132,7 +146,10 @@ mod tests {
         assert_eq!(c.entrypoint.unwrap(), ["/bin/sh", "-c", "/bin/run --x"]);
         assert_eq!(c.env.unwrap(), ["B=two words", "A=3"]);
         assert_eq!(c.working_dir, "/srv");
-        assert_eq!(c.exposed_ports.unwrap().keys().cloned().collect::<Vec<_>>(), ["53/udp", "80/tcp"]);
+        assert_eq!(
+            c.exposed_ports.unwrap().keys().cloned().collect::<Vec<_>>(),
+            ["53/udp", "80/tcp"]
+        );
         assert!(apply(&mut RunConfig::default(), "RUN rm -rf /").is_err());
         assert!(apply(&mut RunConfig::default(), "WORKDIR").is_err());
     }

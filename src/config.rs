@@ -66,7 +66,11 @@ pub fn resolve(flags: &GlobalOpts) -> Result<Settings> {
         ));
     }
     if let (Some(f), Some(c)) = (&flags.data_root, &file.data_root) {
-        conflicts.push(format!("data-root: (from flag: {}, from file: {})", f.display(), c.display()));
+        conflicts.push(format!(
+            "data-root: (from flag: {}, from file: {})",
+            f.display(),
+            c.display()
+        ));
     }
     if !conflicts.is_empty() {
         bail!(
@@ -97,7 +101,11 @@ pub fn resolve(flags: &GlobalOpts) -> Result<Settings> {
         log_level,
         data_root,
         storage_driver: flags.storage_driver.clone().or(file.storage_driver),
-        storage_opts: if flags.storage_opts.is_empty() { file.storage_opts } else { flags.storage_opts.clone() },
+        storage_opts: if flags.storage_opts.is_empty() {
+            file.storage_opts
+        } else {
+            flags.storage_opts.clone()
+        },
     })
 }
 
@@ -114,7 +122,10 @@ mod tests {
 
     #[test]
     fn reads_known_keys() {
-        let c = load_str(r#"{"storage-driver": "vfs", "storage-opts": ["vfs.x=1"], "data-root": "/srv/e"}"#).unwrap();
+        let c = load_str(
+            r#"{"storage-driver": "vfs", "storage-opts": ["vfs.x=1"], "data-root": "/srv/e"}"#,
+        )
+        .unwrap();
         assert_eq!(c.storage_driver.as_deref(), Some("vfs"));
         assert_eq!(c.storage_opts, vec!["vfs.x=1"]);
         assert_eq!(c.data_root, Some(PathBuf::from("/srv/e")));
@@ -122,7 +133,9 @@ mod tests {
 
     #[test]
     fn unknown_key_names_file_line_and_key() {
-        let err = load_str("{\n  \"storage-driver\": \"vfs\",\n  \"storage-drivr\": \"x\"\n}").unwrap_err().to_string();
+        let err = load_str("{\n  \"storage-driver\": \"vfs\",\n  \"storage-drivr\": \"x\"\n}")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("daemon.json"), "{err}");
         assert!(err.contains("storage-drivr"), "{err}");
         assert!(err.contains("line 3"), "{err}");
@@ -130,7 +143,9 @@ mod tests {
 
     #[test]
     fn malformed_json_names_the_line() {
-        let err = load_str("{\n \"storage-driver\": vfs\n}").unwrap_err().to_string();
+        let err = load_str("{\n \"storage-driver\": vfs\n}")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2"), "{err}");
     }
 }

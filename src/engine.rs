@@ -22,7 +22,8 @@ impl Engine {
     /// Picks the driver and opens the stores under the data root.
     pub fn open(settings: Settings) -> Result<Self> {
         let root = &settings.data_root;
-        std::fs::create_dir_all(root).with_context(|| format!("creating data root {}", root.display()))?;
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("creating data root {}", root.display()))?;
         let driver: Arc<dyn Driver> = Arc::from(graph::select_driver(
             &drivers::table(),
             root,
@@ -32,6 +33,11 @@ impl Engine {
         let image_root = root.join("image").join(driver.name());
         let layers = LayerStore::open(&image_root, Arc::clone(&driver))?;
         let images = ImageStore::open(&image_root, layers.clone())?;
-        Ok(Engine { settings, driver, layers, images })
+        Ok(Engine {
+            settings,
+            driver,
+            layers,
+            images,
+        })
     }
 }

@@ -34,7 +34,9 @@ pub fn duration(d: Duration) -> String {
 
 /// "5 minutes ago" for a Unix time, as `docker images` shows CREATED.
 pub fn ago(unix_secs: Option<u64>) -> String {
-    let Some(t) = unix_secs else { return "N/A".into() };
+    let Some(t) = unix_secs else {
+        return "N/A".into();
+    };
     let then = UNIX_EPOCH + Duration::from_secs(t);
     let elapsed = SystemTime::now().duration_since(then).unwrap_or_default();
     format!("{} ago", duration(elapsed))

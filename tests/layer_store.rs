@@ -5,11 +5,16 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use graph::{ChainId, CreateOpts, Digest, Driver, DriverConfig, ErrorKind, LayerId, LayerStore, chain_id};
+use graph::{
+    ChainId, CreateOpts, Digest, Driver, DriverConfig, ErrorKind, LayerId, LayerStore, chain_id,
+};
 use sha2::{Digest as _, Sha256};
 
 fn open(root: &Path, driver: &str) -> LayerStore {
-    let config = DriverConfig { home: root.join(driver), options: vec![] };
+    let config = DriverConfig {
+        home: root.join(driver),
+        options: vec![],
+    };
     let d: Box<dyn Driver> = match driver {
         "vfs" => vfs::init(&config).unwrap(),
         "overlay2" => overlay2::init(&config).unwrap(),
@@ -33,7 +38,9 @@ fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
 }
 
 fn sha(bytes: &[u8]) -> Digest {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes))).parse().unwrap()
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+        .parse()
+        .unwrap()
 }
 
 fn driver_layer_count(root: &Path, driver: &str) -> usize {
@@ -52,7 +59,10 @@ fn driver_layer_count(root: &Path, driver: &str) -> usize {
 }
 
 fn tmp_is_empty(root: &Path, driver: &str) -> bool {
-    std::fs::read_dir(root.join("image").join(driver).join("layerdb/tmp")).unwrap().next().is_none()
+    std::fs::read_dir(root.join("image").join(driver).join("layerdb/tmp"))
+        .unwrap()
+        .next()
+        .is_none()
 }
 
 macro_rules! for_each_driver {
@@ -90,7 +100,10 @@ fn register_computes_docker_digests(driver: &str) {
     let base_tar = tar_of(&[("etc/os", "base\n"), ("bin/sh", "#!\n")]);
     let base = store.register(&base_tar[..], None).unwrap();
     assert_eq!(base.diff_id, sha(&base_tar));
-    assert_eq!(base.chain_id, base.diff_id, "the bottom layer's chain id is its diff id");
+    assert_eq!(
+        base.chain_id, base.diff_id,
+        "the bottom layer's chain id is its diff id"
+    );
     assert_eq!(base.size, 8);
     let top_tar = tar_of(&[("etc/os", "top\n")]);
     let top = store.register(&top_tar[..], Some(&base.chain_id)).unwrap();
@@ -101,17 +114,35 @@ fn register_computes_docker_digests(driver: &str) {
     assert_eq!(top.parent.as_ref(), Some(&base.chain_id));
 
     // The metadata is Docker's layerdb layout.
-    let dir = root.path().join(format!("image/{driver}/layerdb/sha256/{}", top.chain_id.hex()));
-    assert_eq!(std::fs::read_to_string(dir.join("diff")).unwrap(), top.diff_id.to_string());
-    assert_eq!(std::fs::read_to_string(dir.join("parent")).unwrap(), base.chain_id.to_string());
-    assert_eq!(std::fs::read_to_string(dir.join("cache-id")).unwrap(), top.cache_id.as_str());
+    let dir = root.path().join(format!(
+        "image/{driver}/layerdb/sha256/{}",
+        top.chain_id.hex()
+    ));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("diff")).unwrap(),
+        top.diff_id.to_string()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("parent")).unwrap(),
+        base.chain_id.to_string()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("cache-id")).unwrap(),
+        top.cache_id.as_str()
+    );
     assert_eq!(std::fs::read_to_string(dir.join("size")).unwrap(), "4");
 
     // The mounted top layer shows both layers, the upper file winning.
     let d = store.driver();
     let path = d.get(&top.cache_id).unwrap();
-    assert_eq!(std::fs::read_to_string(path.join("etc/os")).unwrap(), "top\n");
-    assert_eq!(std::fs::read_to_string(path.join("bin/sh")).unwrap(), "#!\n");
+    assert_eq!(
+        std::fs::read_to_string(path.join("etc/os")).unwrap(),
+        "top\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(path.join("bin/sh")).unwrap(),
+        "#!\n"
+    );
     d.put(&top.cache_id).unwrap();
 
     // A reopened store sees the same layers.
@@ -160,10 +191,20 @@ fn bad_archive_leaves_nothing_behind(driver: &str) {
     gz.extend_from_slice(b"corrupt deflate data");
     assert!(store.register(&gz[..], None).is_err());
     assert_eq!(store.list().unwrap().len(), 0);
-    assert_eq!(driver_layer_count(root.path(), driver), 0, "a half layer was left in the driver");
+    assert_eq!(
+        driver_layer_count(root.path(), driver),
+        0,
+        "a half layer was left in the driver"
+    );
     assert!(tmp_is_empty(root.path(), driver));
     let missing: ChainId = sha(b"nope");
-    assert_eq!(store.register(&tar_of(&[])[..], Some(&missing)).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        store
+            .register(&tar_of(&[])[..], Some(&missing))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
     store.driver().cleanup().unwrap();
 }
 
@@ -171,14 +212,24 @@ fn layers_in_use_cannot_be_removed(driver: &str) {
     let root = tempfile::tempdir().unwrap();
     let store = open(root.path(), driver);
     let base = store.register(&tar_of(&[("a", "1")])[..], None).unwrap();
-    let child = store.register(&tar_of(&[("b", "2")])[..], Some(&base.chain_id)).unwrap();
-    assert_eq!(store.remove(&base.chain_id).unwrap_err().kind(), ErrorKind::Busy);
+    let child = store
+        .register(&tar_of(&[("b", "2")])[..], Some(&base.chain_id))
+        .unwrap();
+    assert_eq!(
+        store.remove(&base.chain_id).unwrap_err().kind(),
+        ErrorKind::Busy
+    );
 
     store.hold(&child.chain_id, "image-1").unwrap();
-    assert_eq!(store.remove(&child.chain_id).unwrap_err().kind(), ErrorKind::Busy);
+    assert_eq!(
+        store.remove(&child.chain_id).unwrap_err().kind(),
+        ErrorKind::Busy
+    );
     store.unhold(&child.chain_id, "image-1").unwrap();
 
-    store.create_rw("container1", Some(&child.chain_id), &CreateOpts::default()).unwrap();
+    store
+        .create_rw("container1", Some(&child.chain_id), &CreateOpts::default())
+        .unwrap();
     let err = store.remove(&child.chain_id).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Busy);
     assert!(err.to_string().contains("container1"), "{err}");
@@ -188,7 +239,10 @@ fn layers_in_use_cannot_be_removed(driver: &str) {
     store.remove(&base.chain_id).unwrap();
     assert!(store.list().unwrap().is_empty());
     assert_eq!(driver_layer_count(root.path(), driver), 0);
-    assert_eq!(store.get(&base.chain_id).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        store.get(&base.chain_id).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
     store.driver().cleanup().unwrap();
 }
 
@@ -198,18 +252,29 @@ fn interrupted_operations_are_swept_at_open(driver: &str) {
     let kept = store.register(&tar_of(&[("k", "keep")])[..], None).unwrap();
     // A crash after the driver layer was made but before its metadata landed.
     let orphan = LayerId::random();
-    store.driver().create(&orphan, None, &CreateOpts::default()).unwrap();
+    store
+        .driver()
+        .create(&orphan, None, &CreateOpts::default())
+        .unwrap();
     let tmp = root.path().join(format!("image/{driver}/layerdb/tmp"));
     std::fs::write(tmp.join(format!("{orphan}.creating")), b"").unwrap();
     // A crash in the middle of removing a layer: metadata moved aside, driver layer still there.
-    let doomed = store.register(&tar_of(&[("d", "doomed")])[..], None).unwrap();
-    let meta = root.path().join(format!("image/{driver}/layerdb/sha256/{}", doomed.chain_id.hex()));
+    let doomed = store
+        .register(&tar_of(&[("d", "doomed")])[..], None)
+        .unwrap();
+    let meta = root.path().join(format!(
+        "image/{driver}/layerdb/sha256/{}",
+        doomed.chain_id.hex()
+    ));
     std::fs::rename(&meta, tmp.join("deleting-x")).unwrap();
     store.driver().cleanup().unwrap();
     drop(store);
 
     let store = open(root.path(), driver);
-    assert!(!store.driver().exists(&orphan), "orphan driver layer survived the sweep");
+    assert!(
+        !store.driver().exists(&orphan),
+        "orphan driver layer survived the sweep"
+    );
     assert!(!store.driver().exists(&doomed.cache_id));
     assert!(store.driver().exists(&kept.cache_id));
     assert_eq!(store.list().unwrap(), vec![kept]);
@@ -220,16 +285,27 @@ fn interrupted_operations_are_swept_at_open(driver: &str) {
 fn commit_of_a_writable_layer_makes_a_new_layer(driver: &str) {
     let root = tempfile::tempdir().unwrap();
     let store = open(root.path(), driver);
-    let base = store.register(&tar_of(&[("etc/hostname", "base"), ("gone", "x")])[..], None).unwrap();
-    store.create_rw("c1", Some(&base.chain_id), &CreateOpts::default()).unwrap();
+    let base = store
+        .register(
+            &tar_of(&[("etc/hostname", "base"), ("gone", "x")])[..],
+            None,
+        )
+        .unwrap();
+    store
+        .create_rw("c1", Some(&base.chain_id), &CreateOpts::default())
+        .unwrap();
     let rootfs = store.mount_rw("c1").unwrap();
     std::fs::write(rootfs.join("etc/hostname"), "changed").unwrap();
     std::fs::write(rootfs.join("new"), "new file").unwrap();
     std::fs::remove_file(rootfs.join("gone")).unwrap();
     store.unmount_rw("c1").unwrap();
 
-    let mut changes: Vec<String> =
-        store.changes_rw("c1").unwrap().iter().map(|c| format!("{} {}", c.kind, c.path.display())).collect();
+    let mut changes: Vec<String> = store
+        .changes_rw("c1")
+        .unwrap()
+        .iter()
+        .map(|c| format!("{} {}", c.kind, c.path.display()))
+        .collect();
     changes.sort();
     assert_eq!(changes, ["A /new", "C /etc", "C /etc/hostname", "D /gone"]);
 
@@ -240,13 +316,22 @@ fn commit_of_a_writable_layer_makes_a_new_layer(driver: &str) {
 
     let d = store.driver();
     let path = d.get(&committed.cache_id).unwrap();
-    assert_eq!(std::fs::read_to_string(path.join("etc/hostname")).unwrap(), "changed");
-    assert_eq!(std::fs::read_to_string(path.join("new")).unwrap(), "new file");
+    assert_eq!(
+        std::fs::read_to_string(path.join("etc/hostname")).unwrap(),
+        "changed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(path.join("new")).unwrap(),
+        "new file"
+    );
     assert!(!path.join("gone").exists());
     d.put(&committed.cache_id).unwrap();
     // The base is untouched by the container.
     let path = d.get(&base.cache_id).unwrap();
-    assert_eq!(std::fs::read_to_string(path.join("etc/hostname")).unwrap(), "base");
+    assert_eq!(
+        std::fs::read_to_string(path.join("etc/hostname")).unwrap(),
+        "base"
+    );
     assert!(path.join("gone").exists());
     d.put(&base.cache_id).unwrap();
     d.cleanup().unwrap();
@@ -254,7 +339,9 @@ fn commit_of_a_writable_layer_makes_a_new_layer(driver: &str) {
 
 fn concurrent_stores_do_not_corrupt_each_other(driver: &str) {
     let root = tempfile::tempdir().unwrap();
-    let base = open(root.path(), driver).register(&tar_of(&[("base", "b")])[..], None).unwrap();
+    let base = open(root.path(), driver)
+        .register(&tar_of(&[("base", "b")])[..], None)
+        .unwrap();
     let threads: Vec<_> = (0..4)
         .map(|i| {
             let root = root.path().to_path_buf();
@@ -265,8 +352,19 @@ fn concurrent_stores_do_not_corrupt_each_other(driver: &str) {
                 let store = open(&root, &driver);
                 let name = format!("f{i}");
                 let content = i.to_string();
-                let layer = store.register(&tar_of(&[(name.as_str(), content.as_str())])[..], Some(&parent)).unwrap();
-                store.create_rw(&format!("c{i}"), Some(&layer.chain_id), &CreateOpts::default()).unwrap();
+                let layer = store
+                    .register(
+                        &tar_of(&[(name.as_str(), content.as_str())])[..],
+                        Some(&parent),
+                    )
+                    .unwrap();
+                store
+                    .create_rw(
+                        &format!("c{i}"),
+                        Some(&layer.chain_id),
+                        &CreateOpts::default(),
+                    )
+                    .unwrap();
                 store.driver().cleanup().unwrap();
                 layer
             })
@@ -285,7 +383,9 @@ fn concurrent_stores_do_not_corrupt_each_other(driver: &str) {
 fn export_reproduces_the_layer(driver: &str) {
     let root = tempfile::tempdir().unwrap();
     let store = open(root.path(), driver);
-    let base = store.register(&tar_of(&[("a/one", "1"), ("a/two", "2")])[..], None).unwrap();
+    let base = store
+        .register(&tar_of(&[("a/one", "1"), ("a/two", "2")])[..], None)
+        .unwrap();
     let mut tar = Vec::new();
     store.export(&base.chain_id, &mut tar).unwrap();
     let mut names = Vec::new();

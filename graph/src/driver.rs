@@ -104,7 +104,12 @@ pub trait Driver: Send + Sync + fmt::Debug {
 
     /// Extracts an uncompressed layer tar into layer `id` (already created on `parent`);
     /// returns the bytes of file content applied.
-    fn apply_diff(&self, id: &LayerId, parent: Option<&LayerId>, diff: &mut dyn Read) -> Result<u64> {
+    fn apply_diff(
+        &self,
+        id: &LayerId,
+        parent: Option<&LayerId>,
+        diff: &mut dyn Read,
+    ) -> Result<u64> {
         naive::apply_diff(self, id, parent, diff)
     }
 

@@ -21,7 +21,8 @@ impl LayerId {
         let valid = !s.is_empty()
             && s.len() <= 128
             && !s.starts_with(['.', '-'])
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
         if valid {
             Ok(LayerId(s))
         } else {
@@ -49,13 +50,8 @@ pub(crate) fn fill_random(buf: &mut [u8]) {
     let mut filled = 0;
     while filled < buf.len() {
         // SAFETY: the pointer and length describe the unfilled tail of `buf`, which we own mutably.
-        let n = unsafe {
-            libc::getrandom(
-                buf[filled..].as_mut_ptr().cast(),
-                buf.len() - filled,
-                0,
-            )
-        };
+        let n =
+            unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
         if n > 0 {
             filled += n as usize;
         }
@@ -130,9 +126,14 @@ impl fmt::Debug for Digest {
 impl FromStr for Digest {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::InvalidInput(format!("invalid digest {s:?}: want sha256:<64 hex digits>"));
+        let bad =
+            || Error::InvalidInput(format!("invalid digest {s:?}: want sha256:<64 hex digits>"));
         let hex_part = s.strip_prefix("sha256:").ok_or_else(bad)?;
-        if hex_part.len() != 64 || !hex_part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if hex_part.len() != 64
+            || !hex_part
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return Err(bad());
         }
         let mut out = [0u8; 32];
@@ -175,7 +176,16 @@ mod tests {
 
     #[test]
     fn layer_id_rejects_path_tricks() {
-        for bad in ["", ".", "..", "a/b", "-x", ".hidden", &"a".repeat(129), "a b"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "-x",
+            ".hidden",
+            &"a".repeat(129),
+            "a b",
+        ] {
             assert!(LayerId::new(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(LayerId::new("abc-1.2_x").unwrap().as_str(), "abc-1.2_x");
@@ -190,7 +200,11 @@ mod tests {
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
-        for bad in ["sha256:xyz", "md5:00", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"] {
+        for bad in [
+            "sha256:xyz",
+            "md5:00",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ] {
             assert!(bad.parse::<Digest>().is_err());
         }
     }
@@ -200,6 +214,9 @@ mod tests {
         let a = Digest::of(b"a");
         let b = Digest::of(b"b");
         assert_eq!(chain_id(None, &a), a);
-        assert_eq!(chain_id(Some(&a), &b), Digest::of(format!("{a} {b}").as_bytes()));
+        assert_eq!(
+            chain_id(Some(&a), &b),
+            Digest::of(format!("{a} {b}").as_bytes())
+        );
     }
 }

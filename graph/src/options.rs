@@ -49,17 +49,30 @@ pub fn unknown_option(driver: &str, opt: &StorageOpt, known: &[&str]) -> Error {
     Error::InvalidInput(format!(
         "{driver}: unknown option {prefix}.{}; known options: {}",
         opt.key,
-        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
     ))
 }
 
 /// Parses a byte size as Docker does (`units.RAMInBytes`): a number with an optional
 /// binary suffix b, k, m, g, t, p (case-insensitive, optional trailing "b"/"ib"): `10G`, `512m`, `4096`.
 pub fn parse_bytes(s: &str) -> Result<u64> {
-    let bad = || Error::InvalidInput(format!("invalid size {s:?}: want a number with an optional unit (k, m, g, t), e.g. 10G"));
+    let bad = || {
+        Error::InvalidInput(format!(
+            "invalid size {s:?}: want a number with an optional unit (k, m, g, t), e.g. 10G"
+        ))
+    };
     let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix("ib").or_else(|| t.strip_suffix('b')).unwrap_or(&t);
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let t = t
+        .strip_suffix("ib")
+        .or_else(|| t.strip_suffix('b'))
+        .unwrap_or(&t);
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let mult: u64 = match unit {
         "" => 1,
@@ -100,7 +113,13 @@ mod tests {
     #[test]
     fn options_need_the_driver_prefix() {
         let o = parse_storage_opts("overlay2", &["overlay2.size=10G".into()]).unwrap();
-        assert_eq!(o, vec![StorageOpt { key: "size".into(), value: "10G".into() }]);
+        assert_eq!(
+            o,
+            vec![StorageOpt {
+                key: "size".into(),
+                value: "10G".into()
+            }]
+        );
         let dm = parse_storage_opts("devicemapper", &["dm.basesize=20G".into()]).unwrap();
         assert_eq!(dm[0].key, "basesize");
         assert!(parse_storage_opts("overlay2", &["size=10G".into()]).is_err());

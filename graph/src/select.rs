@@ -64,7 +64,10 @@ pub fn select_driver(
     match prior.as_slice() {
         [] => {}
         [entry] => {
-            info!(driver = entry.name, "using the storage driver that has state under the data root");
+            info!(
+                driver = entry.name,
+                "using the storage driver that has state under the data root"
+            );
             return init(entry);
         }
         many => {
@@ -98,7 +101,9 @@ fn names(table: &[DriverEntry]) -> String {
 }
 
 fn has_state(dir: &Path) -> bool {
-    std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false)
+    std::fs::read_dir(dir)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -158,21 +163,38 @@ mod tests {
     }
 
     const TABLE: &[DriverEntry] = &[
-        DriverEntry { name: "x", init: unsupported },
-        DriverEntry { name: "a", init: good_a },
-        DriverEntry { name: "b", init: good_b },
+        DriverEntry {
+            name: "x",
+            init: unsupported,
+        },
+        DriverEntry {
+            name: "a",
+            init: good_a,
+        },
+        DriverEntry {
+            name: "b",
+            init: good_b,
+        },
     ];
 
     #[test]
     fn first_supported_wins_without_state() {
         let root = tempfile::tempdir().unwrap();
-        assert_eq!(select_driver(TABLE, root.path(), None, &[]).unwrap().name(), "a");
+        assert_eq!(
+            select_driver(TABLE, root.path(), None, &[]).unwrap().name(),
+            "a"
+        );
     }
 
     #[test]
     fn explicit_name_wins_and_unknown_lists_available() {
         let root = tempfile::tempdir().unwrap();
-        assert_eq!(select_driver(TABLE, root.path(), Some("b"), &[]).unwrap().name(), "b");
+        assert_eq!(
+            select_driver(TABLE, root.path(), Some("b"), &[])
+                .unwrap()
+                .name(),
+            "b"
+        );
         let err = select_driver(TABLE, root.path(), Some("zfs"), &[]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         assert!(err.to_string().contains("available: x, a, b"), "{err}");
@@ -185,7 +207,10 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("b/layer")).unwrap();
         std::fs::create_dir_all(root.path().join("a")).unwrap(); // empty: no state
-        assert_eq!(select_driver(TABLE, root.path(), None, &[]).unwrap().name(), "b");
+        assert_eq!(
+            select_driver(TABLE, root.path(), None, &[]).unwrap().name(),
+            "b"
+        );
         std::fs::create_dir_all(root.path().join("a/layer")).unwrap();
         let err = select_driver(TABLE, root.path(), None, &[]).unwrap_err();
         assert!(err.to_string().contains("(a, b)"), "{err}");

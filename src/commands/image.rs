@@ -28,7 +28,11 @@ pub fn run(engine: &Engine, cmd: ImageCommand) -> Result<()> {
 
 /// The 12-hex-digit id Docker shows, or the full `sha256:` id.
 fn short_id(image: &Image, no_trunc: bool) -> String {
-    if no_trunc { image.id.to_string() } else { image.id.hex()[..12].to_string() }
+    if no_trunc {
+        image.id.to_string()
+    } else {
+        image.id.hex()[..12].to_string()
+    }
 }
 
 fn image_size(engine: &Engine, image: &Image) -> u64 {
@@ -48,7 +52,10 @@ fn image_size(engine: &Engine, image: &Image) -> u64 {
 
 pub fn import(engine: &Engine, args: ImportArgs) -> Result<()> {
     if args.file.starts_with("http://") || args.file.starts_with("https://") {
-        bail!("importing from a URL is not supported: download {} and import the file", args.file);
+        bail!(
+            "importing from a URL is not supported: download {} and import the file",
+            args.file
+        );
     }
     let host_platform = format!("linux/{}", host_architecture());
     if let Some(p) = &args.platform {
@@ -56,7 +63,11 @@ pub fn import(engine: &Engine, args: ImportArgs) -> Result<()> {
             bail!("platform {p} is not supported here; this host is {host_platform}");
         }
     }
-    let reference = args.reference.as_deref().map(Reference::parse).transpose()?;
+    let reference = args
+        .reference
+        .as_deref()
+        .map(Reference::parse)
+        .transpose()?;
     if reference.as_ref().is_some_and(|r| r.digest().is_some()) {
         bail!("import: a reference with a digest cannot be used as a tag");
     }
@@ -77,7 +88,11 @@ pub fn import(engine: &Engine, args: ImportArgs) -> Result<()> {
     config.config = Some(run_config);
     config.history = vec![History {
         created: config.created.clone(),
-        comment: Some(args.message.clone().unwrap_or_else(|| format!("Imported from {}", args.file))),
+        comment: Some(
+            args.message
+                .clone()
+                .unwrap_or_else(|| format!("Imported from {}", args.file)),
+        ),
         ..History::default()
     }];
     let raw = serde_json::to_vec(&config)?;
@@ -107,8 +122,10 @@ fn glob_match(pattern: &str, text: &str) -> bool {
         None => pattern == text,
         Some((head, tail)) => {
             text.starts_with(head)
-                && (0..=text.len() - head.len())
-                    .any(|i| text.is_char_boundary(head.len() + i) && glob_match(tail, &text[head.len() + i..]))
+                && (0..=text.len() - head.len()).any(|i| {
+                    text.is_char_boundary(head.len() + i)
+                        && glob_match(tail, &text[head.len() + i..])
+                })
         }
     }
 }
@@ -126,20 +143,34 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
                 })
             }
             Some(("reference", v)) => ref_patterns.push(v.to_string()),
-            _ => bail!("invalid filter {f:?}: supported filters are dangling=true|false and reference=PATTERN"),
+            _ => bail!(
+                "invalid filter {f:?}: supported filters are dangling=true|false and reference=PATTERN"
+            ),
         }
     }
-    let wanted = args.reference.as_deref().map(Reference::parse_name_only).transpose()?;
+    let wanted = args
+        .reference
+        .as_deref()
+        .map(Reference::parse_name_only)
+        .transpose()?;
     let references = engine.images.references()?;
     let mut images = engine.images.list()?;
     images.sort_by_key(|i| std::cmp::Reverse(i.created_unix()));
     let mut rows = Vec::new();
     for image in images {
-        let mut tags: Vec<&Reference> = references.iter().filter(|(_, id)| *id == image.id).map(|(r, _)| r).collect();
+        let mut tags: Vec<&Reference> = references
+            .iter()
+            .filter(|(_, id)| *id == image.id)
+            .map(|(r, _)| r)
+            .collect();
         tags.sort();
         if tags.is_empty() {
             if dangling != Some(false) && wanted.is_none() && ref_patterns.is_empty() {
-                rows.push(Row { repository: "<none>".into(), tag: "<none>".into(), image: image.clone() });
+                rows.push(Row {
+                    repository: "<none>".into(),
+                    tag: "<none>".into(),
+                    image: image.clone(),
+                });
             }
             continue;
         }
@@ -148,12 +179,16 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
         }
         for r in tags {
             if let Some(w) = &wanted {
-                if w.familiar_name() != r.familiar_name() || w.tag().is_some_and(|t| Some(t) != r.tag()) {
+                if w.familiar_name() != r.familiar_name()
+                    || w.tag().is_some_and(|t| Some(t) != r.tag())
+                {
                     continue;
                 }
             }
             if !ref_patterns.is_empty()
-                && !ref_patterns.iter().any(|p| glob_match(p, &r.familiar()) || glob_match(p, &r.familiar_name()))
+                && !ref_patterns
+                    .iter()
+                    .any(|p| glob_match(p, &r.familiar()) || glob_match(p, &r.familiar_name()))
             {
                 continue;
             }
@@ -199,8 +234,15 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
 /// Columns padded to the widest cell plus three spaces, as Docker's tabwriter does.
 pub fn write_table(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..columns).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     for row in rows {
         let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {
@@ -219,7 +261,10 @@ pub fn tag(engine: &Engine, source: &str, target: &str) -> Result<()> {
     let image = resolve(engine, source)?;
     let target = Reference::parse(target)?;
     if target.digest().is_some() {
-        bail!("refusing to create a tag with a digest reference: {}", target.familiar());
+        bail!(
+            "refusing to create a tag with a digest reference: {}",
+            target.familiar()
+        );
     }
     engine.images.tag(&target, &image.id)?;
     Ok(())
@@ -235,8 +280,16 @@ pub fn resolve(engine: &Engine, name: &str) -> Result<Image> {
 
 /// Writable layers sitting on `image`'s top layer (containers using it).
 fn users_of(engine: &Engine, image: &Image) -> Result<Vec<String>> {
-    let Some(top) = image.top_layer() else { return Ok(vec![]) };
-    Ok(engine.layers.rw_layers()?.into_iter().filter(|m| m.parent.as_ref() == Some(&top)).map(|m| m.name).collect())
+    let Some(top) = image.top_layer() else {
+        return Ok(vec![]);
+    };
+    Ok(engine
+        .layers
+        .rw_layers()?
+        .into_iter()
+        .filter(|m| m.parent.as_ref() == Some(&top))
+        .map(|m| m.name)
+        .collect())
 }
 
 pub fn remove(engine: &Engine, args: RmiArgs) -> Result<()> {
@@ -315,7 +368,12 @@ fn inspect(engine: &Engine, names: &[String]) -> Result<()> {
 
 fn inspect_json(engine: &Engine, image: &Image) -> Result<serde_json::Value> {
     let c = &image.config;
-    let tags: Vec<String> = engine.images.tags_of(&image.id)?.iter().map(Reference::familiar).collect();
+    let tags: Vec<String> = engine
+        .images
+        .tags_of(&image.id)?
+        .iter()
+        .map(Reference::familiar)
+        .collect();
     let size = image_size(engine, image);
     let graph_data = match image.top_layer() {
         Some(top) => {
@@ -350,15 +408,25 @@ pub fn history(engine: &Engine, args: HistoryArgs) -> Result<()> {
     for d in &c.rootfs.diff_ids {
         chains.push(graph::chain_id(chains.last(), d));
     }
-    let mut sizes = chains.iter().map(|ch| engine.layers.get(ch).map(|l| l.size).unwrap_or(0));
+    let mut sizes = chains
+        .iter()
+        .map(|ch| engine.layers.get(ch).map(|l| l.size).unwrap_or(0));
     let mut rows: Vec<(String, Option<String>, String, u64, String)> = Vec::new();
     let entries: Vec<History> = if c.history.is_empty() {
-        c.rootfs.diff_ids.iter().map(|_| History::default()).collect()
+        c.rootfs
+            .diff_ids
+            .iter()
+            .map(|_| History::default())
+            .collect()
     } else {
         c.history.clone()
     };
     for h in &entries {
-        let size = if h.empty_layer { 0 } else { sizes.next().unwrap_or(0) };
+        let size = if h.empty_layer {
+            0
+        } else {
+            sizes.next().unwrap_or(0)
+        };
         rows.push((
             "<missing>".into(),
             h.created.clone(),
@@ -378,11 +446,22 @@ pub fn history(engine: &Engine, args: HistoryArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let mut table = vec![vec!["IMAGE".into(), "CREATED".into(), "CREATED BY".into(), "SIZE".into(), "COMMENT".into()]];
+    let mut table = vec![vec![
+        "IMAGE".into(),
+        "CREATED".into(),
+        "CREATED BY".into(),
+        "SIZE".into(),
+        "COMMENT".into(),
+    ]];
     for (id, created, by, size, comment) in rows {
         let created = created
             .as_deref()
-            .and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z').split('.').next().unwrap_or(s)).ok())
+            .and_then(|s| {
+                humantime::parse_rfc3339_weak(
+                    s.trim_end_matches('Z').split('.').next().unwrap_or(s),
+                )
+                .ok()
+            })
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs());
         let by = if !args.no_trunc && by.chars().count() > 45 {
@@ -390,7 +469,13 @@ pub fn history(engine: &Engine, args: HistoryArgs) -> Result<()> {
         } else {
             by
         };
-        table.push(vec![id, human::ago(created), by, human::size(size), comment]);
+        table.push(vec![
+            id,
+            human::ago(created),
+            by,
+            human::size(size),
+            comment,
+        ]);
     }
     write_table(&mut out, &table)?;
     Ok(())
@@ -398,7 +483,11 @@ pub fn history(engine: &Engine, args: HistoryArgs) -> Result<()> {
 
 fn prune(engine: &Engine, all: bool, force: bool) -> Result<()> {
     if !force {
-        let what = if all { "all images without at least one container associated to them" } else { "all dangling images" };
+        let what = if all {
+            "all images without at least one container associated to them"
+        } else {
+            "all dangling images"
+        };
         print!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
         io::stdout().flush()?;
         let mut answer = String::new();

@@ -18,9 +18,19 @@ pub fn run(engine: &Engine) -> Result<()> {
     writeln!(out, "Kernel Version: {}", uname.release().to_string_lossy())?;
     writeln!(out, "Operating System: {}", os_name())?;
     writeln!(out, "Architecture: {}", std::env::consts::ARCH)?;
-    writeln!(out, "CPUs: {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))?;
+    writeln!(
+        out,
+        "CPUs: {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    )?;
     writeln!(out, "Total Memory: {}", total_memory())?;
-    writeln!(out, "Engine Root Dir: {}", engine.settings.data_root.display())?;
+    writeln!(
+        out,
+        "Engine Root Dir: {}",
+        engine.settings.data_root.display()
+    )?;
     Ok(())
 }
 

@@ -29,14 +29,22 @@ pub fn run(engine: &Engine, cmd: LayerCommand) -> Result<()> {
             layers.sort_by(|a, b| a.chain_id.cmp(&b.chain_id));
             let mut out = io::stdout().lock();
             if !quiet {
-                writeln!(out, "{:<71}  {:<71}  {:>10}  PARENT", "CHAIN ID", "DIFF ID", "SIZE")?;
+                writeln!(
+                    out,
+                    "{:<71}  {:<71}  {:>10}  PARENT",
+                    "CHAIN ID", "DIFF ID", "SIZE"
+                )?;
             }
             for l in layers {
                 if quiet {
                     writeln!(out, "{}", l.chain_id)?;
                 } else {
                     let parent = l.parent.map(|p| p.to_string()).unwrap_or_default();
-                    writeln!(out, "{:<71}  {:<71}  {:>10}  {parent}", l.chain_id, l.diff_id, l.size)?;
+                    writeln!(
+                        out,
+                        "{:<71}  {:<71}  {:>10}  {parent}",
+                        l.chain_id, l.diff_id, l.size
+                    )?;
                 }
             }
         }
@@ -44,7 +52,8 @@ pub fn run(engine: &Engine, cmd: LayerCommand) -> Result<()> {
             let chain = parse_chain(&chain_id)?;
             match output {
                 Some(path) => {
-                    let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+                    let file = File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
                     let mut w = BufWriter::new(file);
                     engine.layers.export(&chain, &mut w)?;
                     w.flush()?;
@@ -59,8 +68,14 @@ pub fn run(engine: &Engine, cmd: LayerCommand) -> Result<()> {
         LayerCommand::Diff { chain_id } => {
             let chain = parse_chain(&chain_id)?;
             let layer = engine.layers.get(&chain)?;
-            let parent = layer.parent.as_ref().map(|p| engine.layers.get(p)).transpose()?;
-            let mut changes = engine.driver.changes(&layer.cache_id, parent.as_ref().map(|p| &p.cache_id))?;
+            let parent = layer
+                .parent
+                .as_ref()
+                .map(|p| engine.layers.get(p))
+                .transpose()?;
+            let mut changes = engine
+                .driver
+                .changes(&layer.cache_id, parent.as_ref().map(|p| &p.cache_id))?;
             changes.sort();
             let mut out = io::stdout().lock();
             for c in changes {
@@ -88,6 +103,10 @@ pub fn run(engine: &Engine, cmd: LayerCommand) -> Result<()> {
 
 /// Accepts a full `sha256:<hex>` chain id or its 64 hex digits.
 fn parse_chain(s: &str) -> Result<ChainId> {
-    let full = if s.starts_with("sha256:") { s.to_string() } else { format!("sha256:{s}") };
+    let full = if s.starts_with("sha256:") {
+        s.to_string()
+    } else {
+        format!("sha256:{s}")
+    };
     Ok(full.parse()?)
 }

@@ -26,7 +26,11 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
     copy_metadata(src, dst, &md)
 }
 
-fn copy_dir_contents(src: &Path, dst: &Path, links: &mut HashMap<(u64, u64), PathBuf>) -> Result<()> {
+fn copy_dir_contents(
+    src: &Path,
+    dst: &Path,
+    links: &mut HashMap<(u64, u64), PathBuf>,
+) -> Result<()> {
     for entry in fs::read_dir(src).ctx("read directory", src)? {
         let entry = entry.ctx("read directory", src)?;
         let from = entry.path();
@@ -63,7 +67,13 @@ fn copy_dir_contents(src: &Path, dst: &Path, links: &mut HashMap<(u64, u64), Pat
             } else {
                 SFlag::S_IFIFO
             };
-            mknod(&to, kind, Mode::from_bits_truncate(md.mode() & 0o7777), md.rdev()).ctx("mknod", &to)?;
+            mknod(
+                &to,
+                kind,
+                Mode::from_bits_truncate(md.mode() & 0o7777),
+                md.rdev(),
+            )
+            .ctx("mknod", &to)?;
         }
         copy_metadata(&from, &to, &md)?;
     }
@@ -111,7 +121,8 @@ fn copy_sparse(src: &File, dst: &File, size: u64) -> io::Result<()> {
         let mut off_out = data;
         while off_in < hole {
             let len = (hole - off_in) as usize;
-            let n = nix::fcntl::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), len)?;
+            let n =
+                nix::fcntl::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), len)?;
             if n == 0 {
                 break;
             }
@@ -130,7 +141,14 @@ fn copy_metadata(from: &Path, to: &Path, md: &Metadata) -> Result<()> {
     copy_xattrs(from, to)?;
     let atime = TimeSpec::new(md.atime(), md.atime_nsec());
     let mtime = TimeSpec::new(md.mtime(), md.mtime_nsec());
-    utimensat(AT_FDCWD, to, &atime, &mtime, UtimensatFlags::NoFollowSymlink).ctx("set times", to)
+    utimensat(
+        AT_FDCWD,
+        to,
+        &atime,
+        &mtime,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .ctx("set times", to)
 }
 
 fn copy_xattrs(from: &Path, to: &Path) -> Result<()> {
@@ -142,7 +160,11 @@ fn copy_xattrs(from: &Path, to: &Path) -> Result<()> {
     for name in names {
         if let Some(value) = xattr::get(from, &name).ctx("read xattr", from)? {
             xattr::set(to, &name, &value).map_err(|e| {
-                Error::io("set xattr", to, io::Error::new(e.kind(), format!("{}: {e}", name.to_string_lossy())))
+                Error::io(
+                    "set xattr",
+                    to,
+                    io::Error::new(e.kind(), format!("{}: {e}", name.to_string_lossy())),
+                )
             })?;
         }
     }

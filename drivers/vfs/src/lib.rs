@@ -47,9 +47,16 @@ impl VfsDriver {
         if let Some(opt) = config.options.first() {
             return Err(graph::options::unknown_option(NAME, opt, &[]));
         }
-        let driver = VfsDriver { home: config.home.clone(), refs: RefCounts::default() };
+        let driver = VfsDriver {
+            home: config.home.clone(),
+            refs: RefCounts::default(),
+        };
         let dir = driver.layers_dir();
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).ctx("create directory", &dir)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .ctx("create directory", &dir)?;
         for entry in fs::read_dir(&dir).ctx("read directory", &dir)? {
             let entry = entry.ctx("read directory", &dir)?;
             if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
@@ -72,10 +79,14 @@ impl VfsDriver {
         let _span = debug_span!("create", driver = NAME, %id).entered();
         let dest = self.layer_dir(id);
         if dest.exists() {
-            return Err(Error::AlreadyExists { what: format!("vfs layer {id}") });
+            return Err(Error::AlreadyExists {
+                what: format!("vfs layer {id}"),
+            });
         }
         let parent_dir = match parent {
-            Some(p) if !self.exists(p) => return Err(Error::not_found(format!("parent layer {p}"))),
+            Some(p) if !self.exists(p) => {
+                return Err(Error::not_found(format!("parent layer {p}")));
+            }
             Some(p) => Some(self.layer_dir(p)),
             None => None,
         };
@@ -110,7 +121,9 @@ impl Driver for VfsDriver {
 
     fn create(&self, id: &LayerId, parent: Option<&LayerId>, opts: &CreateOpts) -> Result<()> {
         if opts.size.is_some() {
-            return Err(Error::InvalidInput("--storage-opt size is only supported for read-write layers".into()));
+            return Err(Error::InvalidInput(
+                "--storage-opt size is only supported for read-write layers".into(),
+            ));
         }
         self.make(id, parent)
     }
@@ -131,7 +144,9 @@ impl Driver for VfsDriver {
         }
         let dir = self.layer_dir(id);
         match fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove layer", dir, e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io("remove layer", dir, e))
+            }
             _ => Ok(()),
         }
     }
@@ -156,7 +171,10 @@ impl Driver for VfsDriver {
     }
 
     fn status(&self) -> Vec<(String, String)> {
-        vec![("Backing Filesystem".into(), statfs::filesystem_name(&self.home))]
+        vec![(
+            "Backing Filesystem".into(),
+            statfs::filesystem_name(&self.home),
+        )]
     }
 
     fn metadata(&self, id: &LayerId) -> Result<BTreeMap<String, String>> {

@@ -4,7 +4,9 @@ use std::path::Path;
 
 /// The filesystem type of `path` by its statfs magic (`extfs`, `xfs`, `btrfs`, ...).
 pub fn filesystem_name(path: &Path) -> String {
-    let Ok(st) = nix::sys::statfs::statfs(path) else { return "unknown".into() };
+    let Ok(st) = nix::sys::statfs::statfs(path) else {
+        return "unknown".into();
+    };
     let magic = st.filesystem_type().0 as u64;
     match magic {
         0xEF53 => "extfs",

@@ -21,8 +21,12 @@ impl Compression {
         match head {
             [0x1f, 0x8b, ..] => Ok(Compression::Gzip),
             [0x28, 0xb5, 0x2f, 0xfd, ..] => Ok(Compression::Zstd),
-            [b'B', b'Z', b'h', ..] => Err(Error::NotSupported("bzip2-compressed layers are not supported; use gzip, zstd or plain tar".into())),
-            [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Err(Error::NotSupported("xz-compressed layers are not supported; use gzip, zstd or plain tar".into())),
+            [b'B', b'Z', b'h', ..] => Err(Error::NotSupported(
+                "bzip2-compressed layers are not supported; use gzip, zstd or plain tar".into(),
+            )),
+            [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Err(Error::NotSupported(
+                "xz-compressed layers are not supported; use gzip, zstd or plain tar".into(),
+            )),
             _ => Ok(Compression::None),
         }
     }
@@ -58,7 +62,11 @@ mod tests {
         gz.write_all(&plain).unwrap();
         let gz = gz.finish().unwrap();
         let zs = zstd::encode_all(&plain[..], 3).unwrap();
-        for (input, kind) in [(plain.clone(), Compression::None), (gz, Compression::Gzip), (zs, Compression::Zstd)] {
+        for (input, kind) in [
+            (plain.clone(), Compression::None),
+            (gz, Compression::Gzip),
+            (zs, Compression::Zstd),
+        ] {
             let (k, mut r) = decompress(&input[..]).unwrap();
             assert_eq!(k, kind);
             let mut out = Vec::new();

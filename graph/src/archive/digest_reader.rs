@@ -17,7 +17,11 @@ pub struct DigestReader<R> {
 impl<R: Read> DigestReader<R> {
     /// Starts hashing `inner`.
     pub fn new(inner: R) -> Self {
-        DigestReader { inner, hasher: Sha256::new(), count: 0 }
+        DigestReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
 
     /// Reads `inner` to its end, so the digest covers all of it (tar readers stop at the

@@ -88,7 +88,10 @@ pub struct RootFs {
 
 impl Default for RootFs {
     fn default() -> Self {
-        RootFs { kind: "layers".into(), diff_ids: Vec::new() }
+        RootFs {
+            kind: "layers".into(),
+            diff_ids: Vec::new(),
+        }
     }
 }
 
@@ -119,7 +122,10 @@ impl ImageConfig {
             created: Some(now_rfc3339()),
             architecture: host_architecture().to_string(),
             os: "linux".into(),
-            rootfs: RootFs { kind: "layers".into(), diff_ids },
+            rootfs: RootFs {
+                kind: "layers".into(),
+                diff_ids,
+            },
             ..ImageConfig::default()
         }
     }
@@ -149,10 +155,17 @@ mod tests {
     fn round_trips_a_docker_config_keeping_unknown_fields() {
         let text = r#"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"],"OnBuild":null},"rootfs":{"type":"layers","diff_ids":["sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]},"container":"abc","docker_version":"20.10"}"#;
         let c: ImageConfig = serde_json::from_str(text).unwrap();
-        assert_eq!(c.config.as_ref().unwrap().cmd.as_deref(), Some(&["sh".to_string()][..]));
+        assert_eq!(
+            c.config.as_ref().unwrap().cmd.as_deref(),
+            Some(&["sh".to_string()][..])
+        );
         assert_eq!(c.extra["docker_version"], "20.10");
         let again: ImageConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
         assert_eq!(again, c);
-        assert!(serde_json::to_string(&c).unwrap().contains("\"OnBuild\":null"));
+        assert!(
+            serde_json::to_string(&c)
+                .unwrap()
+                .contains("\"OnBuild\":null")
+        );
     }
 }

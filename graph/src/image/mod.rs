@@ -45,14 +45,19 @@ impl Image {
     /// Seconds since the epoch of `created`, when it parses.
     pub fn created_unix(&self) -> Option<u64> {
         let created = self.config.created.as_deref()?;
-        let t = humantime::parse_rfc3339_weak(created.trim_end_matches('Z').split('.').next()?).ok()?;
-        t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs())
+        let t =
+            humantime::parse_rfc3339_weak(created.trim_end_matches('Z').split('.').next()?).ok()?;
+        t.duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs())
     }
 }
 
 /// The chain id of the top of a layer list.
 pub fn top_chain(diff_ids: &[Digest]) -> Option<ChainId> {
-    diff_ids.iter().fold(None, |parent, d| Some(chain_id(parent.as_ref(), d)))
+    diff_ids
+        .iter()
+        .fold(None, |parent, d| Some(chain_id(parent.as_ref(), d)))
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -71,7 +76,10 @@ pub struct ImageStore {
 impl ImageStore {
     /// Opens (creating if needed) the store at `image_root` (`<data-root>/image/<driver>`).
     pub fn open(image_root: &Path, layers: LayerStore) -> Result<Self> {
-        let store = ImageStore { root: image_root.to_path_buf(), layers };
+        let store = ImageStore {
+            root: image_root.to_path_buf(),
+            layers,
+        };
         let content = store.content_dir();
         fs::create_dir_all(&content).ctx("create directory", &content)?;
         Ok(store)
@@ -118,7 +126,11 @@ impl ImageStore {
             self.layers.hold(top, &Self::holder(&id))?;
         }
         write_atomic(&self.content_dir().join(id.hex()), raw)?;
-        Ok(Image { id, config, raw: raw.to_vec() })
+        Ok(Image {
+            id,
+            config,
+            raw: raw.to_vec(),
+        })
     }
 
     /// The image with this id.
@@ -131,9 +143,15 @@ impl ImageStore {
             }
             Err(e) => return Err(Error::io("read image config", path, e)),
         };
-        let config = serde_json::from_slice(&raw)
-            .map_err(|e| Error::Corrupt { path: path.clone(), reason: e.to_string() })?;
-        Ok(Image { id: id.clone(), config, raw })
+        let config = serde_json::from_slice(&raw).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Image {
+            id: id.clone(),
+            config,
+            raw,
+        })
     }
 
     /// Every image.
@@ -153,10 +171,10 @@ impl ImageStore {
     /// Finds an image by reference (`busybox`, `app:v1`), full id, or unique id prefix
     /// (`sha256:` optional), as Docker's CLI does.
     pub fn resolve(&self, s: &str) -> Result<Image> {
-        if let Ok(reference) = Reference::parse(s) {
-            if let Some(id) = self.lookup(&reference)? {
-                return self.get(&id);
-            }
+        if let Ok(reference) = Reference::parse(s)
+            && let Some(id) = self.lookup(&reference)?
+        {
+            return self.get(&id);
         }
         let hex = s.strip_prefix("sha256:").unwrap_or(s);
         if !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -169,7 +187,11 @@ impl ImageStore {
             match matches.as_slice() {
                 [one] => return self.get(&format!("sha256:{one}").parse()?),
                 [] => {}
-                _ => return Err(Error::InvalidInput(format!("image id prefix {s:?} is ambiguous"))),
+                _ => {
+                    return Err(Error::InvalidInput(format!(
+                        "image id prefix {s:?} is ambiguous"
+                    )));
+                }
             }
         }
         Err(Error::not_found(format!("image {s:?}")))
@@ -178,8 +200,10 @@ impl ImageStore {
     fn read_repositories(&self) -> Result<Repositories> {
         let path = self.repositories_file();
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Corrupt { path, reason: e.to_string() }),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                path,
+                reason: e.to_string(),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Repositories::default()),
             Err(e) => Err(Error::io("read", path, e)),
         }
@@ -219,7 +243,10 @@ impl ImageStore {
         let _lock = self.lock()?;
         let mut repos = self.read_repositories()?;
         let name = reference.familiar_name();
-        let removed = repos.repositories.get_mut(&name).and_then(|t| t.remove(&reference.familiar()));
+        let removed = repos
+            .repositories
+            .get_mut(&name)
+            .and_then(|t| t.remove(&reference.familiar()));
         if repos.repositories.get(&name).is_some_and(|t| t.is_empty()) {
             repos.repositories.remove(&name);
         }
@@ -245,7 +272,12 @@ impl ImageStore {
 
     /// The tags of image `id`.
     pub fn tags_of(&self, id: &Digest) -> Result<Vec<Reference>> {
-        Ok(self.references()?.into_iter().filter(|(_, i)| i == id).map(|(r, _)| r).collect())
+        Ok(self
+            .references()?
+            .into_iter()
+            .filter(|(_, i)| i == id)
+            .map(|(r, _)| r)
+            .collect())
     }
 
     /// Deletes image `id` and its tags, then every layer of it nothing else uses.

@@ -40,7 +40,10 @@ impl Reference {
             return Err(bad("empty or too long"));
         }
         let (rest, digest) = match s.split_once('@') {
-            Some((name, d)) => (name, Some(d.parse::<Digest>().map_err(|_| bad("bad digest"))?)),
+            Some((name, d)) => (
+                name,
+                Some(d.parse::<Digest>().map_err(|_| bad("bad digest"))?),
+            ),
             None => (s, None),
         };
         // A tag follows the last ':' that comes after the last '/'.
@@ -53,7 +56,9 @@ impl Reference {
             let ok = !tag.is_empty()
                 && tag.len() <= 128
                 && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-                && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+                && tag
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
             if !ok {
                 return Err(bad("invalid tag"));
             }
@@ -62,7 +67,11 @@ impl Reference {
             return Err(bad("repository name must be lowercase"));
         }
         let (domain, path) = match name.split_once('/') {
-            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) => {
+            Some((first, rest))
+                if first.contains(['.', ':'])
+                    || first == "localhost"
+                    || first.chars().any(|c| c.is_ascii_uppercase()) =>
+            {
                 (first.to_string(), rest.to_string())
             }
             _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
@@ -79,7 +88,9 @@ impl Reference {
             return Err(bad("repository name must be lowercase"));
         }
         if !path.split('/').all(valid_component) {
-            return Err(bad("repository name components must be lowercase letters, digits and separators (. _ __ -)"));
+            return Err(bad(
+                "repository name components must be lowercase letters, digits and separators (. _ __ -)",
+            ));
         }
         Ok(Reference {
             domain,
@@ -112,7 +123,10 @@ impl Reference {
     /// The repository as Docker shows it: `busybox`, `me/app`, `localhost:5000/app`.
     pub fn familiar_name(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
-            self.path.strip_prefix(OFFICIAL_PREFIX).unwrap_or(&self.path).to_string()
+            self.path
+                .strip_prefix(OFFICIAL_PREFIX)
+                .unwrap_or(&self.path)
+                .to_string()
         } else {
             format!("{}/{}", self.domain, self.path)
         }
@@ -134,7 +148,11 @@ impl Reference {
 
     /// The same repository with another tag and no digest.
     pub fn with_tag(&self, tag: &str) -> Self {
-        Reference { tag: Some(tag.to_string()), digest: None, ..self.clone() }
+        Reference {
+            tag: Some(tag.to_string()),
+            digest: None,
+            ..self.clone()
+        }
     }
 }
 
@@ -144,13 +162,18 @@ fn valid_domain(d: &str) -> bool {
         None => (d, None),
     };
     !host.is_empty()
-        && host.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        && host
+            .split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         && port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// A path component: `[a-z0-9]+` joined by `.`, `_`, `__` or runs of `-`.
 fn valid_component(c: &str) -> bool {
-    if c.is_empty() || !c.starts_with(|x: char| x.is_ascii_alphanumeric()) || !c.ends_with(|x: char| x.is_ascii_alphanumeric()) {
+    if c.is_empty()
+        || !c.starts_with(|x: char| x.is_ascii_alphanumeric())
+        || !c.ends_with(|x: char| x.is_ascii_alphanumeric())
+    {
         return false;
     }
     let bytes = c.as_bytes();
@@ -169,7 +192,10 @@ fn valid_component(c: &str) -> bool {
             _ => return false,
         };
         i += sep_len;
-        if !bytes.get(i).is_some_and(|x| x.is_ascii_lowercase() || x.is_ascii_digit()) {
+        if !bytes
+            .get(i)
+            .is_some_and(|x| x.is_ascii_lowercase() || x.is_ascii_digit())
+        {
             return false;
         }
     }
@@ -204,14 +230,38 @@ mod tests {
     #[test]
     fn normalises_like_docker() {
         let cases = [
-            ("busybox", "docker.io/library/busybox:latest", "busybox:latest"),
-            ("busybox:1.36", "docker.io/library/busybox:1.36", "busybox:1.36"),
+            (
+                "busybox",
+                "docker.io/library/busybox:latest",
+                "busybox:latest",
+            ),
+            (
+                "busybox:1.36",
+                "docker.io/library/busybox:1.36",
+                "busybox:1.36",
+            ),
             ("me/app", "docker.io/me/app:latest", "me/app:latest"),
-            ("localhost:5000/app:v1", "localhost:5000/app:v1", "localhost:5000/app:v1"),
-            ("localhost/app", "localhost/app:latest", "localhost/app:latest"),
+            (
+                "localhost:5000/app:v1",
+                "localhost:5000/app:v1",
+                "localhost:5000/app:v1",
+            ),
+            (
+                "localhost/app",
+                "localhost/app:latest",
+                "localhost/app:latest",
+            ),
             ("quay.io/a/b/c:t", "quay.io/a/b/c:t", "quay.io/a/b/c:t"),
-            ("docker.io/library/alpine", "docker.io/library/alpine:latest", "alpine:latest"),
-            ("my_app-x.y", "docker.io/library/my_app-x.y:latest", "my_app-x.y:latest"),
+            (
+                "docker.io/library/alpine",
+                "docker.io/library/alpine:latest",
+                "alpine:latest",
+            ),
+            (
+                "my_app-x.y",
+                "docker.io/library/my_app-x.y:latest",
+                "my_app-x.y:latest",
+            ),
         ];
         for (input, full, familiar) in cases {
             let r = Reference::parse(input).unwrap();
@@ -226,7 +276,19 @@ mod tests {
 
     #[test]
     fn rejects_what_docker_rejects() {
-        for bad in ["", "Busybox", "a/B", "app:", "app:-x", "-app", "a//b", "a..b", "app@sha256:zz", "a b", "host:port/x"] {
+        for bad in [
+            "",
+            "Busybox",
+            "a/B",
+            "app:",
+            "app:-x",
+            "-app",
+            "a//b",
+            "a..b",
+            "app@sha256:zz",
+            "a b",
+            "host:port/x",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -82,11 +82,17 @@ impl Layout {
     }
 
     pub(super) fn mount_names(&self) -> Result<Vec<String>> {
-        Ok(list_names(&self.mounts_dir())?.into_iter().filter(|n| !n.starts_with('.')).collect())
+        Ok(list_names(&self.mounts_dir())?
+            .into_iter()
+            .filter(|n| !n.starts_with('.'))
+            .collect())
     }
 
     pub(super) fn tmp_entries(&self) -> Result<Vec<PathBuf>> {
-        Ok(list_names(&self.tmp_dir())?.into_iter().map(|n| self.tmp_dir().join(n)).collect())
+        Ok(list_names(&self.tmp_dir())?
+            .into_iter()
+            .map(|n| self.tmp_dir().join(n))
+            .collect())
     }
 
     fn new_tmp_dir(&self) -> Result<PathBuf> {
@@ -99,7 +105,10 @@ impl Layout {
 /// The driver layer ids a leftover in `tmp/` may own: a journal `<id>.creating`, or a
 /// metadata directory (being written or being deleted) with a `cache-id`/`mount-id` file.
 pub(super) fn cache_ids_in_leftover(entry: &Path) -> Vec<LayerId> {
-    let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = entry
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if let Some(id) = name.strip_suffix(".creating") {
         return LayerId::new(id).into_iter().collect();
     }
@@ -150,7 +159,10 @@ fn required(dir: &Path, name: &str) -> Result<String> {
 
 fn corrupt(dir: &Path, name: &str) -> impl Fn(Error) -> Error {
     let path = dir.join(name);
-    move |e| Error::Corrupt { path: path.clone(), reason: e.to_string() }
+    move |e| Error::Corrupt {
+        path: path.clone(),
+        reason: e.to_string(),
+    }
 }
 
 /// Writes a layer's metadata directory in `tmp/` and renames it into place.
@@ -175,16 +187,20 @@ pub(super) fn read_layer(layout: &Layout, chain: &ChainId) -> Result<Layer> {
     }
     Ok(Layer {
         chain_id: chain.clone(),
-        diff_id: required(&dir, "diff")?.parse().map_err(corrupt(&dir, "diff"))?,
+        diff_id: required(&dir, "diff")?
+            .parse()
+            .map_err(corrupt(&dir, "diff"))?,
         parent: read_field(&dir, "parent")?
             .map(|p| p.parse())
             .transpose()
             .map_err(corrupt(&dir, "parent"))?,
         cache_id: LayerId::new(required(&dir, "cache-id")?).map_err(corrupt(&dir, "cache-id"))?,
-        size: required(&dir, "size")?.parse().map_err(|e: std::num::ParseIntError| Error::Corrupt {
-            path: dir.join("size"),
-            reason: e.to_string(),
-        })?,
+        size: required(&dir, "size")?
+            .parse()
+            .map_err(|e: std::num::ParseIntError| Error::Corrupt {
+                path: dir.join("size"),
+                reason: e.to_string(),
+            })?,
     })
 }
 

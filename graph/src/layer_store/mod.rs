@@ -113,21 +113,38 @@ impl LayerStore {
             let _ = fs::remove_file(&journal);
             return Ok(existing);
         }
-        let layer = Layer { chain_id: chain, diff_id, parent: parent.cloned(), cache_id, size };
+        let layer = Layer {
+            chain_id: chain,
+            diff_id,
+            parent: parent.cloned(),
+            cache_id,
+            size,
+        };
         write_layer_dir(&self.layout, &layer)?;
         fs::remove_file(&journal).ctx("remove journal", &journal)?;
         Ok(layer)
     }
 
-    fn apply_new(&self, cache_id: &LayerId, parent: Option<&Layer>, input: impl Read) -> Result<(DiffId, u64)> {
+    fn apply_new(
+        &self,
+        cache_id: &LayerId,
+        parent: Option<&Layer>,
+        input: impl Read,
+    ) -> Result<(DiffId, u64)> {
         let parent_cache = parent.map(|p| &p.cache_id);
-        self.driver.create(cache_id, parent_cache, &CreateOpts::default())?;
+        self.driver
+            .create(cache_id, parent_cache, &CreateOpts::default())?;
         let (_, plain) = decompress(input)?;
         let mut hashing = DigestReader::new(plain);
-        let size = self.driver.apply_diff(cache_id, parent_cache, &mut hashing)?;
-        hashing
-            .drain()
-            .map_err(|e| Error::bad_archive("<end of archive>", format!("reading the rest of the layer: {e}")))?;
+        let size = self
+            .driver
+            .apply_diff(cache_id, parent_cache, &mut hashing)?;
+        hashing.drain().map_err(|e| {
+            Error::bad_archive(
+                "<end of archive>",
+                format!("reading the rest of the layer: {e}"),
+            )
+        })?;
         Ok((hashing.digest(), size))
     }
 
@@ -144,7 +161,11 @@ impl LayerStore {
 
     /// Every layer, in no particular order.
     pub fn list(&self) -> Result<Vec<Layer>> {
-        self.layout.chain_ids()?.iter().map(|c| self.get(c)).collect()
+        self.layout
+            .chain_ids()?
+            .iter()
+            .map(|c| self.get(c))
+            .collect()
     }
 
     /// Marks `chain` as kept by `holder` (an image id, say) so it cannot be removed.
@@ -163,7 +184,9 @@ impl LayerStore {
         let _lock = self.lock()?;
         let path = self.layout.holder(chain, holder)?;
         match fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove holder", path, e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io("remove holder", path, e))
+            }
             _ => Ok(()),
         }
     }
@@ -185,7 +208,10 @@ impl LayerStore {
     fn check_unused(&self, layer: &Layer) -> Result<()> {
         let holders = self.layout.holders(&layer.chain_id)?;
         if let Some(h) = holders.first() {
-            return Err(Error::Busy(format!("layer {} is in use by {h}", layer.chain_id)));
+            return Err(Error::Busy(format!(
+                "layer {} is in use by {h}",
+                layer.chain_id
+            )));
         }
         for other in self.list()? {
             if other.parent.as_ref() == Some(&layer.chain_id) {
@@ -210,29 +236,41 @@ impl LayerStore {
     pub fn export(&self, chain: &ChainId, out: &mut dyn Write) -> Result<()> {
         let layer = self.get(chain)?;
         let parent = layer.parent.as_ref().map(|p| self.get(p)).transpose()?;
-        self.driver.diff(&layer.cache_id, parent.as_ref().map(|p| &p.cache_id), out)
+        self.driver
+            .diff(&layer.cache_id, parent.as_ref().map(|p| &p.cache_id), out)
     }
 
     /// Creates the writable layer `name` on `parent`.
-    pub fn create_rw(&self, name: &str, parent: Option<&ChainId>, opts: &CreateOpts) -> Result<RwLayer> {
+    pub fn create_rw(
+        &self,
+        name: &str,
+        parent: Option<&ChainId>,
+        opts: &CreateOpts,
+    ) -> Result<RwLayer> {
         let _lock = self.lock()?;
         let dir = self.layout.mount_dir(name)?;
         if dir.exists() {
-            return Err(Error::AlreadyExists { what: format!("writable layer {name}") });
+            return Err(Error::AlreadyExists {
+                what: format!("writable layer {name}"),
+            });
         }
         let parent_layer = parent.map(|p| self.get(p)).transpose()?;
         let mount_id = LayerId::random();
         let journal = self.layout.creating_journal(&mount_id);
         crate::atomic_file::write_atomic(&journal, b"")?;
-        let created = self
-            .driver
-            .create_rw(&mount_id, parent_layer.as_ref().map(|p| &p.cache_id), opts);
+        let created =
+            self.driver
+                .create_rw(&mount_id, parent_layer.as_ref().map(|p| &p.cache_id), opts);
         if let Err(e) = created {
             self.discard_driver_layer(&mount_id);
             let _ = fs::remove_file(&journal);
             return Err(e);
         }
-        let rw = RwLayer { name: name.to_string(), mount_id, parent: parent.cloned() };
+        let rw = RwLayer {
+            name: name.to_string(),
+            mount_id,
+            parent: parent.cloned(),
+        };
         write_mount_dir(&self.layout, &rw)?;
         fs::remove_file(&journal).ctx("remove journal", &journal)?;
         Ok(rw)
@@ -245,7 +283,11 @@ impl LayerStore {
 
     /// Every writable layer.
     pub fn rw_layers(&self) -> Result<Vec<RwLayer>> {
-        self.layout.mount_names()?.iter().map(|n| self.rw_layer(n)).collect()
+        self.layout
+            .mount_names()?
+            .iter()
+            .map(|n| self.rw_layer(n))
+            .collect()
     }
 
     /// Mounts the writable layer `name` and returns its root.
@@ -288,7 +330,10 @@ impl LayerStore {
     }
 
     fn parent_cache(&self, rw: &RwLayer) -> Result<Option<LayerId>> {
-        rw.parent.as_ref().map(|p| self.get(p).map(|l| l.cache_id)).transpose()
+        rw.parent
+            .as_ref()
+            .map(|p| self.get(p).map(|l| l.cache_id))
+            .transpose()
     }
 
     /// Removes the writable layer `name` (it must not be mounted).
@@ -296,7 +341,9 @@ impl LayerStore {
         let _lock = self.lock()?;
         let rw = self.rw_layer(name)?;
         let dir = self.layout.mount_dir(name)?;
-        let doomed = self.layout.deleting_dir_named(&format!("mount-{}", rw.mount_id));
+        let doomed = self
+            .layout
+            .deleting_dir_named(&format!("mount-{}", rw.mount_id));
         fs::rename(&dir, &doomed).ctx("move writable layer metadata aside", &dir)?;
         self.driver.remove(&rw.mount_id)?;
         fs::remove_dir_all(&doomed).ctx("remove writable layer metadata", &doomed)
@@ -325,7 +372,11 @@ impl LayerStore {
                     }
                 }
             }
-            let removed = if entry.is_dir() { fs::remove_dir_all(&entry) } else { fs::remove_file(&entry) };
+            let removed = if entry.is_dir() {
+                fs::remove_dir_all(&entry)
+            } else {
+                fs::remove_file(&entry)
+            };
             removed.ctx("remove leftover", &entry)?;
         }
         Ok(())

@@ -43,7 +43,11 @@ impl EntryInfo {
                 gid: md.gid(),
                 rdev: md.rdev(),
                 size: if is_dir { 0 } else { md.size() },
-                mtime: if is_dir { (0, 0) } else { (md.mtime(), md.mtime_nsec()) },
+                mtime: if is_dir {
+                    (0, 0)
+                } else {
+                    (md.mtime(), md.mtime_nsec())
+                },
                 xattrs: read_xattrs(path)?,
                 link,
             },
@@ -89,7 +93,12 @@ pub fn changes_dirs(new: &Path, old: Option<&Path>) -> Result<Vec<Change>> {
     Ok(changes)
 }
 
-fn walk(new_dir: &Path, old_dir: Option<&Path>, rel: &Path, changes: &mut Vec<Change>) -> Result<()> {
+fn walk(
+    new_dir: &Path,
+    old_dir: Option<&Path>,
+    rel: &Path,
+    changes: &mut Vec<Change>,
+) -> Result<()> {
     let new_names = sorted_names(new_dir)?;
     let mut old_names: HashSet<std::ffi::OsString> = match old_dir {
         Some(old) => sorted_names(old)?.into_iter().collect(),
@@ -106,28 +115,43 @@ fn walk(new_dir: &Path, old_dir: Option<&Path>, rel: &Path, changes: &mut Vec<Ch
             let old_path = old_dir.map(|o| o.join(&name)).unwrap_or_default();
             let (old_info, old_md) = EntryInfo::read(&old_path)?;
             if old_info != new_info {
-                changes.push(Change { path: child_rel.clone(), kind: ChangeKind::Modify });
+                changes.push(Change {
+                    path: child_rel.clone(),
+                    kind: ChangeKind::Modify,
+                });
                 recorded = true;
             }
             if old_md.is_dir() {
                 old_child_dir = Some(old_path);
             }
         } else {
-            changes.push(Change { path: child_rel.clone(), kind: ChangeKind::Add });
+            changes.push(Change {
+                path: child_rel.clone(),
+                kind: ChangeKind::Add,
+            });
             recorded = true;
         }
         if new_md.is_dir() {
             walk(&new_path, old_child_dir.as_deref(), &child_rel, changes)?;
             // A directory holding changes is listed before them, to carry its permissions.
             if !recorded && changes.len() > position {
-                changes.insert(position, Change { path: child_rel, kind: ChangeKind::Modify });
+                changes.insert(
+                    position,
+                    Change {
+                        path: child_rel,
+                        kind: ChangeKind::Modify,
+                    },
+                );
             }
         }
     }
     let mut deleted: Vec<_> = old_names.into_iter().collect();
     deleted.sort();
     for name in deleted {
-        changes.push(Change { path: rel.join(name), kind: ChangeKind::Delete });
+        changes.push(Change {
+            path: rel.join(name),
+            kind: ChangeKind::Delete,
+        });
     }
     Ok(())
 }
@@ -157,10 +181,15 @@ pub fn dir_size(root: &Path) -> Result<u64> {
     let mut total = 0;
     for entry in walkdir::WalkDir::new(root).follow_links(false) {
         let entry = entry.map_err(|e| {
-            let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+            let path = e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.to_path_buf());
             Error::io("walk", path, e.into())
         })?;
-        let md = entry.metadata().map_err(|e| Error::io("stat", entry.path(), e.into()))?;
+        let md = entry
+            .metadata()
+            .map_err(|e| Error::io("stat", entry.path(), e.into()))?;
         if md.is_dir() || (md.nlink() > 1 && !seen.insert((md.dev(), md.ino()))) {
             continue;
         }
@@ -175,11 +204,19 @@ mod tests {
     use std::fs::{create_dir_all, write};
 
     fn strings(changes: &[Change]) -> Vec<String> {
-        changes.iter().map(|c| format!("{} {}", c.kind, c.path.display())).collect()
+        changes
+            .iter()
+            .map(|c| format!("{} {}", c.kind, c.path.display()))
+            .collect()
     }
 
     fn copy_tree(src: &Path, dst: &Path) {
-        let status = std::process::Command::new("cp").arg("-a").arg(src).arg(dst).status().unwrap();
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(src)
+            .arg(dst)
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -189,7 +226,10 @@ mod tests {
         create_dir_all(t.path().join("a/b")).unwrap();
         write(t.path().join("a/b/f"), "x").unwrap();
         write(t.path().join("top"), "y").unwrap();
-        assert_eq!(strings(&changes_dirs(t.path(), None).unwrap()), ["A /a", "A /a/b", "A /a/b/f", "A /top"]);
+        assert_eq!(
+            strings(&changes_dirs(t.path(), None).unwrap()),
+            ["A /a", "A /a/b", "A /a/b/f", "A /top"]
+        );
     }
 
     #[test]
@@ -209,7 +249,10 @@ mod tests {
         fs::remove_dir_all(new.join("d/sub")).unwrap();
         std::os::unix::fs::symlink("target", new.join("link")).unwrap();
         let changes = changes_dirs(&new, Some(&old)).unwrap();
-        assert_eq!(strings(&changes), ["C /d", "A /d/added", "C /d/change", "D /d/sub", "A /link"]);
+        assert_eq!(
+            strings(&changes),
+            ["C /d", "A /d/added", "C /d/change", "D /d/sub", "A /link"]
+        );
         assert_eq!(changes_size(&new, &changes).unwrap(), 1 + 7 + 6);
     }
 
@@ -223,8 +266,15 @@ mod tests {
         let new = t.path().join("new");
         copy_tree(&old, &new);
         xattr::set(new.join("f"), "user.k", b"v").unwrap();
-        std::fs::set_permissions(new.join("g"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-        assert_eq!(strings(&changes_dirs(&new, Some(&old)).unwrap()), ["C /f", "C /g"]);
+        std::fs::set_permissions(
+            new.join("g"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        assert_eq!(
+            strings(&changes_dirs(&new, Some(&old)).unwrap()),
+            ["C /f", "C /g"]
+        );
     }
 
     #[test]

@@ -78,11 +78,21 @@ pub fn apply_diff<D: Driver + ?Sized>(
     diff: &mut dyn Read,
 ) -> Result<u64> {
     let (_layer, layer_path) = Mounted::get(driver, id)?;
-    archive::apply_layer(&layer_path, diff, &ApplyOptions { whiteouts: WhiteoutFormat::Delete })
+    archive::apply_layer(
+        &layer_path,
+        diff,
+        &ApplyOptions {
+            whiteouts: WhiteoutFormat::Delete,
+        },
+    )
 }
 
 /// Naive [`Driver::diff_size`]: the content bytes of added and modified non-directories.
-pub fn diff_size<D: Driver + ?Sized>(driver: &D, id: &LayerId, parent: Option<&LayerId>) -> Result<u64> {
+pub fn diff_size<D: Driver + ?Sized>(
+    driver: &D,
+    id: &LayerId,
+    parent: Option<&LayerId>,
+) -> Result<u64> {
     let changes = changes(driver, id, parent)?;
     let (_layer, layer_path) = Mounted::get(driver, id)?;
     changes_size(&layer_path, &changes)
@@ -90,5 +100,7 @@ pub fn diff_size<D: Driver + ?Sized>(driver: &D, id: &LayerId, parent: Option<&L
 
 /// The layer path as seen through a mount, for drivers' own helpers.
 pub fn is_empty_dir(path: &Path) -> bool {
-    std::fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false)
+    std::fs::read_dir(path)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false)
 }
