@@ -21,8 +21,13 @@ set +e
 cargo test --workspace --all-features --no-fail-fast 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}
 set -e
-passed=$(grep -Eo '[0-9]+ passed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+if [ "$(id -u)" = 0 ] && [ "${ENGINE_SKIP_VM_TESTS:-0}" != 1 ]; then
+  echo "== devicemapper tests (in a VM: this kernel has no device-mapper)"
+  scripts/test-devicemapper.sh 2>&1 | tee -a target/test-output.txt
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+fi
+passed=$(grep '^test result:' target/test-output.txt | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep '^test result:' target/test-output.txt | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
 skipped=$(grep -c '^SKIP: ' target/test-output.txt || true)
 echo "summary: $passed passed, $failed failed, $skipped skipped"
 exit "$status"
