@@ -14,6 +14,10 @@ use crate::layout::{
     self, COMMITTED_FILE, DEL_PREFIX, LINK_FILE, LOWER_FILE, MAX_DEPTH, TMP_PREFIX,
 };
 use crate::{Overlay2Driver, make_dir, mount};
+use graph::store_lock::StoreLock;
+
+/// Held shared by every create and remove, exclusively by the start-up sweep.
+pub(crate) const WORK_LOCK: &str = ".work.lock";
 
 impl Overlay2Driver {
     /// Creates layer `id` on `parent`: built under `.tmp-<id>`, renamed into place.
@@ -24,6 +28,8 @@ impl Overlay2Driver {
         size: Option<u64>,
     ) -> Result<()> {
         let layout = &self.layout;
+        // Half-made state on disk from here on: keep another process's sweep away.
+        let _work = StoreLock::shared(&layout.home().join(WORK_LOCK))?;
         if layout.exists(id) {
             return Err(Error::AlreadyExists {
                 what: format!("overlay2 layer {id}"),
@@ -127,8 +133,14 @@ impl Overlay2Driver {
 
     /// Removes what a crash left: `.tmp-*` (half-created) and `.del-*` (half-removed) layer
     /// directories, and links in `l/` that point at no layer.
+    /// Skipped while another process is creating or removing a layer (its work in progress
+    /// looks like leftovers); the next start sweeps instead.
     pub(crate) fn sweep(&self) -> Result<()> {
         let home = self.layout.home();
+        let Some(_sweeping) = StoreLock::try_exclusive(&home.join(WORK_LOCK))? else {
+            tracing::debug!("another process is creating or removing layers; sweep skipped");
+            return Ok(());
+        };
         for entry in fs::read_dir(home).ctx("read directory", home)? {
             let entry = entry.ctx("read directory", home)?;
             let name = entry.file_name();

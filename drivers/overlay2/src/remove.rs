@@ -3,6 +3,7 @@
 use std::fs;
 use std::io;
 
+use graph::store_lock::StoreLock;
 use graph::{Error, IoContext, LayerId, Result};
 use tracing::warn;
 
@@ -12,6 +13,7 @@ impl Overlay2Driver {
     /// Removes layer `id`: `Busy` while this process has it mounted; a missing layer is fine.
     pub(crate) fn remove_layer(&self, id: &LayerId) -> Result<()> {
         let _lock = self.locks.lock(id);
+        let _work = StoreLock::shared(&self.layout.home().join(crate::create::WORK_LOCK))?;
         if self.refs.get(id) > 0 {
             return Err(Error::Busy(format!(
                 "overlay2 layer {id} is mounted; put it before removing it"

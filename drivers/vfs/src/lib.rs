@@ -19,6 +19,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use graph::refcount::RefCounts;
+use graph::store_lock::StoreLock;
 use graph::{CreateOpts, Driver, DriverConfig, Error, IoContext, LayerId, Result};
 use tracing::{debug_span, warn};
 
@@ -67,6 +68,12 @@ impl VfsDriver {
         Ok(driver)
     }
 
+    /// Held shared while a create or remove has half-made state on disk, exclusively by the
+    /// sweep of such leftovers.
+    fn work_lock(&self) -> PathBuf {
+        self.home.join(".work.lock")
+    }
+
     fn layers_dir(&self) -> PathBuf {
         self.home.join("dir")
     }
@@ -77,6 +84,7 @@ impl VfsDriver {
 
     fn make(&self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
         let _span = debug_span!("create", driver = NAME, %id).entered();
+        let _work = StoreLock::shared(&self.work_lock())?;
         let dest = self.layer_dir(id);
         if dest.exists() {
             return Err(Error::AlreadyExists {

@@ -39,6 +39,7 @@ pub use graphtest::{
 pub use layer_chain::{
     chown_in_child, deleted_files_in_child, directory_permission_on_commit, layer_file_update,
     layers_128_mount, move_file_from_lower_layer, remove_directory_in_lower_layer,
+    xattrs_in_layers,
 };
 pub use lifecycle::{
     exists_after_remove_is_false, get_put_refcount, remove_intermediate_layer_is_refused_or_safe,
@@ -70,9 +71,14 @@ pub fn skip(test: &str, reason: &str) -> bool {
 /// `CONFIG_XFS_QUOTA`) is not built; false when the configuration cannot be read.
 pub fn kernel_lacks(option: &str) -> bool {
     use std::io::Read;
-    let Ok(file) = std::fs::File::open("/proc/config.gz") else { return false };
+    let Ok(file) = std::fs::File::open("/proc/config.gz") else {
+        return false;
+    };
     let mut text = String::new();
-    if flate2::read::GzDecoder::new(file).read_to_string(&mut text).is_err() {
+    if flate2::read::GzDecoder::new(file)
+        .read_to_string(&mut text)
+        .is_err()
+    {
         return false;
     }
     let set = [format!("{option}=y"), format!("{option}=m")];
