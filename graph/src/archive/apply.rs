@@ -38,7 +38,7 @@ pub(super) fn apply_layer(root: &Path, tar: &mut dyn Read, opts: &ApplyOptions) 
         tracing::debug_span!("apply_layer", root = %root.display(), whiteouts = ?opts.whiteouts);
     let _guard = span.enter();
     let mut applier = Applier::new(root, opts.whiteouts)?;
-    let mut archive = tar::Archive::new(tar);
+    let mut archive = tar::Archive::new(super::pax_escape::PaxEscaper::new(tar));
     let entries = archive.entries().map_err(header_error)?;
     for entry in entries {
         let mut entry = entry.map_err(header_error)?;

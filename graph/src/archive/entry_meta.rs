@@ -65,7 +65,16 @@ impl EntryMeta {
             for record in pax {
                 let record = record.map_err(|e| bad("PAX record", e))?;
                 let key = record.key_bytes();
-                if let Some(xattr) = key.strip_prefix(PAX_XATTR_PREFIX) {
+                let (xattr, value) = if let Some(x) = key.strip_prefix(PAX_XATTR_PREFIX) {
+                    (Some(x), record.value_bytes().to_vec())
+                } else if let Some(x) = key.strip_prefix(super::pax_escape::ESCAPED_XATTR_PREFIX) {
+                    let value = hex::decode(record.value_bytes())
+                        .map_err(|_| Error::bad_archive(name, "invalid escaped xattr value"))?;
+                    (Some(x), value)
+                } else {
+                    (None, Vec::new())
+                };
+                if let Some(xattr) = xattr {
                     if xattr.is_empty() || xattr.contains(&0) {
                         return Err(Error::bad_archive(name, "invalid xattr name in PAX header"));
                     }
@@ -75,7 +84,7 @@ impl EntryMeta {
                         tracing::debug!(entry = name, "ignoring overlay xattr in archive");
                         continue;
                     }
-                    xattrs.push((xattr.to_vec(), record.value_bytes().to_vec()));
+                    xattrs.push((xattr.to_vec(), value));
                 } else if key == b"mtime" {
                     mtime = parse_pax_time(record.value_bytes())
                         .ok_or_else(|| Error::bad_archive(name, "invalid PAX mtime"))?;

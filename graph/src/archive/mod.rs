@@ -16,6 +16,7 @@ mod dir_listing;
 mod entry_meta;
 mod entry_path;
 mod export;
+mod pax_escape;
 mod remove;
 mod safe_root;
 mod tar_writer;

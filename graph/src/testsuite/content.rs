@@ -49,7 +49,8 @@ pub fn read(path: &Path) -> Vec<u8> {
 }
 
 fn many_file(root: &Path, i: usize, j: usize) -> PathBuf {
-    root.join(format!("directory-{i}")).join(format!("file-{j}"))
+    root.join(format!("directory-{i}"))
+        .join(format!("file-{j}"))
 }
 
 /// moby `addManyFiles`: `count` files of 64 bytes, 100 per directory, named

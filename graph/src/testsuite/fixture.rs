@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::driver::{CreateOpts, Driver};
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 use crate::id::LayerId;
 
 /// What every case takes: builds a driver whose home is the given directory.
@@ -42,17 +42,25 @@ pub struct Store {
 
 impl Store {
     /// Builds a driver with `factory` in a new temp data root (home `<root>/driver`).
-    pub fn new(factory: Factory<'_>, tag: &str) -> Store {
+    ///
+    /// A driver this host cannot run (init says NotSupported) skips the case, as moby's
+    /// graphtest does: `None`, after [`skip`](super::skip) printed why (or panicked, under
+    /// `ENGINE_REQUIRE_ROOT_TESTS=1`). Any other init error fails the case.
+    pub fn new(factory: Factory<'_>, tag: &str) -> Option<Store> {
         let root = temp_dir(tag);
         let home = root.path().join("driver");
         let driver = match factory(&home) {
             Ok(d) => d,
+            Err(e) if e.kind() == ErrorKind::NotSupported => {
+                super::skip(tag, &format!("driver not supported here: {e}"));
+                return None;
+            }
             Err(e) => panic!("driver init at {}: {e}", home.display()),
         };
-        Store {
+        Some(Store {
             driver: Some(driver),
             root,
-        }
+        })
     }
 
     /// The driver under test.

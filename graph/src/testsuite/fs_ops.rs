@@ -131,7 +131,10 @@ impl FsOp {
                 if kind(&path) != Some((false, false)) {
                     return Ok(());
                 }
-                fs::OpenOptions::new().append(true).open(path)?.write_all(data)
+                fs::OpenOptions::new()
+                    .append(true)
+                    .open(path)?
+                    .write_all(data)
             }
             FsOp::Truncate(p, len) => {
                 let path = at(p);
@@ -228,6 +231,22 @@ fn symlink_target() -> impl Strategy<Value = PathBuf> {
     prop::sample::select(vec!["a", "b/c", "../a", "/c/b", "nowhere", "."]).prop_map(PathBuf::from)
 }
 
+/// Random bytes, or one of the values that trip up archive code: empty, newlines (PAX records
+/// are length-prefixed, not line-based), NULs and a `security.capability`-like binary blob.
+fn xattr_value() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        vec(any::<u8>(), 0..16),
+        prop::sample::select(vec![
+            Vec::new(),
+            b"\n".to_vec(),
+            b"a\nb=c\n".to_vec(),
+            vec![
+                0, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+            ],
+        ]),
+    ]
+}
+
 fn xattr_name() -> impl Strategy<Value = String> {
     prop::sample::select(vec!["user.a".to_string(), "user.bb".to_string()])
 }
@@ -257,7 +276,7 @@ fn op(hardlinks: bool) -> BoxedStrategy<FsOp> {
         2 => (rel_path(), symlink_target()).prop_map(|(p, t)| FsOp::Symlink(p, t)),
         3 => (rel_path(), mode()).prop_map(|(p, m)| FsOp::Chmod(p, m)),
         2 => (rel_path(), 0u32..3, 0u32..3).prop_map(|(p, u, g)| FsOp::Chown(p, u, g)),
-        2 => (rel_path(), xattr_name(), vec(11u8..=255, 0..16))
+        2 => (rel_path(), xattr_name(), xattr_value())
             .prop_map(|(p, n, v)| FsOp::SetXattr(p, n, v)),
         1 => (rel_path(), data()).prop_map(|(p, d)| FsOp::DirToFile(p, d)),
         1 => rel_path().prop_map(FsOp::FileToDir),

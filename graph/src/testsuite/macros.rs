@@ -48,6 +48,7 @@ macro_rules! conformance_tests {
             $crate::__conformance_case!($prefix, directory_permission_on_commit);
             $crate::__conformance_case!($prefix, deleted_files_in_child);
             $crate::__conformance_case!($prefix, move_file_from_lower_layer);
+            $crate::__conformance_case!($prefix, xattrs_in_layers);
             $crate::__conformance_case!($prefix, layers_128_mount);
             $crate::__conformance_case!($prefix, diff_roundtrip, 24);
         }

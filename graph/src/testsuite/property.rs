@@ -6,6 +6,9 @@
 //! ([`snapshot_tree`], mtimes to the second). proptest drives it through its `TestRunner`, so
 //! a driver's tests need no proptest of their own; a failure is shrunk to a minimal sequence.
 
+use std::cell::Cell;
+use std::sync::Once;
+
 use proptest::collection::vec;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -36,23 +39,49 @@ fn run(name: &str, source: Factory<'_>, target: Factory<'_>, cases: u32) {
     let config = Config {
         cases,
         failure_persistence: None,
-        max_shrink_iters: 256,
+        max_shrink_iters: 128,
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
     let strategy = (vec(base_op(), 0..10), vec(child_op(), 1..12));
+    install_quiet_panic_hook();
+    QUIET_PANICS.with(|q| q.set(true));
     let result = runner.run(&strategy, |(base_ops, child_ops)| {
         one_case(source, target, &base_ops, &child_ops);
         Ok(())
     });
+    QUIET_PANICS.with(|q| q.set(false));
+    // The error carries the minimal failing input and its panic message.
     if let Err(e) = result {
         panic!("{name}: {e}");
     }
 }
 
+thread_local! {
+    /// Set while this thread runs proptest cases: a failing case panics once per shrinking
+    /// step, and the final report already holds the minimal case's message.
+    static QUIET_PANICS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Wraps the panic hook (once per process) so panics on a thread running proptest cases are
+/// not printed; every other thread's panics print as before.
+fn install_quiet_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANICS.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Builds base and child with `source`, re-applies their diffs with `target`, compares.
 fn one_case(source: Factory<'_>, target: Factory<'_>, base_ops: &[FsOp], child_ops: &[FsOp]) {
-    let src = Store::new(source, "prop-src");
+    let Some(src) = Store::new(source, "prop-src") else {
+        return;
+    };
     let (base, child) = (id("base"), id("child"));
     src.create(&base, None);
     {
@@ -69,7 +98,9 @@ fn one_case(source: Factory<'_>, target: Factory<'_>, base_ops: &[FsOp], child_o
     let want_base = tree(&src, &base);
     let want_child = tree(&src, &child);
 
-    let dst = Store::new(target, "prop-dst");
+    let Some(dst) = Store::new(target, "prop-dst") else {
+        return;
+    };
     let (base2, child2) = (id("base-copy"), id("child-copy"));
     dst.create(&base2, None);
     apply(&dst, &base2, None, &base_tar);

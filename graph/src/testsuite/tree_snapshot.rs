@@ -117,12 +117,7 @@ pub fn snapshot_tree(root: &Path) -> Tree {
     tree
 }
 
-fn walk(
-    disk: &Path,
-    name: &Path,
-    tree: &mut Tree,
-    inodes: &mut HashMap<(u64, u64), Vec<PathBuf>>,
-) {
+fn walk(disk: &Path, name: &Path, tree: &mut Tree, inodes: &mut HashMap<(u64, u64), Vec<PathBuf>>) {
     let md = fs::symlink_metadata(disk).unwrap_or_else(|e| panic!("stat {}: {e}", disk.display()));
     let ft = md.file_type();
     let kind = if ft.is_dir() {
@@ -179,8 +174,7 @@ fn walk(
 }
 
 fn hash_file(path: &Path) -> String {
-    let mut file =
-        fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut file = fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)
         .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
@@ -231,9 +225,10 @@ pub fn tree_differences(left: &Tree, right: &Tree) -> Vec<String> {
     for (path, l) in left {
         match right.get(path) {
             None => out.push(format!("  {}: only in left: {l:?}", path.display())),
-            Some(r) if r != l => {
-                out.push(format!("  {}:\n    left:  {l:?}\n    right: {r:?}", path.display()))
-            }
+            Some(r) if r != l => out.push(format!(
+                "  {}:\n    left:  {l:?}\n    right: {r:?}",
+                path.display()
+            )),
             Some(_) => {}
         }
     }
@@ -292,7 +287,10 @@ mod tests {
         assert_eq!(paths, ["/", "/d", "/d/f", "/g", "/lonely", "/s"]);
 
         let d = &tree[Path::new("/d")];
-        assert_eq!((d.kind, d.mode, d.size, d.mtime), (EntryKind::Dir, 0o1705, 0, None));
+        assert_eq!(
+            (d.kind, d.mode, d.size, d.mtime),
+            (EntryKind::Dir, 0o1705, 0, None)
+        );
 
         let f = &tree[Path::new("/d/f")];
         assert_eq!(f.kind, EntryKind::File);
@@ -351,7 +349,9 @@ mod tests {
             set_mtime(&p.join("lonely"), 1_000_000);
         });
         one_diff("mtime", &|p| set_mtime(&p.join("lonely"), 1_000_001));
-        one_diff("xattr", &|p| xattr::set(p.join("lonely"), "user.c", b"").unwrap());
+        one_diff("xattr", &|p| {
+            xattr::set(p.join("lonely"), "user.c", b"").unwrap()
+        });
         one_diff("symlink", &|p| {
             fs::remove_file(p.join("s")).unwrap();
             symlink("elsewhere", p.join("s")).unwrap();
