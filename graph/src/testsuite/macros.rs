@@ -13,12 +13,23 @@
 /// ```
 ///
 /// The calling crate needs no proptest: the property case runs proptest inside graph.
+///
+/// A driver that needs more than root (devicemapper needs device-mapper) passes its own gate,
+/// `fn(&str) -> bool`: `conformance_tests!(root_dm, factory, gate = common::dm_available);`.
 #[macro_export]
 macro_rules! conformance_tests {
     ($prefix:ident, $factory:expr $(,)?) => {
+        $crate::conformance_tests!($prefix, $factory, gate = $crate::testsuite::root_available);
+    };
+    ($prefix:ident, $factory:expr, gate = $gate:path $(,)?) => {
         #[allow(unused_imports)]
         mod $prefix {
             use super::*;
+
+            /// Whether this host can run the case (prints SKIP when not).
+            fn gate(name: &str) -> bool {
+                $gate(name)
+            }
 
             fn factory(
                 home: &::std::path::Path,
@@ -63,7 +74,7 @@ macro_rules! __conformance_case {
         #[test]
         fn $case() {
             let name = concat!(stringify!($prefix), "::", stringify!($case));
-            if !$crate::testsuite::root_available(name) {
+            if !gate(name) {
                 return;
             }
             $crate::testsuite::$case(&factory $(, $arg)*);
