@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds the devicemapper driver's tests on this host and runs them where device-mapper
+# exists: inside the VM of tests/vm/run.sh (this kernel has none), or directly where it does.
+# Every dm_* test must run there: a SKIP is a failure (ENGINE_REQUIRE_DM_TESTS=1).
+#   scripts/test-devicemapper.sh [TEST-FILTER...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build needs: bindgen (libclang) and devmapper.pc for devicemapper-sys; loop tools in the guest.
+missing=()
+for p in libclang-dev libdevmapper-dev pkg-config e2fsprogs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "test-devicemapper: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+mkdir -p target
+cargo test -p devmapper --no-run --message-format=json 2>/dev/null \
+  | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' > target/devicemapper-tests.txt
+[ -s target/devicemapper-tests.txt ] || { cargo test -p devmapper --no-run; exit 1; }
+case "$(pwd)" in
+  /tmp/*|/run/*|/var/tmp/*) echo "test-devicemapper: the repo must not be under /tmp, /run or /var/tmp (tmpfs in the VM)" >&2; exit 2 ;;
+esac
+
+# The guest runs each binary; --test-threads=2 matches the VM's CPUs.
+cat > target/devicemapper-run.sh <<'GUEST'
+#!/bin/bash
+export ENGINE_REQUIRE_DM_TESTS=1 ENGINE_REQUIRE_ROOT_TESTS=1 RUST_BACKTRACE=1
+status=0
+while read -r bin; do
+  echo "== $(basename "$bin")"
+  "$bin" --test-threads=2 --color never "$@" || status=1
+done < target/devicemapper-tests.txt
+exit $status
+GUEST
+chmod +x target/devicemapper-run.sh
+
+set +e
+ENGINE_VM_MEM=${ENGINE_VM_MEM:-3G} tests/vm/run.sh -- target/devicemapper-run.sh "$@" 2>&1 | tee target/devicemapper-output.txt
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -Eo '[0-9]+ passed' target/devicemapper-output.txt | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' target/devicemapper-output.txt | awk '{s+=$1} END {print s+0}')
+skipped=$(grep -c '^SKIP: ' target/devicemapper-output.txt || true)
+echo "devicemapper: $passed passed, $failed failed, $skipped skipped"
+exit "$status"
