@@ -30,6 +30,13 @@ esac
 cat > target/devicemapper-run.sh <<'GUEST'
 #!/bin/bash
 export ENGINE_REQUIRE_DM_TESTS=1 ENGINE_REQUIRE_ROOT_TESTS=1 RUST_BACKTRACE=1
+# The guest's /tmp and /var/tmp are tmpfs, which on this 6.1 kernel takes no user.* xattrs:
+# give the tests a scratch ext4 (on a loop file) for their temp dirs.
+truncate -s 4G /tmp/engine-scratch.img
+mkfs.ext4 -q -F /tmp/engine-scratch.img
+mkdir -p /var/tmp/engine-scratch
+mount -o loop /tmp/engine-scratch.img /var/tmp/engine-scratch
+export TMPDIR=/var/tmp/engine-scratch ENGINE_TEST_TMPDIR=/var/tmp/engine-scratch
 status=0
 while read -r bin; do
   echo "== $(basename "$bin")"

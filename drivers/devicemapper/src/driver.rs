@@ -158,7 +158,8 @@ impl Driver for DevmapperDriver {
         let mut set = self.lock();
         let key = DeviceKey::Layer(id.clone());
         if set.device(&key).is_none() {
-            return Err(Error::not_found(format!("layer {id}")));
+            // As Docker's devicemapper: removing what is not there is not an error.
+            return Ok(());
         }
         if self.refs.get(id) > 0 {
             return Err(Error::Busy(format!(

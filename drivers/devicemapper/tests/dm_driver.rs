@@ -340,7 +340,7 @@ fn dm_remove_while_mounted_is_busy() {
     d.put(&id("m")).unwrap();
     d.remove(&id("m")).unwrap();
     assert!(!d.exists(&id("m")));
-    assert_eq!(d.remove(&id("m")).unwrap_err().kind(), ErrorKind::NotFound);
+    d.remove(&id("m")).unwrap(); // removing what is gone is not an error, as in Docker
 }
 
 #[test]
