@@ -165,7 +165,9 @@ fn root_layout_files_and_modes() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        names.iter().all(|n| !n.starts_with('.') || n == ".work.lock"),
+        names
+            .iter()
+            .all(|n| !n.starts_with('.') || n == ".work.lock"),
         "{names:?}"
     );
 }

@@ -32,13 +32,22 @@ pub(super) struct PaxEscaper<R> {
 
 impl<R> std::fmt::Debug for PaxEscaper<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PaxEscaper").field("skip", &self.skip).finish_non_exhaustive()
+        f.debug_struct("PaxEscaper")
+            .field("skip", &self.skip)
+            .finish_non_exhaustive()
     }
 }
 
 impl<R: Read> PaxEscaper<R> {
     pub(super) fn new(inner: R) -> Self {
-        PaxEscaper { inner, out: Vec::new(), pos: 0, skip: 0, pax_size: None, done: false }
+        PaxEscaper {
+            inner,
+            out: Vec::new(),
+            pos: 0,
+            skip: 0,
+            pax_size: None,
+            done: false,
+        }
     }
 
     /// Reads exactly `buf.len()` bytes, or fewer at the end of the stream.
@@ -86,7 +95,10 @@ impl<R: Read> PaxEscaper<R> {
                     self.out.clear();
                     self.out.extend_from_slice(&h);
                     self.out.extend_from_slice(&escaped);
-                    self.out.resize(BLOCK + (new_size.div_ceil(BLOCK as u64) * BLOCK as u64) as usize, 0);
+                    self.out.resize(
+                        BLOCK + (new_size.div_ceil(BLOCK as u64) * BLOCK as u64) as usize,
+                        0,
+                    );
                 } else {
                     self.out.extend_from_slice(&data);
                 }
@@ -113,7 +125,11 @@ impl<R: Read> Read for PaxEscaper<R> {
                 return Ok(n);
             }
             if self.done || self.skip > 0 {
-                let want = if self.done { buf.len() } else { buf.len().min(self.skip as usize) };
+                let want = if self.done {
+                    buf.len()
+                } else {
+                    buf.len().min(self.skip as usize)
+                };
                 let n = self.inner.read(&mut buf[..want])?;
                 if !self.done {
                     if n == 0 {
@@ -132,11 +148,19 @@ impl<R: Read> Read for PaxEscaper<R> {
 }
 
 fn checksum_ok(header: &[u8; BLOCK]) -> bool {
-    let Some(stored) = parse_octal(&header[148..156]) else { return false };
+    let Some(stored) = parse_octal(&header[148..156]) else {
+        return false;
+    };
     let sum: u64 = header
         .iter()
         .enumerate()
-        .map(|(i, b)| if (148..156).contains(&i) { u64::from(b' ') } else { u64::from(*b) })
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                u64::from(b' ')
+            } else {
+                u64::from(*b)
+            }
+        })
         .sum();
     sum == stored
 }
@@ -149,7 +173,11 @@ fn set_checksum(header: &mut [u8; BLOCK]) {
 }
 
 fn parse_octal(field: &[u8]) -> Option<u64> {
-    let text: Vec<u8> = field.iter().copied().filter(|b| *b != 0 && *b != b' ').collect();
+    let text: Vec<u8> = field
+        .iter()
+        .copied()
+        .filter(|b| *b != 0 && *b != b' ')
+        .collect();
     if text.is_empty() {
         return Some(0);
     }
@@ -201,7 +229,10 @@ fn pax_size(body: &[u8]) -> Option<u64> {
 /// The PAX data with newline-holding xattr values hex-escaped, or None when nothing changes.
 fn escape_records(body: &[u8]) -> Option<Vec<u8>> {
     let recs = records(body)?;
-    if !recs.iter().any(|(k, v)| k.starts_with(XATTR_PREFIX) && v.contains(&b'\n')) {
+    if !recs
+        .iter()
+        .any(|(k, v)| k.starts_with(XATTR_PREFIX) && v.contains(&b'\n'))
+    {
         return None;
     }
     let mut out = Vec::with_capacity(body.len() * 2);
@@ -290,7 +321,10 @@ mod tests {
         assert_eq!(entries[0].2, b"hello");
         assert_eq!(entries[1].2, b"abc");
         let recs = &entries[0].1;
-        assert!(recs.contains(&(b"ENGINE.xattr.hex.security.capability".to_vec(), hex::encode(cap).into_bytes())));
+        assert!(recs.contains(&(
+            b"ENGINE.xattr.hex.security.capability".to_vec(),
+            hex::encode(cap).into_bytes()
+        )));
         assert!(recs.contains(&(b"SCHILY.xattr.user.plain".to_vec(), b"ok".to_vec())));
     }
 
@@ -298,7 +332,9 @@ mod tests {
     fn archives_without_newlines_pass_through_byte_for_byte() {
         let original = tar_with_xattr(b"no newline here");
         let mut out = Vec::new();
-        PaxEscaper::new(&original[..]).read_to_end(&mut out).unwrap();
+        PaxEscaper::new(&original[..])
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, original);
     }
 }
