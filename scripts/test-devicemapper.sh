@@ -6,17 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build needs: bindgen (libclang) and devmapper.pc for devicemapper-sys; loop tools in the guest.
-missing=()
-for p in libclang-dev libdevmapper-dev pkg-config e2fsprogs; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "test-devicemapper: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# Build needs (bindgen, devmapper.pc) and the guest's tools: the project's one install list.
+scripts/install-deps.sh
 
 mkdir -p target
 cargo test -p devmapper --no-run --message-format=json 2>/dev/null \

@@ -10,6 +10,8 @@
 
 use std::io::{self, Read};
 
+use super::tar_writer::pax_record;
+
 /// The key prefix of a rewritten xattr record; the value is hex.
 pub(super) const ESCAPED_XATTR_PREFIX: &[u8] = b"ENGINE.xattr.hex.";
 const XATTR_PREFIX: &[u8] = b"SCHILY.xattr.";
@@ -240,26 +242,12 @@ fn escape_records(body: &[u8]) -> Option<Vec<u8>> {
         match key.strip_prefix(XATTR_PREFIX) {
             Some(name) if value.contains(&b'\n') => {
                 let key = [ESCAPED_XATTR_PREFIX, name].concat();
-                push_record(&mut out, &key, hex::encode(value).as_bytes());
+                pax_record(&mut out, &key, hex::encode(value).as_bytes());
             }
-            _ => push_record(&mut out, key, value),
+            _ => pax_record(&mut out, key, value),
         }
     }
     Some(out)
-}
-
-fn push_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
-    let rest = key.len() + value.len() + 3;
-    let mut len = rest + 1;
-    while len != rest + len.to_string().len() {
-        len = rest + len.to_string().len();
-    }
-    out.extend_from_slice(len.to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(key);
-    out.push(b'=');
-    out.extend_from_slice(value);
-    out.push(b'\n');
 }
 
 #[cfg(test)]
@@ -269,8 +257,8 @@ mod tests {
     fn tar_with_xattr(value: &[u8]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         let mut pax = Vec::new();
-        push_record(&mut pax, b"SCHILY.xattr.security.capability", value);
-        push_record(&mut pax, b"SCHILY.xattr.user.plain", b"ok");
+        pax_record(&mut pax, b"SCHILY.xattr.security.capability", value);
+        pax_record(&mut pax, b"SCHILY.xattr.user.plain", b"ok");
         let mut ph = tar::Header::new_ustar();
         ph.set_entry_type(tar::EntryType::XHeader);
         ph.set_size(pax.len() as u64);

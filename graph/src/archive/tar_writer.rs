@@ -165,7 +165,7 @@ fn set_ustar_name(header: &mut Header, name: &[u8]) -> bool {
 }
 
 /// Appends the PAX record `LEN key=value\n`, where LEN counts the whole record with itself.
-fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+pub(super) fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     let rest = key.len() + value.len() + 3; // ' ', '=', '\n'
     let mut len = rest + 1;
     while len != rest + len.to_string().len() {
