@@ -72,10 +72,10 @@ fn json_array(s: &str) -> Result<Vec<String>> {
 
 /// Exec form `["a", "b"]`, or shell form wrapped in `/bin/sh -c`.
 fn command_form(s: &str) -> Result<Vec<String>> {
-    if s.starts_with('[') {
-        if let Ok(v) = json_array(s) {
-            return Ok(v);
-        }
+    if s.starts_with('[')
+        && let Ok(v) = json_array(s)
+    {
+        return Ok(v);
     }
     Ok(vec![
         "/bin/sh".into(),

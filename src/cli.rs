@@ -17,7 +17,7 @@ pub struct Cli {
 /// Flags every command takes (Docker's daemon flags, since `engine` runs without a daemon).
 #[derive(Debug, Args)]
 pub struct GlobalOpts {
-    /// Storage driver to use (overlay2, vfs); default: detected as Docker does
+    /// Storage driver to use (overlay2, devicemapper, vfs); default: detected as Docker does
     #[arg(short = 's', long, global = true, value_name = "DRIVER")]
     pub storage_driver: Option<String>,
     /// Storage driver option, e.g. overlay2.size=10G (repeatable)
@@ -46,10 +46,7 @@ pub enum Command {
     #[command(subcommand)]
     Image(ImageCommand),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag {
-        source: String,
-        target: String,
-    },
+    Tag { source: String, target: String },
     /// Remove one or more images
     Rmi(RmiArgs),
     /// Show the history of an image
@@ -57,6 +54,318 @@ pub enum Command {
     /// Manage read-only layers in the layer store
     #[command(subcommand)]
     Layer(LayerCommand),
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Return low-level information on containers or images
+    Inspect(InspectArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(WaitArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Owns one container: started by `run -d`/`start`, not meant to be typed.
+    #[command(hide = true)]
+    ContainerMonitor {
+        id: String,
+        /// Descriptor to report the start on, then close.
+        #[arg(long)]
+        ready_fd: Option<i32>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run container in background and print container ID
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Set environment variables
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Container host name
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Bind mount a volume (HOST:CONTAINER[:ro] or NAME:CONTAINER)
+    #[arg(short, long = "volume")]
+    pub volumes: Vec<String>,
+    /// Connect a container to a network (bridge, host, none)
+    #[arg(long, alias = "net", default_value = "bridge")]
+    pub network: String,
+    /// Publish a container's port(s) to the host ([IP:]HOST:CONTAINER[/tcp])
+    #[arg(short, long = "publish")]
+    pub publish: Vec<String>,
+    /// Memory limit
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// Restart policy to apply when a container exits
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// IMAGE [COMMAND] [ARG...]: one list, so flags after the image belong to the command
+    /// (Docker stops parsing its own flags at the image name)
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
+    pub argv: Vec<String>,
+    /// The image (the first of `argv`).
+    #[arg(skip)]
+    pub image: String,
+    /// The command (the rest of `argv`).
+    #[arg(skip)]
+    pub command: Vec<String>,
+}
+
+impl RunArgs {
+    /// Splits `argv` into the image and the command.
+    pub fn split(mut self) -> Self {
+        if !self.argv.is_empty() {
+            self.image = self.argv.remove(0);
+            self.command = std::mem::take(&mut self.argv);
+        }
+        self
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short, long)]
+    pub attach: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short, long, default_value_t = 10)]
+    pub time: u64,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send to the container (no -s: that is the global --storage-driver)
+    #[arg(long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short, long)]
+    pub volumes: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Filter output based on conditions provided (status=, name=, id=)
+    #[arg(short, long = "filter")]
+    pub filters: Vec<String>,
+    /// Format output using a Go template subset ({{.ID}}, {{.Names}}, ...; "table ...")
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show the latest created container
+    #[arg(long)]
+    pub latest: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Return JSON for the specified type (container, image)
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    pub container: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    pub container: String,
+    /// ps options (default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long = "change")]
+    pub changes: Vec<String>,
+    /// Commit message
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Pause container during commit (accepted; containers are not paused)
+    #[arg(short, long, default_value_t = true)]
+    pub pause: bool,
+    pub container: String,
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// List containers
+    #[command(alias = "list", alias = "ps")]
+    Ls(PsArgs),
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Display detailed information on one or more containers
+    Inspect {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(WaitArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Remove all stopped containers
+    Prune {
+        /// Do not prompt for confirmation
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -179,4 +488,36 @@ pub enum LayerCommand {
         #[arg(required = true)]
         chain_ids: Vec<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_the_command_after_the_image_verbatim() {
+        let cli =
+            Cli::try_parse_from(["engine", "run", "-d", "busybox", "sh", "-c", "echo -d"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run");
+        };
+        let args = args.split();
+        assert!(args.detach);
+        assert_eq!(args.image, "busybox");
+        assert_eq!(args.command, ["sh", "-c", "echo -d"]);
+        let cli = Cli::try_parse_from(["engine", "run", "busybox", "-d"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run");
+        };
+        let args = args.split();
+        assert!(!args.detach);
+        assert_eq!(args.command, ["-d"]);
+    }
 }

@@ -91,10 +91,10 @@ pub fn resolve(flags: &GlobalOpts) -> Result<Settings> {
         .clone()
         .or(file.log_level)
         .or_else(|| file.debug.unwrap_or(false).then(|| "debug".to_string()));
-    if let Some(level) = &log_level {
-        if !["trace", "debug", "info", "warn", "error", "fatal"].contains(&level.as_str()) {
-            bail!("invalid log level {level:?}: use one of trace, debug, info, warn, error, fatal");
-        }
+    if let Some(level) = &log_level
+        && !["trace", "debug", "info", "warn", "error", "fatal"].contains(&level.as_str())
+    {
+        bail!("invalid log level {level:?}: use one of trace, debug, info, warn, error, fatal");
     }
     let log_level = log_level.map(|l| if l == "fatal" { "error".to_string() } else { l });
     Ok(Settings {

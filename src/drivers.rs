@@ -3,23 +3,25 @@
 use graph::DriverEntry;
 
 /// Drivers compiled into this binary, most preferred first (overlay2, devicemapper, vfs).
-pub fn table() -> Vec<DriverEntry> {
-    #[allow(unused_mut)] // stays empty in a build without driver features
-    let mut table = Vec::new();
+const TABLE: &[DriverEntry] = &[
     #[cfg(feature = "overlay2")]
-    table.push(DriverEntry {
+    DriverEntry {
         name: "overlay2",
         init: overlay2::init,
-    });
+    },
     #[cfg(feature = "devicemapper")]
-    table.push(DriverEntry {
+    DriverEntry {
         name: devmapper::NAME,
         init: devmapper::init,
-    });
+    },
     #[cfg(feature = "vfs")]
-    table.push(DriverEntry {
+    DriverEntry {
         name: "vfs",
         init: vfs::init,
-    });
-    table
+    },
+];
+
+/// The drivers of this build.
+pub fn table() -> &'static [DriverEntry] {
+    TABLE
 }

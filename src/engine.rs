@@ -25,7 +25,7 @@ impl Engine {
         std::fs::create_dir_all(root)
             .with_context(|| format!("creating data root {}", root.display()))?;
         let driver: Arc<dyn Driver> = Arc::from(graph::select_driver(
-            &drivers::table(),
+            drivers::table(),
             root,
             settings.storage_driver.as_deref(),
             &settings.storage_opts,

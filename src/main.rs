@@ -8,6 +8,7 @@ mod changes;
 mod cli;
 mod commands;
 mod config;
+mod container;
 mod drivers;
 mod engine;
 mod human;

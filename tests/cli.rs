@@ -1,5 +1,7 @@
 //! End-to-end tests of the `engine` binary, each with its own data root.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -47,10 +49,10 @@ impl Drop for Root {
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let prefix = self.0.path().to_string_lossy().into_owned();
         for line in mounts.lines() {
-            if let Some(mp) = line.split(' ').nth(4) {
-                if mp.starts_with(&prefix) {
-                    let _ = nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH);
-                }
+            if let Some(mp) = line.split(' ').nth(4)
+                && mp.starts_with(&prefix)
+            {
+                let _ = nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH);
             }
         }
     }

@@ -1,6 +1,8 @@
 //! The layer store over real drivers (root tier: layers are applied with ownership, overlay2
 //! mounts). Each test gets its own data root.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;

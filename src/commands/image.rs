@@ -58,10 +58,11 @@ pub fn import(engine: &Engine, args: ImportArgs) -> Result<()> {
         );
     }
     let host_platform = format!("linux/{}", host_architecture());
-    if let Some(p) = &args.platform {
-        if p != &host_platform && p != "linux" {
-            bail!("platform {p} is not supported here; this host is {host_platform}");
-        }
+    if let Some(p) = &args.platform
+        && p != &host_platform
+        && p != "linux"
+    {
+        bail!("platform {p} is not supported here; this host is {host_platform}");
     }
     let reference = args
         .reference
@@ -178,12 +179,11 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
             continue;
         }
         for r in tags {
-            if let Some(w) = &wanted {
-                if w.familiar_name() != r.familiar_name()
-                    || w.tag().is_some_and(|t| Some(t) != r.tag())
-                {
-                    continue;
-                }
+            if let Some(w) = &wanted
+                && (w.familiar_name() != r.familiar_name()
+                    || w.tag().is_some_and(|t| Some(t) != r.tag()))
+            {
+                continue;
             }
             if !ref_patterns.is_empty()
                 && !ref_patterns
@@ -288,7 +288,8 @@ fn users_of(engine: &Engine, image: &Image) -> Result<Vec<String>> {
         .rw_layers()?
         .into_iter()
         .filter(|m| m.parent.as_ref() == Some(&top))
-        .map(|m| m.name)
+        // The writable layer is named after the container; Docker names it by its short id.
+        .map(|m| m.name.chars().take(12).collect())
         .collect())
 }
 
@@ -366,7 +367,7 @@ fn inspect(engine: &Engine, names: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn inspect_json(engine: &Engine, image: &Image) -> Result<serde_json::Value> {
+pub fn inspect_json(engine: &Engine, image: &Image) -> Result<serde_json::Value> {
     let c = &image.config;
     let tags: Vec<String> = engine
         .images

@@ -1,20 +1,41 @@
 //! `engine info`: what `docker info` shows, for this engine.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::Result;
 
+use crate::container::store::ContainerStore;
 use crate::engine::Engine;
 
 pub fn run(engine: &Engine) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let uname = nix::sys::utsname::uname()?;
+    let store = ContainerStore::open(&engine.settings.data_root)?;
+    let containers = store.list()?;
+    let running = containers
+        .iter()
+        .filter(|c| c.state.running && store.monitor_alive(&c.id))
+        .count();
+    writeln!(out, "Containers: {}", containers.len())?;
+    writeln!(out, " Running: {running}")?;
+    writeln!(out, " Paused: 0")?;
+    writeln!(out, " Stopped: {}", containers.len() - running)?;
+    writeln!(out, "Images: {}", engine.images.list()?.len())?;
     writeln!(out, "Server Version: {}", env!("CARGO_PKG_VERSION"))?;
     writeln!(out, "Storage Driver: {}", engine.driver.name())?;
     for (k, v) in engine.driver.status() {
         writeln!(out, " {k}: {v}")?;
     }
     writeln!(out, " Layers: {}", engine.layers.list()?.len())?;
+    writeln!(out, "Logging Driver: json-file")?;
+    writeln!(out, "Cgroup Driver: cgroupfs")?;
+    let cgroup_version = match runtime::cgroup::detect(Path::new(runtime::cgroup::CGROUP_ROOT)) {
+        Some((runtime::cgroup::CgroupVersion::V1, _)) => "1",
+        Some((runtime::cgroup::CgroupVersion::V2, _)) => "2",
+        None => "none (no memory controller)",
+    };
+    writeln!(out, "Cgroup Version: {cgroup_version}")?;
     writeln!(out, "Kernel Version: {}", uname.release().to_string_lossy())?;
     writeln!(out, "Operating System: {}", os_name())?;
     writeln!(out, "Architecture: {}", std::env::consts::ARCH)?;

@@ -1,8 +1,15 @@
 //! One module per command.
 
+mod container;
+mod exec;
 mod image;
 mod info;
+mod inspect;
 mod layer;
+mod lifecycle;
+mod logs;
+mod ps;
+mod run;
 
 use std::process::ExitCode;
 
@@ -24,6 +31,25 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Rmi(args) => image::remove(&engine, args)?,
         Command::History(args) => image::history(&engine, args)?,
         Command::Image(cmd) => image::run(&engine, cmd)?,
+        Command::Run(args) => return run::run(&engine, args),
+        Command::Create(args) => return run::create(&engine, args),
+        Command::Start(args) => return run::start(&engine, args),
+        Command::Stop(args) => return lifecycle::stop(&engine, args),
+        Command::Restart(args) => return lifecycle::restart(&engine, args),
+        Command::Kill(args) => return lifecycle::kill(&engine, args),
+        Command::Rm(args) => return lifecycle::rm(&engine, args),
+        Command::Ps(args) => return ps::run(&engine, args),
+        Command::Logs(args) => return logs::run(&engine, args),
+        Command::Inspect(args) => return inspect::run(&engine, &args.names, args.kind.as_deref()),
+        Command::Exec(args) => return exec::run(&engine, args),
+        Command::Wait(args) => return lifecycle::wait(&engine, args),
+        Command::Top(args) => return container::top(&engine, args),
+        Command::Diff(args) => return container::diff(&engine, args),
+        Command::Commit(args) => return container::commit(&engine, args),
+        Command::Container(cmd) => return container::dispatch(&engine, cmd),
+        Command::ContainerMonitor { id, ready_fd } => {
+            return run::monitor_main(&engine, &id, ready_fd);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

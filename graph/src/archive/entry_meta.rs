@@ -121,6 +121,15 @@ fn parse_pax_time(value: &[u8]) -> Option<TimeSpec> {
     }
 }
 
+/// A numeric header field left empty (all NUL or spaces) reads as 0, as Go's archive/tar
+/// (and so Docker) reads it; anything else must parse.
+fn or_zero<T: Default>(raw: &[u8], parsed: std::io::Result<T>) -> std::io::Result<T> {
+    if raw.iter().all(|b| *b == 0 || *b == b' ') {
+        return Ok(T::default());
+    }
+    parsed
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -147,13 +156,4 @@ mod tests {
         assert_eq!(parse_pax_time(b"abc"), None);
         assert_eq!(parse_pax_time(b"1.2x"), None);
     }
-}
-
-/// A numeric header field left empty (all NUL or spaces) reads as 0, as Go's archive/tar
-/// (and so Docker) reads it; anything else must parse.
-fn or_zero<T: Default>(raw: &[u8], parsed: std::io::Result<T>) -> std::io::Result<T> {
-    if raw.iter().all(|b| *b == 0 || *b == b' ') {
-        return Ok(T::default());
-    }
-    parsed
 }

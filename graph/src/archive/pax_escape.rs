@@ -280,7 +280,10 @@ mod tests {
         b.into_inner().unwrap()
     }
 
-    fn read_back(bytes: &[u8]) -> Vec<(String, Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>)> {
+    /// Path, PAX records and content of each entry.
+    type Entries = Vec<(String, Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>)>;
+
+    fn read_back(bytes: &[u8]) -> Entries {
         let mut a = tar::Archive::new(PaxEscaper::new(bytes));
         let mut out = Vec::new();
         for e in a.entries().unwrap() {

@@ -1,0 +1,203 @@
+//! `engine container ...` dispatch, and `diff`, `top`, `commit`.
+
+use std::collections::HashSet;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use graph::image::{History, Reference};
+
+use super::{exec, inspect, lifecycle, logs, ps, run};
+use crate::changes;
+use crate::cli::{CommitArgs, ContainerCommand, DiffArgs, TopArgs};
+use crate::container::log;
+use crate::container::store::ContainerStore;
+use crate::engine::Engine;
+
+pub fn dispatch(engine: &Engine, cmd: ContainerCommand) -> Result<ExitCode> {
+    match cmd {
+        ContainerCommand::Ls(a) => ps::run(engine, a),
+        ContainerCommand::Run(a) => run::run(engine, a),
+        ContainerCommand::Create(a) => run::create(engine, a),
+        ContainerCommand::Start(a) => run::start(engine, a),
+        ContainerCommand::Stop(a) => lifecycle::stop(engine, a),
+        ContainerCommand::Restart(a) => lifecycle::restart(engine, a),
+        ContainerCommand::Kill(a) => lifecycle::kill(engine, a),
+        ContainerCommand::Rm(a) => lifecycle::rm(engine, a),
+        ContainerCommand::Logs(a) => logs::run(engine, a),
+        ContainerCommand::Inspect { containers } => {
+            inspect::run(engine, &containers, Some("container"))
+        }
+        ContainerCommand::Exec(a) => exec::run(engine, a),
+        ContainerCommand::Wait(a) => lifecycle::wait(engine, a),
+        ContainerCommand::Top(a) => top(engine, a),
+        ContainerCommand::Diff(a) => diff(engine, a),
+        ContainerCommand::Commit(a) => commit(engine, a),
+        ContainerCommand::Prune { force } => lifecycle::prune(engine, force),
+    }
+}
+
+/// `engine diff`: A/C/D lines, sorted by path, as `docker diff` prints them.
+pub fn diff(engine: &Engine, args: DiffArgs) -> Result<ExitCode> {
+    let store = ContainerStore::open(&engine.settings.data_root)?;
+    let record = store.resolve(&args.container)?;
+    let mut changes = engine
+        .layers
+        .changes_rw(&record.id)
+        .context("reading the container's changes")?;
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    let changes = hide_runtime_paths(changes);
+    let mut out = io::stdout().lock();
+    for c in changes {
+        writeln!(out, "{} {}", c.kind, c.path.display())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Paths the runtime itself adds to the writable layer (mount points of /proc, /sys, /dev and
+/// the generated /etc files). Docker keeps them in a separate init layer, so `docker diff`
+/// never shows them; here they are hidden from the listing.
+const RUNTIME_PATHS: &[&str] = &[
+    "/proc",
+    "/sys",
+    "/dev",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+];
+
+fn hide_runtime_paths(changes: Vec<graph::Change>) -> Vec<graph::Change> {
+    use std::path::Path;
+    let hidden = |c: &graph::Change| {
+        c.kind == graph::ChangeKind::Add
+            && RUNTIME_PATHS
+                .iter()
+                .any(|p| c.path == Path::new(p) || c.path.starts_with(Path::new(p)))
+    };
+    let (hide, keep): (Vec<_>, Vec<_>) = changes.into_iter().partition(hidden);
+    // A directory shown as changed only because a hidden path was added in it.
+    keep.iter()
+        .filter(|c| {
+            let only_for_hidden = c.kind == graph::ChangeKind::Modify
+                && hide
+                    .iter()
+                    .any(|h| h.path.parent() == Some(c.path.as_path()))
+                && !keep
+                    .iter()
+                    .any(|k| k.path != c.path && k.path.starts_with(&c.path));
+            !only_for_hidden
+        })
+        .cloned()
+        .collect()
+}
+
+/// `engine top`: the host's `ps` (default `-ef`), keeping the rows of the container's
+/// processes (those in its PID namespace), as Docker does.
+pub fn top(engine: &Engine, args: TopArgs) -> Result<ExitCode> {
+    let store = ContainerStore::open(&engine.settings.data_root)?;
+    let record = store.resolve(&args.container)?;
+    if !record.state.running || record.state.pid <= 0 {
+        bail!("Container {} is not running", record.id);
+    }
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(theirs) = ns(&record.state.pid.to_string()) else {
+        bail!("Container {} is not running", record.id);
+    };
+    let mut pids = HashSet::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.bytes().all(|b| b.is_ascii_digit()) && ns(&name).as_ref() == Some(&theirs) {
+            pids.insert(name);
+        }
+    }
+    let ps_args = if args.ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        args.ps_args.clone()
+    };
+    let output = std::process::Command::new("ps")
+        .args(&ps_args)
+        .output()
+        .context("running ps")?;
+    if !output.status.success() {
+        bail!("ps: {}", String::from_utf8_lossy(&output.stderr).trim_end());
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(pid_col) = header.split_whitespace().position(|h| h == "PID") else {
+        bail!("Couldn't find PID field in ps output");
+    };
+    let mut out = io::stdout().lock();
+    writeln!(out, "{header}")?;
+    for line in lines {
+        if line
+            .split_whitespace()
+            .nth(pid_col)
+            .is_some_and(|p| pids.contains(p))
+        {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `engine commit`: a new image from the image plus the container's writable layer, with the
+/// container's configuration (and `-c` changes) as its config.
+pub fn commit(engine: &Engine, args: CommitArgs) -> Result<ExitCode> {
+    let store = ContainerStore::open(&engine.settings.data_root)?;
+    let record = store.resolve(&args.container)?;
+    let reference = args
+        .reference
+        .as_deref()
+        .map(Reference::parse)
+        .transpose()?;
+    let base = engine.images.get(&record.image.parse()?)?;
+    let mut run_config = base.config.config.clone().unwrap_or_default();
+    let c = &record.config;
+    run_config.user = c.user.clone();
+    run_config.env = Some(c.env.clone());
+    run_config.cmd = c.cmd.clone();
+    run_config.entrypoint = c.entrypoint.clone();
+    run_config.working_dir = c.working_dir.clone();
+    run_config.exposed_ports = (!c.exposed_ports.is_empty()).then(|| c.exposed_ports.clone());
+    run_config.labels = (!c.labels.is_empty()).then(|| c.labels.clone());
+    for change in &args.changes {
+        changes::apply(&mut run_config, change).with_context(|| format!("--change {change:?}"))?;
+    }
+    let layer = engine
+        .layers
+        .commit_rw(&record.id)
+        .context("committing the container's writable layer")?;
+    let mut config = base.config.clone();
+    let now = log::now();
+    config.created = Some(now.clone());
+    config.author = args.author.clone();
+    config.config = Some(run_config);
+    config.rootfs.diff_ids.push(layer.diff_id.clone());
+    let created_by = std::iter::once(record.path.as_str())
+        .chain(record.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    config.history.push(History {
+        created: Some(now),
+        created_by: Some(created_by),
+        author: args.author.clone(),
+        comment: args.message.clone(),
+        empty_layer: false,
+    });
+    let raw = serde_json::to_vec(&config)?;
+    let image = engine.images.create(&raw)?;
+    if let Some(r) = &reference {
+        let r = if r.tag().is_none() && r.digest().is_none() {
+            r.with_tag("latest")
+        } else {
+            r.clone()
+        };
+        engine.images.tag(&r, &image.id)?;
+    }
+    println!("{}", image.id);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,64 @@
+//! `engine inspect` (containers, then images) and `container inspect`.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use serde_json::{Value, json};
+
+use super::image;
+use crate::container::record::Record;
+use crate::container::store::ContainerStore;
+use crate::engine::Engine;
+
+/// Docker's container inspect document.
+pub fn container_json(engine: &Engine, record: &Record) -> Result<Value> {
+    let mut v = serde_json::to_value(record)?;
+    let graph_data = engine
+        .layers
+        .rw_layer(&record.id)
+        .ok()
+        .and_then(|rw| engine.driver.metadata(&rw.mount_id).ok())
+        .unwrap_or_default();
+    if let Some(map) = v.as_object_mut() {
+        map.remove("HasBeenManuallyStopped");
+        map.insert("Platform".into(), json!("linux"));
+        map.insert("ProcessLabel".into(), json!(""));
+        map.insert("AppArmorProfile".into(), json!(""));
+        map.insert(
+            "GraphDriver".into(),
+            json!({ "Name": record.driver, "Data": graph_data }),
+        );
+    }
+    Ok(v)
+}
+
+/// `engine inspect NAME...`: containers first, then images (or only `--type`).
+pub fn run(engine: &Engine, names: &[String], kind: Option<&str>) -> Result<ExitCode> {
+    let store = ContainerStore::open(&engine.settings.data_root)?;
+    let (containers, images) = match kind {
+        None => (true, true),
+        Some("container") => (true, false),
+        Some("image") => (false, true),
+        Some(k) => bail!("\"{k}\" is not a valid value for --type"),
+    };
+    let mut docs = Vec::new();
+    let mut failed = false;
+    for name in names {
+        if containers && let Ok(r) = store.resolve(name) {
+            docs.push(container_json(engine, &r)?);
+            continue;
+        }
+        if images && let Ok(i) = image::resolve(engine, name) {
+            docs.push(image::inspect_json(engine, &i)?);
+            continue;
+        }
+        eprintln!("Error: No such object: {name}");
+        failed = true;
+    }
+    println!("{}", serde_json::to_string_pretty(&docs)?);
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

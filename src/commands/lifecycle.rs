@@ -1,0 +1,223 @@
+//! `engine stop`, `restart`, `kill`, `rm`, `wait` and `container prune`.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow, bail};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::cli::{KillArgs, RmArgs, StopArgs, WaitArgs};
+use crate::container::monitor;
+use crate::container::record::Record;
+use crate::container::store::ContainerStore;
+use crate::engine::Engine;
+
+const POLL: Duration = Duration::from_millis(20);
+/// How long to wait for a monitor to finish after its container was killed.
+const AFTER_KILL: Duration = Duration::from_secs(30);
+
+fn store(engine: &Engine) -> Result<ContainerStore> {
+    ContainerStore::open(&engine.settings.data_root)
+}
+
+/// Runs `f` on each name, printing the name on success and the error otherwise; fails at the
+/// end when any failed, as Docker's CLI does.
+fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<ExitCode> {
+    let mut failed = false;
+    for name in names {
+        match f(name) {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    let _ = std::io::stdout().flush();
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn signal(pid: i32, sig: Signal) -> Result<()> {
+    if pid <= 0 {
+        bail!("no process to signal");
+    }
+    match nix::sys::signal::kill(Pid::from_raw(pid), sig) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+        Err(e) => Err(anyhow!("signal {sig} to pid {pid}: {e}")),
+    }
+}
+
+/// Waits until no monitor owns the container (it has recorded the exit and unmounted).
+fn wait_monitor(store: &ContainerStore, id: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while store.monitor_alive(id) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+    true
+}
+
+/// Docker's stop: mark it stopped (no restart), the stop signal, then SIGKILL after `timeout`.
+pub fn stop_one(store: &ContainerStore, record: &Record, timeout: Duration) -> Result<()> {
+    let record = store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
+    if !store.monitor_alive(&record.id) {
+        return Ok(());
+    }
+    let sig = match &record.config.stop_signal {
+        Some(s) => Signal::try_from(runtime::parse_signal(s)?)?,
+        None => Signal::SIGTERM,
+    };
+    if record.state.running {
+        signal(record.state.pid, sig)?;
+    }
+    if wait_monitor(store, &record.id, timeout) {
+        return Ok(());
+    }
+    let record = store.load(&record.id)?;
+    if record.state.running {
+        signal(record.state.pid, Signal::SIGKILL)?;
+    }
+    if !wait_monitor(store, &record.id, AFTER_KILL) {
+        bail!("container {} did not stop", record.id);
+    }
+    Ok(())
+}
+
+pub fn stop(engine: &Engine, args: StopArgs) -> Result<ExitCode> {
+    let store = store(engine)?;
+    each(&args.containers, |name| {
+        let record = store.resolve(name)?;
+        stop_one(&store, &record, Duration::from_secs(args.time))
+    })
+}
+
+pub fn restart(engine: &Engine, args: StopArgs) -> Result<ExitCode> {
+    let store = store(engine)?;
+    each(&args.containers, |name| {
+        let record = store.resolve(name)?;
+        stop_one(&store, &record, Duration::from_secs(args.time))?;
+        store.update(&record.id, |r| r.has_been_manually_stopped = false)?;
+        super::run::spawn_monitor(engine, &record.id)
+    })
+}
+
+pub fn kill(engine: &Engine, args: KillArgs) -> Result<ExitCode> {
+    let store = store(engine)?;
+    let sig = Signal::try_from(runtime::parse_signal(&args.signal)?)?;
+    each(&args.containers, |name| {
+        let record = store.resolve(name)?;
+        if !record.state.running || !store.monitor_alive(&record.id) {
+            bail!(
+                "Cannot kill container: {name}: Container {} is not running",
+                record.id
+            );
+        }
+        if matches!(sig, Signal::SIGKILL | Signal::SIGTERM) {
+            store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
+        }
+        signal(record.state.pid, sig)
+    })
+}
+
+pub fn rm(engine: &Engine, args: RmArgs) -> Result<ExitCode> {
+    let store = store(engine)?;
+    each(&args.containers, |name| {
+        let record = store.resolve(name)?;
+        if store.monitor_alive(&record.id) {
+            if !args.force {
+                let what = if record.state.restarting {
+                    "restarting"
+                } else {
+                    "running"
+                };
+                bail!(
+                    "You cannot remove a {what} container {}. Stop the container before attempting removal or force remove",
+                    record.id
+                );
+            }
+            let record = store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
+            if record.state.running {
+                signal(record.state.pid, Signal::SIGKILL)?;
+            }
+            if !wait_monitor(&store, &record.id, AFTER_KILL) {
+                bail!(
+                    "could not kill running container {}, cannot remove",
+                    record.id
+                );
+            }
+        }
+        // A --rm container's monitor may have removed it already.
+        if !store.dir(&record.id).exists() {
+            return Ok(());
+        }
+        monitor::remove(engine, &store, &record.id)
+    })
+}
+
+pub fn wait(engine: &Engine, args: WaitArgs) -> Result<ExitCode> {
+    let store = store(engine)?;
+    let mut failed = false;
+    for name in &args.containers {
+        let mut record = match store.resolve(name) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("Error response from daemon: {e:#}");
+                failed = true;
+                continue;
+            }
+        };
+        while record.state.running && store.monitor_alive(&record.id) {
+            std::thread::sleep(POLL);
+            match store.load(&record.id) {
+                Ok(r) => record = r,
+                Err(_) => break,
+            }
+        }
+        println!("{}", record.state.exit_code);
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn prune(engine: &Engine, force: bool) -> Result<ExitCode> {
+    if !force {
+        print!(
+            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
+        );
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let store = store(engine)?;
+    let mut deleted = Vec::new();
+    for record in store.list()? {
+        if store.monitor_alive(&record.id) {
+            continue;
+        }
+        monitor::remove(engine, &store, &record.id)?;
+        deleted.push(record.id);
+    }
+    if !deleted.is_empty() {
+        println!("Deleted Containers:");
+        for id in deleted {
+            println!("{id}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: 0B");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,268 @@
+//! `engine ps` / `container ls`: Docker's columns, filters and a Go-template subset for
+//! `--format`.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Result, bail};
+
+use super::image::write_table;
+use crate::cli::PsArgs;
+use crate::container::record::Record;
+use crate::container::store::ContainerStore;
+use crate::engine::Engine;
+use crate::human;
+
+/// Template fields and their `table` headers.
+const FIELDS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Status", "STATUS"),
+    ("State", "STATE"),
+    ("Ports", "PORTS"),
+    ("Names", "NAMES"),
+    ("Mounts", "MOUNTS"),
+];
+
+const DEFAULT_TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+
+pub fn run(engine: &Engine, args: PsArgs) -> Result<ExitCode> {
+    let store = ContainerStore::open(&engine.settings.data_root)?;
+    let mut filters: Vec<(String, String)> = Vec::new();
+    for f in &args.filters {
+        match f.split_once('=') {
+            Some((k @ ("status" | "name" | "id" | "ancestor" | "exited"), v)) => {
+                filters.push((k.to_string(), v.to_string()))
+            }
+            _ => bail!("invalid filter '{f}' (supported: status=, name=, id=, ancestor=, exited=)"),
+        }
+    }
+    let all =
+        args.all || args.latest || filters.iter().any(|(k, _)| k == "status" || k == "exited");
+    let mut rows: Vec<Record> = store
+        .list()?
+        .into_iter()
+        .filter(|r| all || r.state.running)
+        .filter(|r| filters.iter().all(|(k, v)| matches(r, k, v)))
+        .collect();
+    if args.latest {
+        rows.truncate(1);
+    }
+    let mut out = io::stdout().lock();
+    if args.quiet {
+        for r in &rows {
+            writeln!(out, "{}", id(r, args.no_trunc))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let template = args.format.as_deref().unwrap_or(DEFAULT_TABLE);
+    let template = if template == "table" {
+        DEFAULT_TABLE
+    } else {
+        template
+    };
+    let (table, body) = match template.strip_prefix("table") {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, template),
+    };
+    let body = body.replace("\\t", "\t").replace("\\n", "\n");
+    if table {
+        let mut cells = vec![
+            render(&body, &|f| header(f))?
+                .split('\t')
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        ];
+        for r in &rows {
+            let line = render(&body, &|f| field(r, f, args.no_trunc))?;
+            cells.push(line.split('\t').map(str::to_string).collect());
+        }
+        write_table(&mut out, &cells)?;
+    } else {
+        for r in &rows {
+            writeln!(out, "{}", render(&body, &|f| field(r, f, args.no_trunc))?)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn matches(r: &Record, key: &str, value: &str) -> bool {
+    match key {
+        "status" => status_word(r) == value,
+        "name" => r.short_name().contains(value.trim_start_matches('/')),
+        "id" => r.id.starts_with(value),
+        "ancestor" => r.config.image == value || r.image.contains(value),
+        "exited" => {
+            status_word(r) == "exited" && value.parse::<i32>().ok() == Some(r.state.exit_code)
+        }
+        _ => false,
+    }
+}
+
+/// created, restarting, running, exited, dead (Docker's `State`).
+fn status_word(r: &Record) -> &str {
+    if r.state.restarting {
+        "restarting"
+    } else {
+        &r.state.status
+    }
+}
+
+fn id(r: &Record, no_trunc: bool) -> String {
+    if no_trunc {
+        r.id.clone()
+    } else {
+        r.short_id().to_string()
+    }
+}
+
+fn header(name: &str) -> Option<String> {
+    FIELDS
+        .iter()
+        .find(|(f, _)| *f == name)
+        .map(|(_, h)| h.to_string())
+}
+
+/// The value of one template field for a container.
+fn field(r: &Record, name: &str, no_trunc: bool) -> Option<String> {
+    Some(match name {
+        "ID" => id(r, no_trunc),
+        "Image" => r.config.image.clone(),
+        "Command" => {
+            let mut cmd = std::iter::once(r.path.as_str())
+                .chain(r.args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ");
+            if !no_trunc && cmd.chars().count() > 20 {
+                cmd = format!("{}…", cmd.chars().take(19).collect::<String>());
+            }
+            format!("\"{cmd}\"")
+        }
+        "CreatedAt" => r.created.clone(),
+        "RunningFor" => human::ago(unix_secs(&r.created)),
+        "Status" => status(r),
+        "State" => status_word(r).to_string(),
+        "Ports" => ports(r),
+        "Names" => r.short_name().to_string(),
+        "Mounts" => r
+            .mounts
+            .iter()
+            .map(|m| {
+                if m.name.is_empty() {
+                    m.source.clone()
+                } else {
+                    m.name.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => return None,
+    })
+}
+
+/// Renders `{{.Field}}` placeholders; an unknown field is an error like Go's.
+fn render(template: &str, value: &dyn Fn(&str) -> Option<String>) -> Result<String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            bail!("template: unclosed action in {template:?}");
+        };
+        let expr = after[..end].trim();
+        let name = expr.strip_prefix('.').unwrap_or(expr);
+        match value(name) {
+            Some(v) => out.push_str(&v),
+            None => bail!(
+                "template: :1: executing \"\" at <{expr}>: can't evaluate field {name} in type container"
+            ),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Parses an RFC 3339 time as stored.
+pub fn system_time(s: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(s).ok()
+}
+
+fn unix_secs(s: &str) -> Option<u64> {
+    system_time(s)
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+}
+
+fn since(s: &str) -> Duration {
+    system_time(s)
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .unwrap_or_default()
+}
+
+/// Docker's STATUS column: "Up 5 seconds", "Exited (0) 2 minutes ago", "Created", ...
+pub fn status(r: &Record) -> String {
+    let st = &r.state;
+    if st.restarting {
+        return format!(
+            "Restarting ({}) {} ago",
+            st.exit_code,
+            human::duration(since(&st.finished_at))
+        );
+    }
+    match st.status.as_str() {
+        "running" => format!("Up {}", human::duration(since(&st.started_at))),
+        "exited" => format!(
+            "Exited ({}) {} ago",
+            st.exit_code,
+            human::duration(since(&st.finished_at))
+        ),
+        "dead" => "Dead".into(),
+        "removing" => "Removal In Progress".into(),
+        _ => "Created".into(),
+    }
+}
+
+/// Docker's PORTS column: "0.0.0.0:8080->80/tcp", and exposed ports not published.
+fn ports(r: &Record) -> String {
+    let mut out = Vec::new();
+    if !r.state.running {
+        return String::new();
+    }
+    for key in r.config.exposed_ports.keys() {
+        match r.network_settings.ports.get(key) {
+            Some(Some(bindings)) => {
+                for b in bindings {
+                    out.push(format!("{}:{}->{key}", b.host_ip, b.host_port));
+                }
+            }
+            _ => out.push(key.clone()),
+        }
+    }
+    out.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_render_fields_and_reject_unknown_ones() {
+        let value = |f: &str| (f == "ID").then(|| "abc".to_string());
+        assert_eq!(render("{{.ID}}: {{ .ID }}", &value).unwrap(), "abc: abc");
+        assert!(render("{{.Nope}}", &value).is_err());
+        assert!(render("{{.ID", &value).is_err());
+    }
+
+    #[test]
+    fn stored_times_parse() {
+        let t = crate::container::log::now();
+        assert!(system_time(&t).is_some(), "{t}");
+    }
+}

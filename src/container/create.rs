@@ -1,0 +1,400 @@
+//! `engine create` (and the first half of `run`): a record from the image config merged with
+//! the flags, Docker's way, plus the writable layer and the generated /etc files.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use graph::CreateOpts;
+use graph::image::{Image, Reference};
+
+use super::record::{Config, HostConfig, MountPoint, Record, State};
+use super::store::ContainerStore;
+use super::{ExitError, hello, log, names, ports, restart};
+use crate::cli::RunArgs;
+use crate::engine::Engine;
+
+/// Creates the container described by `args`; returns its record and warnings to print.
+pub fn create(
+    engine: &Engine,
+    store: &ContainerStore,
+    args: &RunArgs,
+) -> Result<(Record, Vec<String>)> {
+    let mut warnings = Vec::new();
+    let policy = restart::parse(&args.restart)?;
+    if args.rm && restart::is_set(&policy) {
+        bail!("Conflicting options: cannot specify both --restart and --rm");
+    }
+    let (memory, memory_swap) = memory_limits(args)?;
+    let image = find_image(engine, &args.image)?;
+    let network_mode = match args.network.as_str() {
+        "bridge" | "default" => "bridge",
+        "host" => "host",
+        "none" => "none",
+        other => bail!("network {other} not found (use bridge, host or none)"),
+    };
+    let mut port_bindings: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for p in &args.publish {
+        let p = ports::parse(p)?;
+        port_bindings.entry(p.key).or_default().push(p.binding);
+    }
+    if !port_bindings.is_empty() {
+        match network_mode {
+            "host" => {
+                warnings.push(
+                    "WARNING: Published ports are discarded when using host network mode".into(),
+                );
+                port_bindings.clear();
+            }
+            "none" => {
+                bail!("conflicting options: port publishing and the container type network mode")
+            }
+            _ => {}
+        }
+    }
+    let image_config = image.config.config.clone().unwrap_or_default();
+    let env = merge_env(image_config.env.as_deref().unwrap_or(&[]), args)?;
+    let (entrypoint, cmd) = match &args.entrypoint {
+        Some(e) if e.is_empty() => (None, non_empty(args.command.clone())),
+        Some(e) => (Some(vec![e.clone()]), non_empty(args.command.clone())),
+        None => (
+            image_config.entrypoint.clone().filter(|e| !e.is_empty()),
+            non_empty(args.command.clone()).or(image_config.cmd.clone()),
+        ),
+    };
+    let full: Vec<String> = entrypoint
+        .iter()
+        .flatten()
+        .chain(cmd.iter().flatten())
+        .cloned()
+        .collect();
+    let Some((path, cmd_args)) = full.split_first() else {
+        bail!("No command specified");
+    };
+    let mut exposed = image_config.exposed_ports.clone().unwrap_or_default();
+    for key in port_bindings.keys() {
+        exposed.insert(key.clone(), serde_json::json!({}));
+    }
+    let id = random_id();
+    let hostname = match (&args.hostname, network_mode) {
+        (Some(h), _) => h.clone(),
+        (None, "host") => nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "localhost".into()),
+        (None, _) => id[..12].to_string(),
+    };
+    let dir = store.dir(&id);
+    let mounts = resolve_binds(&engine.settings.data_root, &args.volumes)?;
+    let record = Record {
+        id: id.clone(),
+        created: log::now(),
+        path: path.clone(),
+        args: cmd_args.to_vec(),
+        state: State::default(),
+        image: image.id.to_string(),
+        name: String::new(),
+        restart_count: 0,
+        driver: engine.driver.name().to_string(),
+        mount_label: String::new(),
+        config: Config {
+            hostname: hostname.clone(),
+            user: args.user.clone().unwrap_or(image_config.user.clone()),
+            open_stdin: args.interactive,
+            tty: args.tty,
+            exposed_ports: exposed,
+            env,
+            cmd,
+            entrypoint,
+            image: args.image.clone(),
+            working_dir: args
+                .workdir
+                .clone()
+                .unwrap_or(image_config.working_dir.clone()),
+            labels: image_config.labels.clone().unwrap_or_default(),
+            stop_signal: image_config.stop_signal.clone(),
+        },
+        host_config: HostConfig {
+            binds: args.volumes.clone(),
+            network_mode: network_mode.to_string(),
+            port_bindings,
+            restart_policy: policy,
+            auto_remove: args.rm,
+            memory,
+            memory_swap,
+            storage_opt: BTreeMap::new(),
+        },
+        mounts,
+        network_settings: Default::default(),
+        has_been_manually_stopped: false,
+        hostname_path: dir.join("hostname").to_string_lossy().into_owned(),
+        hosts_path: dir.join("hosts").to_string_lossy().into_owned(),
+        resolv_conf_path: dir.join("resolv.conf").to_string_lossy().into_owned(),
+        log_path: dir
+            .join(format!("{id}-json.log"))
+            .to_string_lossy()
+            .into_owned(),
+    };
+    if !record.config.working_dir.is_empty() && !record.config.working_dir.starts_with('/') {
+        bail!(
+            "the working directory '{}' is invalid, it needs to be an absolute path",
+            record.config.working_dir
+        );
+    }
+    let record = register(store, record, args.name.as_deref())?;
+    if let Err(e) = materialize(engine, &record, &image) {
+        let _ = engine.layers.remove_rw(&record.id);
+        let _ = store.remove(&record.id);
+        return Err(e);
+    }
+    Ok((record, warnings))
+}
+
+/// Takes the name (given or random) and stores the record, under the names lock.
+fn register(store: &ContainerStore, mut record: Record, name: Option<&str>) -> Result<Record> {
+    let _lock = store.lock_names()?;
+    match name {
+        Some(n) => {
+            names::validate(n)?;
+            let wanted = format!("/{}", n.trim_start_matches('/'));
+            if let Some(other) = store.by_name(&wanted)? {
+                bail!(
+                    "Conflict. The container name \"{wanted}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    other.id
+                );
+            }
+            record.name = wanted;
+        }
+        None => {
+            let mut retry = 0;
+            loop {
+                let candidate = format!("/{}", names::random(retry));
+                if store.by_name(&candidate)?.is_none() {
+                    record.name = candidate;
+                    break;
+                }
+                retry += 1;
+            }
+        }
+    }
+    store.create(&record)?;
+    Ok(record)
+}
+
+/// The writable layer, the /etc files and the volumes' directories.
+fn materialize(engine: &Engine, record: &Record, image: &Image) -> Result<()> {
+    engine
+        .layers
+        .create_rw(
+            &record.id,
+            image.top_layer().as_ref(),
+            &CreateOpts::default(),
+        )
+        .context("creating the container's writable layer")?;
+    let host = record.host_config.network_mode == "host";
+    let hostname = format!("{}\n", record.config.hostname);
+    write(&record.hostname_path, hostname.as_bytes())?;
+    let hosts = if host {
+        fs::read("/etc/hosts").unwrap_or_default()
+    } else {
+        format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.0.1\t{}\n",
+            record.config.hostname
+        )
+        .into_bytes()
+    };
+    write(&record.hosts_path, &hosts)?;
+    write(&record.resolv_conf_path, &resolv_conf(host))?;
+    Ok(())
+}
+
+fn write(path: &str, data: &[u8]) -> Result<()> {
+    graph::atomic_file::write_atomic(Path::new(path), data)?;
+    Ok(())
+}
+
+/// The host's resolv.conf; without the host's network, loopback name servers cannot be reached
+/// so they are dropped, and Google's are used when none is left (as Docker does).
+fn resolv_conf(host_network: bool) -> Vec<u8> {
+    let text = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if host_network {
+        return text.into_bytes();
+    }
+    let mut out: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            let mut f = l.split_whitespace();
+            !(f.next() == Some("nameserver")
+                && f.next()
+                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
+        })
+        .collect();
+    let mut s = String::new();
+    if !out.iter().any(|l| l.trim_start().starts_with("nameserver")) {
+        out.push("nameserver 8.8.8.8");
+        out.push("nameserver 8.8.4.4");
+    }
+    for l in out {
+        s.push_str(l);
+        s.push('\n');
+    }
+    s.into_bytes()
+}
+
+/// Finds the image to run; `hello-world` falls back to the built-in one.
+fn find_image(engine: &Engine, name: &str) -> Result<Image> {
+    match engine.images.resolve(name) {
+        Ok(image) => Ok(image),
+        Err(e) if e.kind() == graph::ErrorKind::NotFound => {
+            let reference = Reference::parse(name).ok();
+            let familiar = reference
+                .as_ref()
+                .map(|r| {
+                    if r.tag().is_none() && r.digest().is_none() {
+                        r.with_tag("latest").familiar()
+                    } else {
+                        r.familiar()
+                    }
+                })
+                .unwrap_or_else(|| name.to_string());
+            if familiar == "hello-world:latest" {
+                return hello::ensure(engine);
+            }
+            Err(ExitError::new(
+                125,
+                format!(
+                    "Unable to find image '{familiar}' locally\nengine: Error: No such image: {familiar}: this engine has no registry client.\nGet the image onto this machine and load it: `engine import ROOTFS.tar {familiar}` (a root filesystem tarball) or `engine load -i IMAGE.tar` (a `docker save` archive)."
+                ),
+            )
+            .into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn memory_limits(args: &RunArgs) -> Result<(i64, i64)> {
+    let memory = match &args.memory {
+        Some(m) => {
+            let bytes = graph::options::parse_bytes(m)
+                .with_context(|| format!("invalid argument {m:?} for \"-m, --memory\" flag"))?;
+            if bytes < runtime::MIN_MEMORY {
+                bail!("Minimum memory limit allowed is 6MB");
+            }
+            bytes as i64
+        }
+        None => 0,
+    };
+    let swap = match args.memory_swap.as_deref() {
+        None => 0,
+        Some("-1") => -1,
+        Some(s) => {
+            let bytes = graph::options::parse_bytes(s)
+                .with_context(|| format!("invalid argument {s:?} for \"--memory-swap\" flag"))?
+                as i64;
+            if memory == 0 {
+                bail!(
+                    "You should always set the Memory limit when using Memoryswap limit, see usage"
+                );
+            }
+            if bytes < memory {
+                bail!("Minimum memoryswap limit should be larger than memory limit, see usage");
+            }
+            bytes
+        }
+    };
+    Ok((memory, swap))
+}
+
+/// The image's environment, then `--env-file`s, then `-e`s; later keys win. `-e KEY` takes
+/// the value from the caller's environment (and is dropped when unset), as Docker does.
+fn merge_env(image_env: &[String], args: &RunArgs) -> Result<Vec<String>> {
+    let mut given = Vec::new();
+    for file in &args.env_file {
+        let text = fs::read_to_string(file)
+            .with_context(|| format!("open {}: no such file or directory", file.display()))?;
+        for line in text.lines() {
+            let line = line.trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            given.push(line.to_string());
+        }
+    }
+    given.extend(args.env.iter().cloned());
+    let mut env: Vec<String> = image_env.to_vec();
+    for e in given {
+        let entry = match e.split_once('=') {
+            Some(("", _)) => bail!("invalid environment variable: {e}"),
+            Some(_) => e,
+            None => match std::env::var(&e) {
+                Ok(v) => format!("{e}={v}"),
+                Err(_) => continue,
+            },
+        };
+        let key = entry
+            .split_once('=')
+            .map(|(k, _)| k.to_string())
+            .unwrap_or_default();
+        env.retain(|x| x.split_once('=').map(|(k, _)| k) != Some(key.as_str()));
+        env.push(entry);
+    }
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, format!("PATH={}", runtime::DEFAULT_PATH));
+    }
+    Ok(env)
+}
+
+/// `-v` values resolved to host paths; named volumes live in `<data-root>/volumes/NAME/_data`.
+pub fn resolve_binds(data_root: &Path, binds: &[String]) -> Result<Vec<MountPoint>> {
+    let mut out = Vec::new();
+    for b in binds {
+        let parts: Vec<&str> = b.split(':').collect();
+        let (src, dst, mode) = match parts.as_slice() {
+            [s, d] => (*s, *d, ""),
+            [s, d, m] => (*s, *d, *m),
+            _ => bail!("invalid volume specification: '{b}'"),
+        };
+        let rw = match mode {
+            "" | "rw" => true,
+            "ro" => false,
+            _ => bail!("invalid mode: {mode}"),
+        };
+        if !dst.starts_with('/') || dst == "/" {
+            bail!(
+                "invalid volume specification: '{b}': the destination must be an absolute path other than /"
+            );
+        }
+        let (kind, name, source) = if src.starts_with('/') {
+            let p = PathBuf::from(src);
+            if !p.exists() {
+                fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
+            }
+            ("bind", String::new(), p)
+        } else {
+            names::validate(src).map_err(|_| {
+                anyhow::anyhow!("invalid volume name {src:?}: includes invalid characters for a local volume name")
+            })?;
+            let p = data_root.join("volumes").join(src).join("_data");
+            fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
+            ("volume", src.to_string(), p)
+        };
+        out.push(MountPoint {
+            kind: kind.into(),
+            name,
+            source: source.to_string_lossy().into_owned(),
+            destination: dst.to_string(),
+            rw,
+        });
+    }
+    Ok(out)
+}
+
+fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
+    (!v.is_empty()).then_some(v)
+}
+
+/// A random 64-hex-digit id.
+pub fn random_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,391 @@
+//! The per-container monitor: it owns one container from start to exit. It mounts the
+//! writable layer, starts the container, writes its output to the json-file log (and to the
+//! terminal for a foreground run), publishes its ports, records its state, restarts it as its
+//! policy says with Docker's backoff, and unmounts (or removes, with `--rm`) at the end.
+//!
+//! A detached container's monitor is a re-exec of the engine (`engine container-monitor ID`)
+//! in its own session; a foreground `run` is its own monitor. Either way the monitor holds
+//! `monitor.lock` in the container's directory while it lives, which is how other commands
+//! know a monitor owns the container.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use nix::sys::signal::{SigSet, Signal};
+use runtime::{Container, ProxyHandle, Stdio, StdioSet};
+
+use super::log::{self, LogWriter};
+use super::record::{PortBinding, Record};
+use super::store::ContainerStore;
+use super::{ExitError, restart, spec};
+use crate::engine::Engine;
+
+/// How the monitor is attached to the user.
+#[derive(Debug)]
+pub enum Mode {
+    /// In the background; the start (or why it failed) is reported on `ready`, then closed.
+    Detached {
+        /// Where `start` waits for the outcome.
+        ready: Option<File>,
+    },
+    /// On the caller's terminal: output is copied to it, stdin (with `-i`) and signals reach
+    /// the container.
+    Foreground,
+}
+
+/// Owns container `id` until it has exited for good; returns its last exit code. A failed
+/// first start is an [`ExitError`] with Docker's code (127, 126 or 125).
+pub fn run(engine: &Engine, store: &ContainerStore, id: &str, mut mode: Mode) -> Result<i32> {
+    let outcome = own(engine, store, id, &mut mode);
+    if let Mode::Detached { ready } = &mut mode
+        && let Some(mut ready) = ready.take()
+    {
+        // Still unreported: the start failed before a container existed.
+        let (code, message) = match &outcome {
+            Ok(_) => (0, String::new()),
+            Err(e) => (exit_code_of(e), format!("{e:#}")),
+        };
+        let _ = write!(ready, "err {code}\n{message}");
+    }
+    outcome
+}
+
+fn own(engine: &Engine, store: &ContainerStore, id: &str, mode: &mut Mode) -> Result<i32> {
+    let Some(_lock) = store.try_monitor_lock(id)? else {
+        return Err(ExitError::new(125, format!("container {id} is already running")).into());
+    };
+    let rootfs = engine
+        .layers
+        .mount_rw(id)
+        .context("mounting the container's writable layer")?;
+    let result = supervise(store, id, &rootfs, mode);
+    if let Err(e) = engine.layers.unmount_rw(id) {
+        tracing::warn!(container = %id, error = %e, "cannot unmount the writable layer");
+    }
+    let auto_remove = store
+        .load(id)
+        .map(|r| r.host_config.auto_remove)
+        .unwrap_or(false);
+    if auto_remove && let Err(e) = remove(engine, store, id) {
+        tracing::warn!(container = %id, error = %e, "cannot remove the container (--rm)");
+    }
+    result
+}
+
+/// Removes a container that no monitor owns: its writable layer, then its directory.
+pub fn remove(engine: &Engine, store: &ContainerStore, id: &str) -> Result<()> {
+    match engine.layers.remove_rw(id) {
+        Ok(()) => {}
+        Err(e) if e.kind() == graph::ErrorKind::NotFound => {}
+        Err(e) => {
+            let _ = store.update(id, |r| {
+                r.state.dead = true;
+                r.state.status = "dead".into();
+            });
+            return Err(e).context("removing the container's writable layer");
+        }
+    }
+    let _names = store.lock_names()?;
+    store.remove(id)
+}
+
+/// The exit code `run` reports for a failure to start.
+pub fn exit_code_of(e: &anyhow::Error) -> i32 {
+    if let Some(x) = e.downcast_ref::<ExitError>() {
+        return x.code;
+    }
+    e.chain()
+        .find_map(|c| c.downcast_ref::<runtime::Error>())
+        .and_then(runtime::Error::exit_code)
+        .unwrap_or(125)
+}
+
+/// One run of the container.
+struct Running {
+    container: Container,
+    _proxies: Vec<ProxyHandle>,
+    copiers: Vec<JoinHandle<()>>,
+    /// The tty master, for a foreground `-t` run to copy on the terminal.
+    pty: Option<OwnedFd>,
+    /// Keeps a detached `-i` container's stdin open.
+    _stdin: Option<io::PipeWriter>,
+}
+
+fn supervise(store: &ContainerStore, id: &str, rootfs: &Path, mode: &mut Mode) -> Result<i32> {
+    let current_pid = Arc::new(AtomicI32::new(0));
+    if matches!(mode, Mode::Foreground) {
+        forward_signals(Arc::clone(&current_pid))?;
+    }
+    let mut backoff = restart::Backoff::default();
+    let mut first = true;
+    loop {
+        let record = store.load(id)?;
+        let log = LogWriter::open(Path::new(&record.log_path))
+            .with_context(|| format!("opening {}", record.log_path))?;
+        let started = Instant::now();
+        let mut running = match start(store, &record, rootfs, mode, &log, &current_pid) {
+            Ok(r) => r,
+            Err(e) => {
+                let code = exit_code_of(&e);
+                let message = format!("{e:#}");
+                store.update(id, |r| {
+                    r.state.status = if first { "created" } else { "exited" }.into();
+                    r.state.running = false;
+                    r.state.restarting = false;
+                    r.state.pid = 0;
+                    r.state.exit_code = code;
+                    r.state.error = message.clone();
+                    r.state.finished_at = log::now();
+                })?;
+                if first {
+                    return Err(ExitError::new(code, message).into());
+                }
+                return Ok(code);
+            }
+        };
+        if let Mode::Detached { ready } = mode
+            && let Some(mut ready) = ready.take()
+        {
+            let _ = writeln!(ready, "ok {}", running.container.pid());
+        }
+        first = false;
+        if let Some(master) = running.pty.take() {
+            let stdin = io::stdin();
+            let stdout = io::stdout();
+            let input: OwnedFd = if record.config.open_stdin {
+                stdin.as_fd().try_clone_to_owned()?
+            } else {
+                File::open("/dev/null")?.into()
+            };
+            if let Err(e) = runtime::copy_pty(master.as_fd(), input.as_fd(), stdout.as_fd()) {
+                tracing::warn!(error = %e, "terminal copy failed");
+            }
+        }
+        let status = running.container.wait()?;
+        current_pid.store(0, Ordering::SeqCst);
+        for c in running.copiers.drain(..) {
+            let _ = c.join();
+        }
+        drop(running);
+        let ran_for = started.elapsed();
+        let record = store.update(id, |r| {
+            r.state.status = "exited".into();
+            r.state.running = false;
+            r.state.pid = 0;
+            r.state.exit_code = status.code;
+            r.state.oom_killed = status.oom_killed;
+            r.state.finished_at = log::now();
+            r.network_settings.ports.clear();
+        })?;
+        let policy = &record.host_config.restart_policy;
+        if !restart::should_restart(
+            policy,
+            status.code,
+            record.restart_count,
+            record.has_been_manually_stopped,
+        ) {
+            return Ok(status.code);
+        }
+        store.update(id, |r| {
+            r.state.status = "restarting".into();
+            r.state.restarting = true;
+        })?;
+        let delay = backoff.delay(ran_for);
+        let deadline = Instant::now() + delay;
+        let mut stopped = false;
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20).min(delay));
+            if store.load(id)?.has_been_manually_stopped {
+                stopped = true;
+                break;
+            }
+        }
+        let record = store.update(id, |r| {
+            r.state.restarting = false;
+            if stopped || r.has_been_manually_stopped {
+                r.state.status = "exited".into();
+            } else {
+                r.restart_count += 1;
+            }
+        })?;
+        if record.has_been_manually_stopped {
+            return Ok(status.code);
+        }
+    }
+}
+
+/// Starts the container once: stdio, the runtime, published ports, the running state.
+fn start(
+    store: &ContainerStore,
+    record: &Record,
+    rootfs: &Path,
+    mode: &Mode,
+    log: &LogWriter,
+    current_pid: &AtomicI32,
+) -> Result<Running> {
+    let spec = spec::build(record, rootfs)?;
+    let foreground = matches!(mode, Mode::Foreground);
+    let mut copiers = Vec::new();
+    let mut stdio = StdioSet::default();
+    let mut keep_stdin = None;
+    let mut readers = Vec::new();
+    if !record.config.tty {
+        for stream in ["stdout", "stderr"] {
+            let (r, w) = io::pipe().context("creating a pipe")?;
+            let w = Stdio::Fd(OwnedFd::from(w));
+            if stream == "stdout" {
+                stdio.stdout = w;
+            } else {
+                stdio.stderr = w;
+            }
+            readers.push((stream, r));
+        }
+        stdio.stdin = if !record.config.open_stdin {
+            Stdio::Null
+        } else if foreground {
+            Stdio::Inherit
+        } else {
+            let (r, w) = io::pipe().context("creating a pipe")?;
+            keep_stdin = Some(w);
+            Stdio::Fd(OwnedFd::from(r))
+        };
+    }
+    let mut container = Container::create(&spec, stdio)?;
+    // Before any output is copied: whoever sees the output may signal at once.
+    current_pid.store(container.pid(), Ordering::SeqCst);
+    for (stream, reader) in readers {
+        let log = log.clone();
+        let echo: Option<Box<dyn Write + Send>> = match (foreground, stream) {
+            (true, "stdout") => Some(Box::new(io::stdout())),
+            (true, _) => Some(Box::new(io::stderr())),
+            _ => None,
+        };
+        copiers.push(std::thread::spawn(move || log.copy(stream, reader, echo)));
+    }
+    let mut pty = container.take_pty_master();
+    if !foreground && let Some(master) = pty.take() {
+        // Nobody watches a detached tty: its output goes to the log.
+        let log = log.clone();
+        copiers.push(std::thread::spawn(move || {
+            log.copy("stdout", File::from(master), None)
+        }));
+    }
+    let pid = container.pid();
+    let mut proxies = Vec::new();
+    let mut bound = Vec::new();
+    for (key, bindings) in &record.host_config.port_bindings {
+        let container_port: u16 = key
+            .split('/')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| anyhow!("invalid port {key}"))?;
+        for b in bindings {
+            let ip: IpAddr = if b.host_ip.is_empty() {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            } else {
+                b.host_ip.parse()?
+            };
+            let port: u16 = if b.host_port.is_empty() {
+                0
+            } else {
+                b.host_port.parse()?
+            };
+            let addr = SocketAddr::new(ip, port);
+            let proxy = runtime::publish_tcp(pid, addr, container_port).map_err(|e| {
+                if e.kind() == runtime::ErrorKind::AddrInUse {
+                    anyhow!(
+                        "driver failed programming external connectivity on endpoint {}: Bind for {addr} failed: port is already allocated",
+                        record.short_name()
+                    )
+                } else {
+                    anyhow!(e)
+                }
+            });
+            let proxy = match proxy {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = container.kill(libc::SIGKILL);
+                    let _ = container.wait();
+                    return Err(e);
+                }
+            };
+            bound.push((
+                key.clone(),
+                PortBinding {
+                    host_ip: ip.to_string(),
+                    host_port: proxy.local_addr().port().to_string(),
+                },
+            ));
+            proxies.push(proxy);
+        }
+    }
+    store.update(&record.id, |r| {
+        r.state.status = "running".into();
+        r.state.running = true;
+        r.state.restarting = false;
+        r.state.oom_killed = false;
+        r.state.pid = pid;
+        r.state.exit_code = 0;
+        r.state.error = String::new();
+        r.state.started_at = log::now();
+        r.network_settings.ports.clear();
+        for (key, b) in &bound {
+            r.network_settings
+                .ports
+                .entry(key.clone())
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(b.clone());
+        }
+    })?;
+    Ok(Running {
+        container,
+        _proxies: proxies,
+        copiers,
+        pty,
+        _stdin: keep_stdin,
+    })
+}
+
+/// Signals a foreground `run` receives go to the container's init, as Docker's CLI proxies
+/// them (`--sig-proxy`). They are blocked here and taken by a thread with sigwait; the
+/// container's init unblocks everything before it executes.
+pub fn forward_signals(pid: Arc<AtomicI32>) -> Result<()> {
+    let mut set = SigSet::empty();
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+    ] {
+        set.add(sig);
+    }
+    set.thread_block().context("blocking signals")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            while let Ok(sig) = set.wait() {
+                // The pty forwards window changes itself.
+                if sig == Signal::SIGWINCH {
+                    continue;
+                }
+                let target = pid.load(Ordering::SeqCst);
+                if target > 0 {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(target), sig);
+                }
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(())
+}

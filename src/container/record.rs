@@ -1,0 +1,219 @@
+//! What is stored about one container (`config.json`), shaped like Docker's `config.v2.json`
+//! so `inspect` can show it almost as it is.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Docker's zero time, shown as `FinishedAt` before a container has ended.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// One container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Record {
+    /// 64 hex digits.
+    pub id: String,
+    /// RFC 3339 creation time.
+    pub created: String,
+    /// The command run (first of entrypoint + cmd).
+    pub path: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Run state, kept by the monitor.
+    pub state: State,
+    /// The image id (`sha256:...`).
+    pub image: String,
+    /// "/name".
+    pub name: String,
+    /// How often the restart policy restarted it.
+    pub restart_count: u32,
+    /// The storage driver the writable layer lives on.
+    pub driver: String,
+    /// SELinux label (always empty here).
+    #[serde(default)]
+    pub mount_label: String,
+    /// The container's configuration (image config merged with the run flags).
+    pub config: Config,
+    /// Host-side settings.
+    pub host_config: HostConfig,
+    /// Bind mounts and volumes, resolved to host paths.
+    #[serde(default)]
+    pub mounts: Vec<MountPoint>,
+    /// Published ports actually bound.
+    #[serde(default)]
+    pub network_settings: NetworkSettings,
+    /// Set by `stop`/`kill`, so `always` and `unless-stopped` do not restart it.
+    #[serde(default)]
+    pub has_been_manually_stopped: bool,
+    /// Path of the generated /etc/hostname.
+    pub hostname_path: String,
+    /// Path of the generated /etc/hosts.
+    pub hosts_path: String,
+    /// Path of the generated /etc/resolv.conf.
+    pub resolv_conf_path: String,
+    /// The json-file log.
+    pub log_path: String,
+}
+
+impl Record {
+    /// The name without its leading slash.
+    pub fn short_name(&self) -> &str {
+        self.name.trim_start_matches('/')
+    }
+
+    /// The first 12 hex digits of the id.
+    pub fn short_id(&self) -> &str {
+        &self.id[..12.min(self.id.len())]
+    }
+}
+
+/// Docker's `State`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct State {
+    /// created, running, restarting, exited, dead.
+    pub status: String,
+    /// The init process is running.
+    pub running: bool,
+    /// Never set: pausing is not supported.
+    pub paused: bool,
+    /// Waiting out the restart backoff.
+    pub restarting: bool,
+    /// The last exit was an OOM kill.
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    /// Removal failed half-way.
+    pub dead: bool,
+    /// Host pid of the init while running, else 0.
+    pub pid: i32,
+    /// The last exit code.
+    pub exit_code: i32,
+    /// Why the last start failed.
+    pub error: String,
+    /// RFC 3339 time of the last start.
+    pub started_at: String,
+    /// RFC 3339 time of the last exit.
+    pub finished_at: String,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            status: "created".into(),
+            running: false,
+            paused: false,
+            restarting: false,
+            oom_killed: false,
+            dead: false,
+            pid: 0,
+            exit_code: 0,
+            error: String::new(),
+            started_at: ZERO_TIME.into(),
+            finished_at: ZERO_TIME.into(),
+        }
+    }
+}
+
+/// Docker's container `Config`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Config {
+    /// The hostname inside.
+    pub hostname: String,
+    /// `-u`.
+    pub user: String,
+    /// `-i`.
+    pub open_stdin: bool,
+    /// `-t`.
+    pub tty: bool,
+    /// Ports exposed by the image or published.
+    #[serde(default)]
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    /// `KEY=value`.
+    pub env: Vec<String>,
+    /// The command (after the entrypoint).
+    pub cmd: Option<Vec<String>>,
+    /// The entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    /// The image as the user named it.
+    pub image: String,
+    /// The working directory.
+    pub working_dir: String,
+    /// Labels of the image.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The signal `stop` sends first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+}
+
+/// Docker's `HostConfig` (the parts this engine uses).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostConfig {
+    /// `-v` as given.
+    pub binds: Vec<String>,
+    /// none, host or bridge.
+    pub network_mode: String,
+    /// `-p`: "80/tcp" -> bindings.
+    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    /// `--restart`.
+    pub restart_policy: RestartPolicy,
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// `-m` in bytes (0: none).
+    pub memory: i64,
+    /// `--memory-swap` in bytes (0: default, -1: unlimited).
+    pub memory_swap: i64,
+    /// `--storage-opt`.
+    #[serde(default)]
+    pub storage_opt: BTreeMap<String, String>,
+}
+
+/// One host address a container port is published on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct PortBinding {
+    /// The host IP ("" means all).
+    pub host_ip: String,
+    /// The host port ("" or "0" means any free one).
+    pub host_port: String,
+}
+
+/// `--restart`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestartPolicy {
+    /// "no", "always", "on-failure", "unless-stopped" ("" means no).
+    pub name: String,
+    /// For on-failure: at most this many restarts (0: no limit).
+    pub maximum_retry_count: u32,
+}
+
+/// Docker's `NetworkSettings` (published ports only).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkSettings {
+    /// "80/tcp" -> the host addresses bound while running.
+    pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
+}
+
+/// One bind mount or named volume, as `inspect` shows it under `Mounts`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct MountPoint {
+    /// "bind" or "volume".
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// The volume's name (volumes only).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The host path.
+    pub source: String,
+    /// The path in the container.
+    pub destination: String,
+    /// Writable.
+    #[serde(rename = "RW")]
+    pub rw: bool,
+}
