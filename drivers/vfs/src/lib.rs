@@ -1,49 +1,64 @@
 //! The vfs storage driver: every layer is a full copy of its parent.
 //!
-//! Layout, as Docker's: `<home>/dir/<id>/` holds the layer's whole tree. Creating a layer on
-//! a parent copies the parent's tree ([`copy_tree`]), keeping ownership, modes, times, xattrs,
-//! hard links, devices and holes; file content is reflinked where the filesystem can, else
-//! copied in the kernel (`copy_file_range`). A copy is made under `dir/.tmp-<id>` and renamed
-//! into place when complete, so a crash never leaves a half layer that `exists` reports.
+//! It needs nothing from the kernel or the filesystem, so it works everywhere (the last
+//! resort of driver selection), at the cost of copying the whole tree for every layer.
 //!
-//! Nothing is mounted: `get` returns the directory and only counts references, so a layer in
-//! use is not removed. Diffs use the trait's naive implementations (tree comparison).
+//! - Layout, as Docker's: `<home>/dir/<id>/` holds the layer's whole tree.
+//! - `create`/`create_rw` make the layer root (0755, owned by root) and, on a parent, copy the
+//!   parent's tree into it with [`copy_tree`]: ownership, modes, nanosecond times, xattrs, hard
+//!   links, devices and holes are kept; content is reflinked where the filesystem can (btrfs,
+//!   xfs) and copied in the kernel otherwise.
+//! - Crash safety: a new layer is built under a `dir/.tmp-*` name and renamed into place, without
+//!   replacing anything, only once complete; a removed layer is renamed to a `.tmp-*` name
+//!   before it is deleted. So `dir/<id>` is always a whole layer or absent, and a crash leaves
+//!   only `.tmp-*` entries, which [`VfsDriver::new`] sweeps. Creates and removes hold a shared
+//!   lock on `<home>/.work.lock` while they have such entries, and the sweep runs only when it
+//!   gets the lock exclusively, so it never deletes another process's copy in progress.
+//! - Nothing is mounted: `get` returns the directory and counts the reference, so a layer in
+//!   use cannot be removed (`Busy`; Docker's vfs would allow it).
+//! - Diffs are the trait's naive ones (tree comparison); there are no storage options, and a
+//!   size limit is refused (Docker's vfs needs xfs project quotas for it).
 #![warn(missing_docs)]
 
 mod copy_tree;
+mod staging;
 mod statfs;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use graph::refcount::RefCounts;
 use graph::store_lock::StoreLock;
 use graph::{CreateOpts, Driver, DriverConfig, Error, IoContext, LayerId, Result};
-use tracing::{debug_span, warn};
+use tracing::{debug, debug_span, warn};
 
 pub use copy_tree::copy_tree;
+pub use statfs::filesystem_name;
 
-/// The driver's name.
+/// The driver's name, as `--storage-driver` takes it.
 pub const NAME: &str = "vfs";
-const TMP_PREFIX: &str = ".tmp-";
 
 /// The vfs driver.
 #[derive(Debug)]
 pub struct VfsDriver {
     home: PathBuf,
     refs: RefCounts,
+    /// Serialises `get` against `remove`, so a layer is never removed between the check of its
+    /// reference count and the removal.
+    lifecycle: Mutex<()>,
 }
 
-/// Builds the driver for the engine's driver table.
+/// Builds the driver for the engine's driver table ([`graph::DriverEntry::init`]).
 pub fn init(config: &DriverConfig) -> Result<Box<dyn Driver>> {
     Ok(Box::new(VfsDriver::new(config)?))
 }
 
 impl VfsDriver {
-    /// Opens the driver at `config.home`, creating it, and removes half-made layers an
-    /// interrupted `create` left. vfs takes no storage options.
+    /// Opens the driver at `config.home` (created with mode 0700 if missing) and sweeps what
+    /// interrupted creates and removes left. vfs takes no storage options: any is an error.
     pub fn new(config: &DriverConfig) -> Result<Self> {
         if let Some(opt) = config.options.first() {
             return Err(graph::options::unknown_option(NAME, opt, &[]));
@@ -51,6 +66,7 @@ impl VfsDriver {
         let driver = VfsDriver {
             home: config.home.clone(),
             refs: RefCounts::default(),
+            lifecycle: Mutex::new(()),
         };
         let dir = driver.layers_dir();
         fs::DirBuilder::new()
@@ -58,18 +74,16 @@ impl VfsDriver {
             .mode(0o700)
             .create(&dir)
             .ctx("create directory", &dir)?;
-        for entry in fs::read_dir(&dir).ctx("read directory", &dir)? {
-            let entry = entry.ctx("read directory", &dir)?;
-            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
-                warn!(path = %entry.path().display(), "removing a layer copy left by an interrupted create");
-                fs::remove_dir_all(entry.path()).ctx("remove leftover", entry.path())?;
-            }
+        match StoreLock::try_exclusive(&driver.work_lock())? {
+            Some(_sweeping) => staging::sweep(&dir)?,
+            None => debug!(
+                home = %driver.home.display(),
+                "another process is creating or removing a layer; not sweeping leftovers now"
+            ),
         }
         Ok(driver)
     }
 
-    /// Held shared while a create or remove has half-made state on disk, exclusively by the
-    /// sweep of such leftovers.
     fn work_lock(&self) -> PathBuf {
         self.home.join(".work.lock")
     }
@@ -82,14 +96,16 @@ impl VfsDriver {
         self.layers_dir().join(id.as_str())
     }
 
+    fn lock_lifecycle(&self) -> MutexGuard<'_, ()> {
+        self.lifecycle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Builds layer `id` (empty, or a copy of `parent`) under a temporary name, then moves it
+    /// into place.
     fn make(&self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        let _span = debug_span!("create", driver = NAME, %id).entered();
-        let _work = StoreLock::shared(&self.work_lock())?;
         let dest = self.layer_dir(id);
         if dest.exists() {
-            return Err(Error::AlreadyExists {
-                what: format!("vfs layer {id}"),
-            });
+            return Err(already_exists(id));
         }
         let parent_dir = match parent {
             Some(p) if !self.exists(p) => {
@@ -98,23 +114,23 @@ impl VfsDriver {
             Some(p) => Some(self.layer_dir(p)),
             None => None,
         };
-        let tmp = self.layers_dir().join(format!("{TMP_PREFIX}{id}"));
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).ctx("remove leftover", &tmp)?;
+        let _work = StoreLock::shared(&self.work_lock())?;
+        let tmp = staging::temp_dir_in(&self.layers_dir())?;
+        let root = tmp.path();
+        // The mode is set explicitly: the directory was made 0700 and the umask is not ours.
+        fs::set_permissions(root, fs::Permissions::from_mode(0o755)).ctx("chmod", root)?;
+        std::os::unix::fs::lchown(root, Some(0), Some(0)).ctx("chown", root)?;
+        if let Some(parent_dir) = &parent_dir {
+            copy_tree(parent_dir, root)?;
         }
-        let built = (|| {
-            fs::create_dir(&tmp).ctx("create directory", &tmp)?;
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).ctx("chmod", &tmp)?;
-            std::os::unix::fs::lchown(&tmp, Some(0), Some(0)).ctx("chown", &tmp)?;
-            if let Some(parent_dir) = &parent_dir {
-                copy_tree(parent_dir, &tmp)?;
-            }
-            fs::rename(&tmp, &dest).ctx("move layer into place", &dest)
-        })();
-        if built.is_err() {
-            let _ = fs::remove_dir_all(&tmp);
-        }
-        built
+        // On any error above, dropping `tmp` deletes the partial copy.
+        staging::publish(tmp, &dest, || format!("vfs layer {id}"))
+    }
+}
+
+fn already_exists(id: &LayerId) -> Error {
+    Error::AlreadyExists {
+        what: format!("vfs layer {id}"),
     }
 }
 
@@ -128,6 +144,9 @@ impl Driver for VfsDriver {
     }
 
     fn create(&self, id: &LayerId, parent: Option<&LayerId>, opts: &CreateOpts) -> Result<()> {
+        let _span =
+            debug_span!("create", driver = NAME, %id, parent = ?parent.map(LayerId::as_str))
+                .entered();
         if opts.size.is_some() {
             return Err(Error::InvalidInput(
                 "--storage-opt size is only supported for read-write layers".into(),
@@ -137,9 +156,14 @@ impl Driver for VfsDriver {
     }
 
     fn create_rw(&self, id: &LayerId, parent: Option<&LayerId>, opts: &CreateOpts) -> Result<()> {
+        let _span =
+            debug_span!("create_rw", driver = NAME, %id, parent = ?parent.map(LayerId::as_str))
+                .entered();
         if opts.size.is_some() {
             return Err(Error::NotSupported(
-                "vfs: --storage-opt size is not supported (no project quota for vfs layers)".into(),
+                "vfs: size quota not supported on this backing filesystem; \
+                 remove --storage-opt size or use the overlay2 driver on xfs"
+                    .into(),
             ));
         }
         self.make(id, parent)
@@ -147,19 +171,24 @@ impl Driver for VfsDriver {
 
     fn remove(&self, id: &LayerId) -> Result<()> {
         let _span = debug_span!("remove", driver = NAME, %id).entered();
-        if self.refs.get(id) > 0 {
-            return Err(Error::Busy(format!("vfs layer {id} is in use")));
-        }
-        let dir = self.layer_dir(id);
-        match fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(Error::io("remove layer", dir, e))
+        let _work = StoreLock::shared(&self.work_lock())?;
+        let grave = {
+            let _lifecycle = self.lock_lifecycle();
+            if self.refs.get(id) > 0 {
+                return Err(Error::Busy(format!(
+                    "vfs layer {id} is in use; release it (put) before removing it"
+                )));
             }
-            _ => Ok(()),
-        }
+            staging::hide_tree(&self.layers_dir(), &self.layer_dir(id))?
+        };
+        // The layer is gone once hidden; deleting its tree can take long, so `get`s of other
+        // layers do not wait for it.
+        grave.map_or(Ok(()), staging::bury)
     }
 
     fn get(&self, id: &LayerId) -> Result<PathBuf> {
+        let _span = debug_span!("get", driver = NAME, %id).entered();
+        let _lifecycle = self.lock_lifecycle();
         if !self.exists(id) {
             return Err(Error::not_found(format!("vfs layer {id}")));
         }
@@ -168,6 +197,8 @@ impl Driver for VfsDriver {
     }
 
     fn put(&self, id: &LayerId) -> Result<()> {
+        let _span = debug_span!("put", driver = NAME, %id).entered();
+        // Nothing to unmount; a put without a get is harmless (Docker's vfs Put is a no-op).
         if self.refs.decrement(id).is_none() {
             warn!(layer = %id, "put of a vfs layer that was not gotten");
         }
@@ -193,6 +224,8 @@ impl Driver for VfsDriver {
     }
 
     fn cleanup(&self) -> Result<()> {
+        let _span = debug_span!("cleanup", driver = NAME).entered();
+        // Nothing is mounted; forget the references of this instance.
         self.refs.drain();
         Ok(())
     }

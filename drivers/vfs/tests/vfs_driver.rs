@@ -1,4 +1,5 @@
 //! The vfs driver on its own: layer lifecycle, errors, and the fidelity of the parent copy.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -63,8 +64,11 @@ fn root_lifecycle_and_error_kinds() {
     assert!(!d.exists(&id("base")));
     d.remove(&id("base")).unwrap(); // removing a missing layer is not an error
     assert_eq!(d.get(&id("base")).unwrap_err().kind(), ErrorKind::NotFound);
-    assert_eq!(d.status()[0].0, "Backing Filesystem");
-    assert_eq!(d.status()[0].1, "extfs");
+    let status = d.status();
+    assert_eq!(status[0].0, "Backing Filesystem");
+    assert_eq!(status[0].1, vfs::filesystem_name(t.path()));
+    assert!(!status[0].1.starts_with("unknown"), "{status:?}");
+    assert!(d.metadata(&id("gone")).is_err());
 }
 
 #[test]
@@ -188,7 +192,132 @@ fn root_interrupted_create_is_swept() {
     let home = t.path().join("vfs");
     drop(driver(&home));
     fs::create_dir_all(home.join("dir/.tmp-half/etc")).unwrap();
+    fs::write(home.join("dir/.tmp-file"), "x").unwrap();
+    {
+        // Another process in the middle of a create: its copy must survive our start.
+        let _busy = graph::store_lock::StoreLock::shared(&home.join(".work.lock")).unwrap();
+        drop(driver(&home));
+        assert!(home.join("dir/.tmp-half/etc").exists());
+    }
     let d = driver(&home);
     assert!(!home.join("dir/.tmp-half").exists());
+    assert!(!home.join("dir/.tmp-file").exists());
     assert!(!d.exists(&id("half")));
+}
+
+/// The names in `<home>/dir`.
+fn layer_names(home: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(home.join("dir"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn root_concurrent_creates_of_one_id() {
+    if !graph::testsuite::root_available("root_concurrent_creates_of_one_id") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("vfs");
+    let d = driver(&home);
+    d.create(&id("parent"), None, &CreateOpts::default())
+        .unwrap();
+    let p = d.get(&id("parent")).unwrap();
+    for i in 0..50 {
+        fs::write(p.join(format!("f{i}")), vec![i as u8; 4096]).unwrap();
+    }
+    d.put(&id("parent")).unwrap();
+    for parent in [None, Some(id("parent"))] {
+        let name = if parent.is_some() { "child" } else { "empty" };
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| s.spawn(|| d.create(&id(name), parent.as_ref(), &CreateOpts::default())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, 1, "{name}: {results:?}");
+        for r in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert_eq!(r.kind(), ErrorKind::AlreadyExists, "{r}");
+        }
+    }
+    assert_eq!(layer_names(&home), ["child", "empty", "parent"]);
+    assert_eq!(fs::read_dir(home.join("dir/child")).unwrap().count(), 50);
+}
+
+#[test]
+fn root_remove_leaves_nothing_behind() {
+    if !graph::testsuite::root_available("root_remove_leaves_nothing_behind") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("vfs");
+    let d = driver(&home);
+    d.create(&id("a"), None, &CreateOpts::default()).unwrap();
+    let p = d.get(&id("a")).unwrap();
+    fs::create_dir_all(p.join("x/y")).unwrap();
+    fs::set_permissions(p.join("x"), fs::Permissions::from_mode(0o000)).unwrap();
+    d.put(&id("a")).unwrap();
+    d.create(&id("b"), Some(&id("a")), &CreateOpts::default())
+        .unwrap();
+    d.remove(&id("a")).unwrap();
+    assert_eq!(layer_names(&home), ["b"]);
+    assert!(home.join("dir/b/x/y").is_dir());
+    d.remove(&id("b")).unwrap();
+    assert!(layer_names(&home).is_empty());
+}
+
+#[test]
+fn root_empty_layer_is_root_owned_0755_and_empty() {
+    if !graph::testsuite::root_available("root_empty_layer_is_root_owned_0755_and_empty") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let d = driver(&t.path().join("vfs"));
+    d.create_rw(&id("rw"), None, &CreateOpts::default())
+        .unwrap();
+    let p = d.get(&id("rw")).unwrap();
+    let md = fs::symlink_metadata(&p).unwrap();
+    assert!(md.is_dir());
+    assert_eq!((md.mode() & 0o7777, md.uid(), md.gid()), (0o755, 0, 0));
+    assert_eq!(fs::read_dir(&p).unwrap().count(), 0);
+    assert!(d.metadata(&id("rw")).unwrap().is_empty());
+    d.put(&id("rw")).unwrap();
+}
+
+mod property {
+    use super::*;
+    use graph::testsuite::fs_ops::{base_op, child_op};
+    use graph::testsuite::{assert_trees_eq, snapshot_tree};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Any tree the random operations build copies to one that compares equal, both by
+        /// the naive diff (no changes) and by the conformance suite's snapshot.
+        #[test]
+        fn root_copy_of_random_tree_is_identical(
+            base in proptest::collection::vec(base_op(), 0..25),
+            more in proptest::collection::vec(child_op(), 0..25),
+        ) {
+            if !graph::testsuite::root_available("root_copy_of_random_tree_is_identical") {
+                return Ok(());
+            }
+            let t = tempfile::tempdir().unwrap();
+            let src = t.path().join("src");
+            fs::create_dir(&src).unwrap();
+            for op in base.iter().chain(&more) {
+                op.apply(&src);
+            }
+            let dst = t.path().join("dst");
+            fs::create_dir(&dst).unwrap();
+            vfs::copy_tree(&src, &dst).unwrap();
+            prop_assert_eq!(graph::naive::changes_dirs(&dst, Some(&src)).unwrap(), vec![]);
+            assert_trees_eq(&snapshot_tree(&src), &snapshot_tree(&dst), "copy");
+        }
+    }
 }
