@@ -25,7 +25,7 @@ time_it() { local s e; s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N); echo
 
 tar_times=$(for i in 1 2 3; do rm -rf "$work/x"; mkdir "$work/x"; sync; time_it tar -C "$work/x" -xf "$work/layer.tar"; done | median)
 for driver in overlay2 vfs; do
-  t=$(for i in 1 2 3; do rm -rf "$work/root"; sync; time_it target/release/engine --data-root "$work/root" -s "$driver" layer import "$work/layer.tar"; done | median)
+  t=$(for i in 1 2 3; do rm -rf "$work/root"; sync; time_it target/release/engine --data-root "$work/root" --storage-driver "$driver" layer import "$work/layer.tar"; done | median)
   printf '%-10s %6.2f s  %7.1f MB/s\n' "engine/$driver" "$t" "$(echo "$size / $t / 1000000" | bc -l)"
 done
 printf '%-10s %6.2f s  %7.1f MB/s\n' "tar -x" "$tar_times" "$(echo "$size / $tar_times / 1000000" | bc -l)"

@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalOpts {
     /// Storage driver to use (overlay2, devicemapper, vfs); default: detected as Docker does
-    #[arg(short = 's', long, global = true, value_name = "DRIVER")]
+    #[arg(long, global = true, value_name = "DRIVER")]
     pub storage_driver: Option<String>,
     /// Storage driver option, e.g. overlay2.size=10G (repeatable)
     #[arg(long = "storage-opt", global = true, value_name = "KEY=VALUE")]
@@ -197,8 +197,8 @@ pub struct StopArgs {
 
 #[derive(Debug, Args)]
 pub struct KillArgs {
-    /// Signal to send to the container (no -s: that is the global --storage-driver)
-    #[arg(long, default_value = "KILL")]
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
     pub signal: String,
     #[arg(required = true)]
     pub containers: Vec<String>,

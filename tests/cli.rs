@@ -219,7 +219,13 @@ fn layer_round_trip(driver: &str) {
     std::fs::write(&base_tar, tar_of(&[("etc/motd", "hello"), ("tmp/x", "x")])).unwrap();
     let base = ok(
         root.path(),
-        &["-s", driver, "layer", "import", base_tar.to_str().unwrap()],
+        &[
+            "--storage-driver",
+            driver,
+            "layer",
+            "import",
+            base_tar.to_str().unwrap(),
+        ],
     );
     let base = base.trim();
     assert!(base.starts_with("sha256:"), "{base}");
@@ -229,9 +235,15 @@ fn layer_round_trip(driver: &str) {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, &child_tar).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_engine"));
-    cmd.arg("--data-root")
-        .arg(root.path())
-        .args(["-s", driver, "layer", "import", "--parent", base, "-"]);
+    cmd.arg("--data-root").arg(root.path()).args([
+        "--storage-driver",
+        driver,
+        "layer",
+        "import",
+        "--parent",
+        base,
+        "-",
+    ]);
     cmd.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
@@ -241,9 +253,15 @@ fn layer_round_trip(driver: &str) {
     assert!(out.status.success());
     let top = String::from_utf8(out.stdout).unwrap().trim().to_string();
 
-    let ls = ok(root.path(), &["-s", driver, "layer", "ls", "-q"]);
+    let ls = ok(
+        root.path(),
+        &["--storage-driver", driver, "layer", "ls", "-q"],
+    );
     assert_eq!(ls.lines().count(), 2, "{ls}");
-    let diff = ok(root.path(), &["-s", driver, "layer", "diff", &top]);
+    let diff = ok(
+        root.path(),
+        &["--storage-driver", driver, "layer", "diff", &top],
+    );
     assert_eq!(
         diff.lines().collect::<Vec<_>>(),
         ["C /etc", "C /etc/motd", "C /tmp", "D /tmp/x"]
@@ -253,7 +271,7 @@ fn layer_round_trip(driver: &str) {
     ok(
         root.path(),
         &[
-            "-s",
+            "--storage-driver",
             driver,
             "layer",
             "export",
@@ -270,10 +288,22 @@ fn layer_round_trip(driver: &str) {
     names.sort();
     assert_eq!(names, ["etc/", "etc/motd", "tmp/", "tmp/.wh.x"]);
 
-    let err = fails(root.path(), &["-s", driver, "layer", "rm", base]);
+    let err = fails(
+        root.path(),
+        &["--storage-driver", driver, "layer", "rm", base],
+    );
     assert!(err.contains("parent of layer"), "{err}");
-    ok(root.path(), &["-s", driver, "layer", "rm", &top, base]);
-    assert_eq!(ok(root.path(), &["-s", driver, "layer", "ls", "-q"]), "");
+    ok(
+        root.path(),
+        &["--storage-driver", driver, "layer", "rm", &top, base],
+    );
+    assert_eq!(
+        ok(
+            root.path(),
+            &["--storage-driver", driver, "layer", "ls", "-q"]
+        ),
+        ""
+    );
 }
 
 #[test]
@@ -310,12 +340,24 @@ fn root_hostile_layer_is_refused_and_leaves_nothing() {
     std::fs::write(&evil, &bytes).unwrap();
     let err = fails(
         root.path(),
-        &["-s", "vfs", "layer", "import", evil.to_str().unwrap()],
+        &[
+            "--storage-driver",
+            "vfs",
+            "layer",
+            "import",
+            evil.to_str().unwrap(),
+        ],
     );
     assert!(err.contains("../../escaped"), "{err}");
     assert!(!root.path().join("escaped").exists());
     assert!(!root.path().parent().unwrap().join("escaped").exists());
-    assert_eq!(ok(root.path(), &["-s", "vfs", "layer", "ls", "-q"]), "");
+    assert_eq!(
+        ok(
+            root.path(),
+            &["--storage-driver", "vfs", "layer", "ls", "-q"]
+        ),
+        ""
+    );
     assert_eq!(
         std::fs::read_dir(root.path().join("vfs/dir"))
             .unwrap()
@@ -325,7 +367,7 @@ fn root_hostile_layer_is_refused_and_leaves_nothing() {
 }
 
 fn images_of(root: &Path) -> Vec<String> {
-    ok(root, &["-s", "vfs", "images"])
+    ok(root, &["--storage-driver", "vfs", "images"])
         .lines()
         .skip(1)
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -348,7 +390,7 @@ fn root_import_tag_inspect_history_and_rmi() {
     let id = ok(
         root.path(),
         &[
-            "-s",
+            "--storage-driver",
             "vfs",
             "import",
             "-c",
@@ -364,13 +406,13 @@ fn root_import_tag_inspect_history_and_rmi() {
     let short = &id[7..19];
     assert_eq!(images_of(root.path()), [format!("demo v1 {short}")]);
     assert_eq!(
-        ok(root.path(), &["-s", "vfs", "images", "-q"]).trim(),
+        ok(root.path(), &["--storage-driver", "vfs", "images", "-q"]).trim(),
         short
     );
 
     let inspect: serde_json::Value = serde_json::from_str(&ok(
         root.path(),
-        &["-s", "vfs", "image", "inspect", "demo:v1"],
+        &["--storage-driver", "vfs", "image", "inspect", "demo:v1"],
     ))
     .unwrap();
     let doc = &inspect[0];
@@ -387,7 +429,10 @@ fn root_import_tag_inspect_history_and_rmi() {
     assert_eq!(doc["Architecture"], "amd64");
     assert_eq!(doc["Size"], 25);
 
-    let history = ok(root.path(), &["-s", "vfs", "history", "demo:v1"]);
+    let history = ok(
+        root.path(),
+        &["--storage-driver", "vfs", "history", "demo:v1"],
+    );
     assert!(
         history
             .lines()
@@ -400,7 +445,13 @@ fn root_import_tag_inspect_history_and_rmi() {
     // A second tag; rmi by one tag only untags.
     ok(
         root.path(),
-        &["-s", "vfs", "tag", "demo:v1", "localhost:5000/demo"],
+        &[
+            "--storage-driver",
+            "vfs",
+            "tag",
+            "demo:v1",
+            "localhost:5000/demo",
+        ],
     );
     let mut listed = images_of(root.path());
     listed.sort();
@@ -411,13 +462,16 @@ fn root_import_tag_inspect_history_and_rmi() {
             format!("localhost:5000/demo latest {short}")
         ]
     );
-    let err = fails(root.path(), &["-s", "vfs", "rmi", short]);
+    let err = fails(root.path(), &["--storage-driver", "vfs", "rmi", short]);
     assert!(err.contains("referenced in multiple repositories"), "{err}");
     assert_eq!(
-        ok(root.path(), &["-s", "vfs", "rmi", "demo:v1"]).trim(),
+        ok(root.path(), &["--storage-driver", "vfs", "rmi", "demo:v1"]).trim(),
         "Untagged: demo:v1"
     );
-    let out = ok(root.path(), &["-s", "vfs", "rmi", "localhost:5000/demo"]);
+    let out = ok(
+        root.path(),
+        &["--storage-driver", "vfs", "rmi", "localhost:5000/demo"],
+    );
     assert!(
         out.contains("Untagged: localhost:5000/demo:latest")
             && out.contains(&format!("Deleted: {id}")),
@@ -425,14 +479,20 @@ fn root_import_tag_inspect_history_and_rmi() {
     );
     assert!(images_of(root.path()).is_empty());
     assert_eq!(
-        ok(root.path(), &["-s", "vfs", "layer", "ls", "-q"]),
+        ok(
+            root.path(),
+            &["--storage-driver", "vfs", "layer", "ls", "-q"]
+        ),
         "",
         "rmi left the layer behind"
     );
 
-    let err = fails(root.path(), &["-s", "vfs", "rmi", "nosuch"]);
+    let err = fails(root.path(), &["--storage-driver", "vfs", "rmi", "nosuch"]);
     assert!(err.contains("No such image: nosuch"), "{err}");
-    let err = fails(root.path(), &["-s", "vfs", "image", "inspect", "nosuch"]);
+    let err = fails(
+        root.path(),
+        &["--storage-driver", "vfs", "image", "inspect", "nosuch"],
+    );
     assert!(err.contains("No such image: nosuch"), "{err}");
 }
 
@@ -445,7 +505,7 @@ fn root_import_from_stdin_dangling_and_prune() {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_engine"));
     cmd.arg("--data-root")
         .arg(root.path())
-        .args(["-s", "vfs", "import", "-"]);
+        .args(["--storage-driver", "vfs", "import", "-"]);
     cmd.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
@@ -460,15 +520,28 @@ fn root_import_from_stdin_dangling_and_prune() {
     );
     let dangling = ok(
         root.path(),
-        &["-s", "vfs", "images", "-q", "--filter", "dangling=true"],
+        &[
+            "--storage-driver",
+            "vfs",
+            "images",
+            "-q",
+            "--filter",
+            "dangling=true",
+        ],
     );
     assert_eq!(dangling.trim(), &id[7..19]);
-    let out = ok(root.path(), &["-s", "vfs", "image", "prune", "-f"]);
+    let out = ok(
+        root.path(),
+        &["--storage-driver", "vfs", "image", "prune", "-f"],
+    );
     assert!(out.contains(&format!("deleted: {id}")), "{out}");
     assert!(images_of(root.path()).is_empty());
     assert!(
-        fails(root.path(), &["-s", "vfs", "images", "--filter", "bogus=1"])
-            .contains("invalid filter")
+        fails(
+            root.path(),
+            &["--storage-driver", "vfs", "images", "--filter", "bogus=1"]
+        )
+        .contains("invalid filter")
     );
 }
 
@@ -484,16 +557,37 @@ fn root_import_of_a_corrupt_archive_stores_nothing() {
     std::fs::write(&file, &t).unwrap();
     let err = fails(
         root.path(),
-        &["-s", "vfs", "import", file.to_str().unwrap(), "bad:latest"],
+        &[
+            "--storage-driver",
+            "vfs",
+            "import",
+            file.to_str().unwrap(),
+            "bad:latest",
+        ],
     );
     assert!(err.contains("bad.tar"), "{err}");
     assert!(images_of(root.path()).is_empty());
-    assert_eq!(ok(root.path(), &["-s", "vfs", "layer", "ls", "-q"]), "");
-    let err = fails(root.path(), &["-s", "vfs", "import", "/nonexistent.tar"]);
+    assert_eq!(
+        ok(
+            root.path(),
+            &["--storage-driver", "vfs", "layer", "ls", "-q"]
+        ),
+        ""
+    );
+    let err = fails(
+        root.path(),
+        &["--storage-driver", "vfs", "import", "/nonexistent.tar"],
+    );
     assert!(err.contains("/nonexistent.tar"), "{err}");
     let err = fails(
         root.path(),
-        &["-s", "vfs", "import", file.to_str().unwrap(), "Bad:Name"],
+        &[
+            "--storage-driver",
+            "vfs",
+            "import",
+            file.to_str().unwrap(),
+            "Bad:Name",
+        ],
     );
     assert!(err.contains("invalid reference format"), "{err}");
 }
