@@ -176,8 +176,18 @@ fn supervise(store: &ContainerStore, id: &str, rootfs: &Path, mode: &mut Mode) -
         }
         drop(running);
         let ran_for = started.elapsed();
-        let record = store.update(id, |r| {
-            r.state.status = "exited".into();
+        // Decided before the state is written, so nobody ever sees "exited" for a container
+        // that is about to restart.
+        let current = store.load(id)?;
+        let restart = restart::should_restart(
+            &current.host_config.restart_policy,
+            status.code,
+            current.restart_count,
+            current.has_been_manually_stopped,
+        );
+        store.update(id, |r| {
+            r.state.status = if restart { "restarting" } else { "exited" }.into();
+            r.state.restarting = restart;
             r.state.running = false;
             r.state.pid = 0;
             r.state.exit_code = status.code;
@@ -185,19 +195,9 @@ fn supervise(store: &ContainerStore, id: &str, rootfs: &Path, mode: &mut Mode) -
             r.state.finished_at = log::now();
             r.network_settings.ports.clear();
         })?;
-        let policy = &record.host_config.restart_policy;
-        if !restart::should_restart(
-            policy,
-            status.code,
-            record.restart_count,
-            record.has_been_manually_stopped,
-        ) {
+        if !restart {
             return Ok(status.code);
         }
-        store.update(id, |r| {
-            r.state.status = "restarting".into();
-            r.state.restarting = true;
-        })?;
         let delay = backoff.delay(ran_for);
         let deadline = Instant::now() + delay;
         let mut stopped = false;
