@@ -13,6 +13,7 @@ mkdir -p target
 cargo test -p devmapper --no-run --message-format=json 2>/dev/null \
   | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' > target/devicemapper-tests.txt
 [ -s target/devicemapper-tests.txt ] || { cargo test -p devmapper --no-run; exit 1; }
+cargo build --quiet --bin engine
 case "$(pwd)" in
   /tmp/*|/run/*|/var/tmp/*) echo "test-devicemapper: the repo must not be under /tmp, /run or /var/tmp (tmpfs in the VM)" >&2; exit 2 ;;
 esac
@@ -33,6 +34,23 @@ while read -r bin; do
   echo "== $(basename "$bin")"
   "$bin" --test-threads=2 --color never "$@" || status=1
 done < target/devicemapper-tests.txt
+
+# The engine end to end on devicemapper: the pool shows in `info`, and a container runs on a
+# thin snapshot.
+echo "== engine --storage-driver devicemapper"
+engine=(target/debug/engine --data-root "$TMPDIR/engine-root" --storage-driver devicemapper
+        --storage-opt dm.loopdatasize=2G --storage-opt dm.loopmetadatasize=128M
+        --storage-opt dm.basesize=256M)
+info=$("${engine[@]}" info) || status=1
+echo "$info"
+for key in "Storage Driver: devicemapper" " Pool Name: " " Pool Blocksize: " " Base Device Size: " \
+           " Data Space Total: " " Metadata Space Available: " " Data loop file: "; do
+  grep -qF "$key" <<<"$info" || { echo "engine info on devicemapper lacks \"$key\""; status=1; }
+done
+hello=$("${engine[@]}" run --rm hello-world) || status=1
+grep -q "devicemapper storage driver" <<<"$hello" || { echo "hello-world did not run on devicemapper: $hello"; status=1; }
+"${engine[@]}" rmi hello-world >/dev/null || status=1
+echo "engine on devicemapper: $([ $status = 0 ] && echo ok || echo FAILED)"
 exit $status
 GUEST
 chmod +x target/devicemapper-run.sh

@@ -245,8 +245,7 @@ impl Driver for DevmapperDriver {
         out.push(("Base Device Size".into(), human(base_size)));
         out.push(("Backing Filesystem".into(), set.fs.as_str().into()));
         if let Some((data, meta)) = &set.pool.files {
-            out.push(("Data file".into(), data.display().to_string()));
-            out.push(("Metadata file".into(), meta.display().to_string()));
+            // As `docker info` shows them: "file" is the loop device, "loop file" its backing file.
             let loops = |f: &Path| {
                 crate::loopback::devices_backed_by(f)
                     .iter()
@@ -254,8 +253,10 @@ impl Driver for DevmapperDriver {
                     .collect::<Vec<_>>()
                     .join(",")
             };
-            out.push(("Data loop file".into(), loops(data)));
-            out.push(("Metadata loop file".into(), loops(meta)));
+            out.push(("Data file".into(), loops(data)));
+            out.push(("Metadata file".into(), loops(meta)));
+            out.push(("Data loop file".into(), data.display().to_string()));
+            out.push(("Metadata loop file".into(), meta.display().to_string()));
         }
         match &pool {
             Ok(s) => {

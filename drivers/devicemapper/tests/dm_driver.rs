@@ -41,7 +41,15 @@ fn dm_pool_created_from_scratch() {
     assert_eq!(status["Pool Blocksize"], "65.54 kB");
     assert_eq!(status["Backing Filesystem"], "ext4");
     assert!(status["Pool Name"].ends_with("-pool"));
-    assert!(!status["Data loop file"].is_empty(), "{status:?}");
+    assert!(status["Data file"].starts_with("/dev/loop"), "{status:?}");
+    assert_eq!(
+        status["Data loop file"],
+        f.config()
+            .home
+            .join("devicemapper/data")
+            .display()
+            .to_string()
+    );
     // Sparse: 512M file, almost nothing allocated.
     let data = f.config().home.join("devicemapper/data");
     let md = std::fs::metadata(&data).unwrap();
