@@ -18,7 +18,10 @@ cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 echo "== tests"
 mkdir -p target
 set +e
-cargo test --workspace --all-features --no-fail-fast 2>&1 | tee target/test-output.txt
+# The device-mapper tier (dm_*, root_devicemapper::*) cannot run on this kernel: it is left to
+# the VM run below rather than counted here as passed.
+cargo test --workspace --all-features --no-fail-fast -- --skip dm_ --skip root_devicemapper:: 2>&1 \
+  | tee target/test-output.txt
 status=${PIPESTATUS[0]}
 set -e
 if [ "$(id -u)" = 0 ] && [ "${ENGINE_SKIP_VM_TESTS:-0}" != 1 ]; then
