@@ -833,3 +833,46 @@ fn root_foreground_signals_reach_the_container_and_detached_rm_cleans_up() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn root_a_killed_monitor_leaves_no_orphan_and_reads_as_exited() {
+    let Some(e) = Engine::new(
+        "root_a_killed_monitor_leaves_no_orphan_and_reads_as_exited",
+        "vfs",
+    ) else {
+        return;
+    };
+    let id = e.ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "300"]);
+    let id = id.trim().to_string();
+    let v = e.wait_for("orphan", 10, |v| v["State"]["Running"] == true);
+    let pid = v["State"]["Pid"].as_i64().unwrap() as i32;
+    // The monitor holds the container's monitor.lock; find it by that open file.
+    let lock = e.root.path().join(format!("containers/{id}/monitor.lock"));
+    let monitor = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|p| p.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .find(|p| {
+            std::fs::read_dir(format!("/proc/{p}/fd")).is_ok_and(|fds| {
+                fds.filter_map(|f| std::fs::read_link(f.ok()?.path()).ok())
+                    .any(|t| t == lock)
+            })
+        })
+        .expect("the monitor process");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let v = e.wait_for("orphan", 10, |v| v["State"]["Status"] == "exited");
+    assert_eq!(v["State"]["ExitCode"], 137, "{v:#}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the orphaned container {pid} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(e.ok(&["ps", "-a"]).contains("Exited (137)"));
+    e.ok(&["rm", "orphan"]);
+}

@@ -74,7 +74,46 @@ impl ContainerStore {
                 anyhow!("reading {}: {e}", path.display())
             }
         })?;
-        serde_json::from_slice(&bytes).with_context(|| format!("corrupt {}", path.display()))
+        let record: Record = serde_json::from_slice(&bytes)
+            .with_context(|| format!("corrupt {}", path.display()))?;
+        Ok(self.reconcile(record))
+    }
+
+    /// A record that says running (or restarting) while no monitor owns the container means
+    /// the monitor died (killed, or the machine crashed). Nothing can log, restart or reap an
+    /// orphaned container, so it is killed, and the record read as exited; the next write of
+    /// the record makes that durable.
+    fn reconcile(&self, mut record: Record) -> Record {
+        if !(record.state.running || record.state.restarting) || self.monitor_alive(&record.id) {
+            return record;
+        }
+        let pid = record.state.pid;
+        let ours = pid > 0
+            && fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .is_ok_and(|c| c.contains(&format!("/engine/{}", record.id)));
+        if ours {
+            tracing::warn!(container = %record.id, pid, "the container's monitor is gone; killing the orphaned container");
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            record.state.exit_code = 137;
+        }
+        record.state.status = "exited".into();
+        record.state.running = false;
+        record.state.restarting = false;
+        record.state.pid = 0;
+        record.state.error = "the container's monitor process died".into();
+        if record.state.finished_at.is_empty() {
+            record.state.finished_at = crate::container::log::now();
+        }
+        // Written at once (the exit code of the kill is known only now). Not under the
+        // record's lock: `update` may be the caller, holding it; with the monitor gone nothing
+        // else writes a running record.
+        if let Err(e) = self.write(&record) {
+            tracing::warn!(container = %record.id, error = %e, "recording the exit failed");
+        }
+        record
     }
 
     /// Reads, changes and writes the record under its lock; returns the new record.
