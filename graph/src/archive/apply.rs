@@ -51,6 +51,45 @@ pub(super) fn apply_layer(root: &Path, tar: &mut dyn Read, opts: &ApplyOptions) 
     applier.finish()
 }
 
+/// Owner, then mode (`chmod`: not for symlinks), xattrs and times of the entry `base` that
+/// was just created in `parent`, in that order: chown clears setuid bits and capabilities.
+fn set_metadata_at(
+    parent: &File,
+    base: &[u8],
+    meta: &EntryMeta,
+    chmod: bool,
+    host: &Path,
+) -> Result<()> {
+    let name = OsStr::from_bytes(base);
+    fchownat(
+        parent,
+        name,
+        Some(Uid::from_raw(meta.uid)),
+        Some(Gid::from_raw(meta.gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .ctx("chown", host)?;
+    if chmod {
+        // The entry was made just above and is not a symlink: following is harmless.
+        fchmodat(
+            parent,
+            name,
+            Mode::from_bits_truncate(meta.mode),
+            FchmodatFlags::FollowSymlink,
+        )
+        .ctx("chmod", host)?;
+    }
+    xattrs::set_at(parent, base, &meta.xattrs).ctx("set xattrs", host)?;
+    utimensat(
+        parent,
+        name,
+        &meta.mtime,
+        &meta.mtime,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .ctx("set times", host)
+}
+
 fn header_error(e: io::Error) -> Error {
     Error::bad_archive("<header>", e.to_string())
 }
@@ -350,23 +389,7 @@ impl Applier {
             symlinkat(os_target, parent, base)
         })?;
         let host = self.root.host_path(path.as_bytes());
-        fchownat(
-            parent,
-            base,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .ctx("chown symlink", &host)?;
-        xattrs::set_at(parent, path.split().1, &meta.xattrs).ctx("set xattrs on symlink", &host)?;
-        utimensat(
-            parent,
-            base,
-            &meta.mtime,
-            &meta.mtime,
-            UtimensatFlags::NoFollowSymlink,
-        )
-        .ctx("set symlink times", &host)
+        set_metadata_at(parent, path.split().1, meta, false, &host)
     }
 
     /// A hard link shares the target's inode, whose metadata came with the target's own
@@ -462,32 +485,7 @@ impl Applier {
             mknodat(parent, base, node, Mode::from_bits_truncate(0o600), dev)
         })?;
         let host = self.root.host_path(path.as_bytes());
-        fchownat(
-            parent,
-            base,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .ctx("chown device node", &host)?;
-        // The name is the node made just above, not a symlink: following is harmless.
-        fchmodat(
-            parent,
-            base,
-            Mode::from_bits_truncate(meta.mode),
-            FchmodatFlags::FollowSymlink,
-        )
-        .ctx("chmod device node", &host)?;
-        xattrs::set_at(parent, path.split().1, &meta.xattrs)
-            .ctx("set xattrs on device node", &host)?;
-        utimensat(
-            parent,
-            base,
-            &meta.mtime,
-            &meta.mtime,
-            UtimensatFlags::NoFollowSymlink,
-        )
-        .ctx("set device node times", &host)
+        set_metadata_at(parent, path.split().1, meta, true, &host)
     }
 
     /// `.wh.TARGET` in `parent`.
