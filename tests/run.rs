@@ -29,7 +29,10 @@ impl Engine {
             return None;
         }
         if !Path::new(BUSYBOX).exists() {
-            eprintln!("SKIP: {test}: needs {BUSYBOX} (apt-get install -y busybox-static)");
+            graph::testsuite::skip(
+                test,
+                "needs /bin/busybox (apt-get install -y busybox-static)",
+            );
             return None;
         }
         let e = Engine {
@@ -43,7 +46,10 @@ impl Engine {
         if !probe.status.success() {
             let err = String::from_utf8_lossy(&probe.stderr);
             if err.contains("unknown storage driver") || err.contains("not supported") {
-                eprintln!("SKIP: {test}: this build has no usable {driver} driver: {err}");
+                graph::testsuite::skip(
+                    test,
+                    &format!("this build has no usable {driver} driver: {err}"),
+                );
                 return None;
             }
             panic!("engine info failed: {err}");

@@ -338,7 +338,7 @@ pub fn set_quota(factory: Factory<'_>, required: bool) {
     match d.create_rw(&layer, Some(&base), &opts) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::NotSupported && !required => {
-            eprintln!("SKIP: set_quota: {}: {e}", d.name());
+            crate::testsuite::report_skip(&format!("set_quota: {}", d.name()), &e.to_string());
             return;
         }
         Err(e) => panic!("{}: create_rw with size 50 MiB: {e}", d.name()),

@@ -63,8 +63,27 @@ pub fn skip(test: &str, reason: &str) -> bool {
     if std::env::var("ENGINE_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
         panic!("{test} would be skipped ({reason}), but ENGINE_REQUIRE_ROOT_TESTS=1");
     }
-    eprintln!("SKIP: {test}: {reason}");
+    report_skip(test, reason);
     false
+}
+
+/// Prints `SKIP: <test>: <reason>` and, when `ENGINE_SKIP_LOG` names a file, appends the same
+/// line there: the test harness hides the output of tests that pass, so `scripts/test.sh`
+/// counts and lists skips from that file.
+pub fn report_skip(test: &str, reason: &str) {
+    let line = format!("SKIP: {test}: {reason}");
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("ENGINE_SKIP_LOG") {
+        use std::io::Write;
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| writeln!(f, "{line}"));
+        if let Err(e) = appended {
+            eprintln!("cannot record the skip in {}: {e}", path.to_string_lossy());
+        }
+    }
 }
 
 /// Whether the running kernel's configuration (`/proc/config.gz`) says `option` (e.g.
@@ -90,7 +109,10 @@ pub fn kernel_lacks(option: &str) -> bool {
 /// When the kernel has the feature, this is an ordinary [`skip`] (a failure in CI).
 pub fn skip_unless_kernel_lacks(test: &str, option: &str, reason: &str) -> bool {
     if kernel_lacks(option) {
-        eprintln!("SKIP: {test}: {reason} (this kernel is built without {option})");
+        report_skip(
+            test,
+            &format!("{reason} (this kernel is built without {option})"),
+        );
         return false;
     }
     skip(test, reason)
