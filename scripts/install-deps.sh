@@ -10,6 +10,9 @@ packages=(
   e2fsprogs    # mkfs.ext4 for loop-device tests
   kmod
   busybox-static  # runtime tests build a rootfs from /bin/busybox
+  # Real peers for the image interop tests (tests/images.rs, tests/registry.rs):
+  skopeo umoci docker-registry apache2-utils openssl
+  docker.io       # dockerd 20.10: docker save/load round trips, benchmark comparisons
 )
 
 missing=()
