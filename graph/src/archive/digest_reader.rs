@@ -54,3 +54,50 @@ impl<R: Read> Read for DigestReader<R> {
         Ok(n)
     }
 }
+
+/// Wraps a writer; [`DigestWriter::digest`] is the SHA-256 of every byte written so far.
+#[derive(Debug)]
+pub struct DigestWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: io::Write> DigestWriter<W> {
+    /// Starts hashing what goes to `inner`.
+    pub fn new(inner: W) -> Self {
+        DigestWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The digest of everything written so far.
+    pub fn digest(&self) -> Digest {
+        Digest::from_sha256(self.hasher.clone())
+    }
+
+    /// Gives back the inner writer.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: io::Write> io::Write for DigestWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

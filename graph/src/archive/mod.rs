@@ -19,6 +19,7 @@ mod export;
 mod pax_escape;
 mod remove;
 mod safe_root;
+pub mod tar_split;
 mod tar_writer;
 mod whiteout;
 mod xattrs;
@@ -27,7 +28,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 pub use compression::{Compression, decompress};
-pub use digest_reader::DigestReader;
+pub use digest_reader::{DigestReader, DigestWriter};
 
 use crate::driver::Change;
 use crate::error::Result;

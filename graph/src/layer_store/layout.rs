@@ -61,6 +61,11 @@ impl Layout {
         Ok(self.mounts_dir().join(name.as_str()))
     }
 
+    /// Where registration records the tar-split of the new driver layer `cache_id`.
+    pub(super) fn recording(&self, cache_id: &LayerId) -> PathBuf {
+        self.tmp_dir().join(format!("{cache_id}.tar-split"))
+    }
+
     pub(super) fn creating_journal(&self, cache_id: &LayerId) -> PathBuf {
         self.tmp_dir().join(format!("{cache_id}.creating"))
     }
@@ -165,9 +170,21 @@ fn corrupt(dir: &Path, name: &str) -> impl Fn(Error) -> Error {
     }
 }
 
-/// Writes a layer's metadata directory in `tmp/` and renames it into place.
-pub(super) fn write_layer_dir(layout: &Layout, layer: &Layer) -> Result<()> {
+/// The name of a layer's tar-split record (see [`crate::archive::tar_split`]).
+pub(super) const TAR_SPLIT: &str = "tar-split.json.gz";
+
+/// Writes a layer's metadata directory in `tmp/` and renames it into place; `tar_split` (a
+/// finished, synced file in `tmp/`) moves in with it.
+pub(super) fn write_layer_dir(
+    layout: &Layout,
+    layer: &Layer,
+    tar_split: Option<&Path>,
+) -> Result<()> {
     let tmp = layout.new_tmp_dir()?;
+    if let Some(split) = tar_split {
+        let dest = tmp.join(TAR_SPLIT);
+        fs::rename(split, &dest).ctx("move tar-split into place", &dest)?;
+    }
     write_file(&tmp, "diff", &layer.diff_id.to_string())?;
     write_file(&tmp, "size", &layer.size.to_string())?;
     write_file(&tmp, "cache-id", layer.cache_id.as_str())?;

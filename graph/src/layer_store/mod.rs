@@ -26,12 +26,12 @@ use std::sync::Arc;
 
 use tracing::{debug, info_span, warn};
 
-use crate::archive::{DigestReader, decompress};
+use crate::archive::{DigestReader, DigestWriter, decompress, tar_split};
 use crate::driver::{Change, CreateOpts, Driver};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::id::{ChainId, DiffId, LayerId, chain_id};
 use crate::store_lock::StoreLock;
-use layout::{Layout, read_layer, read_mount, write_layer_dir, write_mount_dir};
+use layout::{Layout, TAR_SPLIT, read_layer, read_mount, write_layer_dir, write_mount_dir};
 
 /// One read-only layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,11 +97,13 @@ impl LayerStore {
         let journal = self.layout.creating_journal(&cache_id);
         crate::atomic_file::write_atomic(&journal, b"")?;
 
-        let applied = self.apply_new(&cache_id, parent_layer.as_ref(), input);
-        let (diff_id, size) = match applied {
+        let recording = self.layout.recording(&cache_id);
+        let applied = self.apply_new(&cache_id, parent_layer.as_ref(), input, &recording);
+        let (diff_id, size, recorded) = match applied {
             Ok(v) => v,
             Err(e) => {
                 self.discard_driver_layer(&cache_id);
+                let _ = fs::remove_file(&recording);
                 let _ = fs::remove_file(&journal);
                 return Err(e);
             }
@@ -110,6 +112,7 @@ impl LayerStore {
         if let Ok(existing) = self.get(&chain) {
             debug!(%chain, "layer already present; discarding the duplicate");
             self.discard_driver_layer(&cache_id);
+            let _ = fs::remove_file(&recording);
             let _ = fs::remove_file(&journal);
             return Ok(existing);
         }
@@ -120,32 +123,67 @@ impl LayerStore {
             cache_id,
             size,
         };
-        write_layer_dir(&self.layout, &layer)?;
+        write_layer_dir(
+            &self.layout,
+            &layer,
+            recorded.then_some(recording.as_path()),
+        )?;
         fs::remove_file(&journal).ctx("remove journal", &journal)?;
         Ok(layer)
     }
 
+    /// Makes driver layer `cache_id` from `input` and returns its diff id and size. The plain
+    /// tar also streams, through a pipe, to a thread recording its tar-split at `recording`;
+    /// the flag says whether that record is complete (a layer without one is still fine,
+    /// only not reproducible byte for byte).
     fn apply_new(
         &self,
         cache_id: &LayerId,
         parent: Option<&Layer>,
         input: impl Read,
-    ) -> Result<(DiffId, u64)> {
+        recording: &Path,
+    ) -> Result<(DiffId, u64, bool)> {
         let parent_cache = parent.map(|p| &p.cache_id);
         self.driver
             .create(cache_id, parent_cache, &CreateOpts::default())?;
         let (_, plain) = decompress(input)?;
         let mut hashing = DigestReader::new(plain);
-        let size = self
+        let (split_in, split_out) = std::io::pipe().ctx("create pipe", "<tar-split>")?;
+        let split_file = fs::File::create(recording).ctx("create", recording)?;
+        let recorder = std::thread::spawn(move || {
+            let file = tar_split::record(split_in, std::io::BufWriter::new(split_file))?
+                .into_inner()
+                .map_err(|e| Error::io("write", "<tar-split>", e.into_error()))?;
+            file.sync_all().ctx("fsync", "<tar-split>")
+        });
+        let mut tee = Tee {
+            inner: &mut hashing,
+            copy: Some(split_out),
+        };
+        let applied = self
             .driver
-            .apply_diff(cache_id, parent_cache, &mut hashing)?;
-        hashing.drain().map_err(|e| {
-            Error::bad_archive(
-                "<end of archive>",
-                format!("reading the rest of the layer: {e}"),
-            )
-        })?;
-        Ok((hashing.digest(), size))
+            .apply_diff(cache_id, parent_cache, &mut tee)
+            .and_then(|size| {
+                tee.drain().map_err(|e| {
+                    Error::bad_archive(
+                        "<end of archive>",
+                        format!("reading the rest of the layer: {e}"),
+                    )
+                })?;
+                Ok(size)
+            });
+        let complete = tee.copy.is_some();
+        drop(tee);
+        let recorded = match recorder.join() {
+            Ok(Ok(())) => complete,
+            Ok(Err(e)) => {
+                warn!(layer = %cache_id, error = %e, "no tar-split for this layer: it cannot be exported byte for byte");
+                false
+            }
+            Err(_) => false,
+        };
+        let size = applied?;
+        Ok((hashing.digest(), size, recorded))
     }
 
     fn discard_driver_layer(&self, cache_id: &LayerId) {
@@ -232,12 +270,50 @@ impl LayerStore {
         Ok(())
     }
 
-    /// Writes the layer's uncompressed tar (its diff from its parent) to `out`.
+    /// Writes the layer's uncompressed tar (its diff from its parent) to `out`: the very
+    /// bytes it was registered from when its tar-split was recorded (the digest is checked as
+    /// it goes), else a tar the driver makes from the layer's files.
     pub fn export(&self, chain: &ChainId, out: &mut dyn Write) -> Result<()> {
         let layer = self.get(chain)?;
+        let split = self.layout.layer_dir(chain).join(TAR_SPLIT);
+        if split.exists() {
+            let root = self.driver.get(&layer.cache_id)?;
+            let mut hashing = DigestWriter::new(out);
+            let reassembled = fs::File::open(&split)
+                .ctx("open", &split)
+                .and_then(|f| tar_split::reassemble(f, &root, &mut hashing));
+            let released = self.driver.put(&layer.cache_id);
+            reassembled?;
+            released?;
+            let digest = hashing.digest();
+            if digest != layer.diff_id {
+                return Err(Error::Corrupt {
+                    path: self.layout.layer_dir(chain),
+                    reason: format!(
+                        "the layer's files no longer match its diff id {} (they give {digest})",
+                        layer.diff_id
+                    ),
+                });
+            }
+            return Ok(());
+        }
         let parent = layer.parent.as_ref().map(|p| self.get(p)).transpose()?;
         self.driver
             .diff(&layer.cache_id, parent.as_ref().map(|p| &p.cache_id), out)
+    }
+
+    /// The length of the tar [`LayerStore::export`] writes, when it is known without making
+    /// it (the layer has a tar-split record).
+    pub fn export_size(&self, chain: &ChainId) -> Result<Option<u64>> {
+        let split = self.layout.layer_dir(chain).join(TAR_SPLIT);
+        match fs::File::open(&split) {
+            Ok(f) => tar_split::reassembled_size(f).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.get(chain)?;
+                Ok(None)
+            }
+            Err(e) => Err(Error::io("open", split, e)),
+        }
     }
 
     /// Creates the writable layer `name` on `parent`.
@@ -380,5 +456,30 @@ impl LayerStore {
             removed.ctx("remove leftover", &entry)?;
         }
         Ok(())
+    }
+}
+
+/// A reader that hands a copy of every byte to a pipe; if the pipe breaks, copying stops and
+/// reading goes on.
+struct Tee<'a, R> {
+    inner: &'a mut R,
+    copy: Option<std::io::PipeWriter>,
+}
+
+impl<R: Read> Tee<'_, R> {
+    fn drain(&mut self) -> std::io::Result<u64> {
+        std::io::copy(self, &mut std::io::sink())
+    }
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(pipe) = &mut self.copy
+            && pipe.write_all(&buf[..n]).is_err()
+        {
+            self.copy = None;
+        }
+        Ok(n)
     }
 }
