@@ -51,6 +51,10 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
     /// Manage read-only layers in the layer store
     #[command(subcommand)]
     Layer(LayerCommand),
@@ -84,6 +88,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Create a new image from a container's changes
     Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -301,6 +307,14 @@ pub struct TopArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
 pub struct DiffArgs {
     pub container: String,
 }
@@ -360,12 +374,45 @@ pub enum ContainerCommand {
     Diff(DiffArgs),
     /// Create a new image from a container's changes
     Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
     /// Remove all stopped containers
     Prune {
         /// Do not prompt for confirmation
         #[arg(short, long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Archive layout: docker (manifest.json and the OCI layout, as Docker 25 writes) or oci
+    /// (the OCI image layout only)
+    #[arg(long, value_enum, default_value = "docker")]
+    pub format: SaveFormat,
+    /// Images to save (names, tags or ids)
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+/// What `save` writes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SaveFormat {
+    Docker,
+    Oci,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Suppress the load output
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -441,6 +488,10 @@ pub enum ImageCommand {
     Rm(RmiArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
     /// Show the history of an image
     History(HistoryArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE

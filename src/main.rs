@@ -12,6 +12,7 @@ mod container;
 mod drivers;
 mod engine;
 mod human;
+mod image_archive;
 
 use std::process::ExitCode;
 

@@ -9,7 +9,7 @@ use graph::image::{History, Reference};
 
 use super::{exec, inspect, lifecycle, logs, ps, run};
 use crate::changes;
-use crate::cli::{CommitArgs, ContainerCommand, DiffArgs, TopArgs};
+use crate::cli::{CommitArgs, ContainerCommand, DiffArgs, ExportArgs, TopArgs};
 use crate::container::log;
 use crate::container::store::ContainerStore;
 use crate::engine::Engine;
@@ -33,6 +33,7 @@ pub fn dispatch(engine: &Engine, cmd: ContainerCommand) -> Result<ExitCode> {
         ContainerCommand::Top(a) => top(engine, a),
         ContainerCommand::Diff(a) => diff(engine, a),
         ContainerCommand::Commit(a) => commit(engine, a),
+        ContainerCommand::Export(a) => export(engine, a),
         ContainerCommand::Prune { force } => lifecycle::prune(engine, force),
     }
 }
@@ -54,9 +55,27 @@ pub fn diff(engine: &Engine, args: DiffArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `export`: the container's whole filesystem as a tar.
+pub fn export(engine: &Engine, args: ExportArgs) -> Result<ExitCode> {
+    let store = ContainerStore::open(&engine.settings.data_root)?;
+    let record = store.resolve(&args.container)?;
+    let root = engine
+        .layers
+        .mount_rw(&record.id)
+        .context("mounting the container's filesystem")?;
+    let written = super::archive::write_output(args.output.as_deref(), &mut |out| {
+        graph::archive::export_tree(&root, out, graph::archive::WhiteoutFormat::Delete)
+            .context("exporting the container's filesystem")
+    });
+    let released = engine.layers.unmount_rw(&record.id);
+    written?;
+    released?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Paths the runtime itself adds to the writable layer (mount points of /proc, /sys, /dev and
 /// the generated /etc files). Docker keeps them in a separate init layer, so `docker diff`
-/// never shows them; here they are hidden from the listing.
+/// never shows them and `docker commit` never stores them; here they are left out of both.
 const RUNTIME_PATHS: &[&str] = &[
     "/proc",
     "/sys",
@@ -167,10 +186,16 @@ pub fn commit(engine: &Engine, args: CommitArgs) -> Result<ExitCode> {
     for change in &args.changes {
         changes::apply(&mut run_config, change).with_context(|| format!("--change {change:?}"))?;
     }
-    let layer = engine
-        .layers
-        .commit_rw(&record.id)
-        .context("committing the container's writable layer")?;
+    // What the runtime put in the layer (mount points, /etc/hosts...) stays out of the
+    // image, as Docker's init layer keeps it out.
+    let all = engine.layers.changes_rw(&record.id)?;
+    let kept = hide_runtime_paths(all.clone());
+    let layer = if kept.len() == all.len() {
+        engine.layers.commit_rw(&record.id)
+    } else {
+        engine.layers.commit_rw_changes(&record.id, &kept)
+    }
+    .context("committing the container's writable layer")?;
     let mut config = base.config.clone();
     let now = log::now();
     config.created = Some(now.clone());

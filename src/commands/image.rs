@@ -20,6 +20,8 @@ pub fn run(engine: &Engine, cmd: ImageCommand) -> Result<()> {
         ImageCommand::Inspect { images } => inspect(engine, &images),
         ImageCommand::Rm(args) => remove(engine, args),
         ImageCommand::Import(args) => import(engine, args),
+        ImageCommand::Save(args) => super::archive::save(engine, args),
+        ImageCommand::Load(args) => super::archive::load(engine, args),
         ImageCommand::History(args) => history(engine, args),
         ImageCommand::Tag { source, target } => tag(engine, &source, &target),
         ImageCommand::Prune { all, force } => prune(engine, all, force),

@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod archive;
 mod container;
 mod exec;
 mod image;
@@ -30,6 +31,8 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Tag { source, target } => image::tag(&engine, &source, &target)?,
         Command::Rmi(args) => image::remove(&engine, args)?,
         Command::History(args) => image::history(&engine, args)?,
+        Command::Save(args) => archive::save(&engine, args)?,
+        Command::Load(args) => archive::load(&engine, args)?,
         Command::Image(cmd) => image::run(&engine, cmd)?,
         Command::Run(args) => return run::run(&engine, args),
         Command::Create(args) => return run::create(&engine, args),
@@ -46,6 +49,7 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Top(args) => return container::top(&engine, args),
         Command::Diff(args) => return container::diff(&engine, args),
         Command::Commit(args) => return container::commit(&engine, args),
+        Command::Export(args) => return container::export(&engine, args),
         Command::Container(cmd) => return container::dispatch(&engine, cmd),
         Command::ContainerMonitor { id, ready_fd } => {
             return run::monitor_main(&engine, &id, ready_fd);

@@ -8,6 +8,7 @@
 //! hold; deleting the image drops the hold and removes the layers nothing else uses.
 
 mod config;
+pub mod oci;
 mod reference;
 
 use std::collections::BTreeMap;

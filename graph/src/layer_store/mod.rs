@@ -389,15 +389,42 @@ impl LayerStore {
     pub fn commit_rw(&self, name: &str) -> Result<Layer> {
         let rw = self.rw_layer(name)?;
         let parent = self.parent_cache(&rw)?;
-        // The diff streams through a pipe into register, so no layer is ever held in memory.
-        let (reader, mut writer) = std::io::pipe().ctx("create pipe", "<commit>")?;
         let driver = Arc::clone(&self.driver);
         let mount_id = rw.mount_id.clone();
+        self.register_produced(rw.parent.as_ref(), move |out| {
+            driver.diff(&mount_id, parent.as_ref(), out)
+        })
+    }
+
+    /// Makes a new read-only layer from writable layer `name` holding only `changes` (a
+    /// subset of [`LayerStore::changes_rw`], say without what the runtime itself put there).
+    pub fn commit_rw_changes(&self, name: &str, changes: &[Change]) -> Result<Layer> {
+        let rw = self.rw_layer(name)?;
+        let root = self.driver.get(&rw.mount_id)?;
+        let mut changes = changes.to_vec();
+        changes.sort_by(|a, b| a.path.cmp(&b.path));
+        let committed = self.register_produced(rw.parent.as_ref(), move |out| {
+            crate::archive::export_changes(&root, &changes, out)
+        });
+        let released = self.driver.put(&rw.mount_id);
+        let layer = committed?;
+        released?;
+        Ok(layer)
+    }
+
+    /// Registers the layer tar `produce` writes, streamed through a pipe from another
+    /// thread, so no layer is ever held in memory.
+    fn register_produced(
+        &self,
+        parent: Option<&ChainId>,
+        produce: impl FnOnce(&mut dyn Write) -> Result<()> + Send + 'static,
+    ) -> Result<Layer> {
+        let (reader, mut writer) = std::io::pipe().ctx("create pipe", "<commit>")?;
         let producer = std::thread::spawn(move || -> Result<()> {
-            driver.diff(&mount_id, parent.as_ref(), &mut writer)?;
+            produce(&mut writer)?;
             writer.flush().ctx("flush diff", "<commit>")
         });
-        let registered = self.register(reader, rw.parent.as_ref());
+        let registered = self.register(reader, parent);
         let produced = producer
             .join()
             .map_err(|_| Error::InvalidInput("the diff thread panicked".into()))?;

@@ -1,0 +1,94 @@
+//! `save` and `load`: the command-line side of [`crate::image_archive`].
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{LoadArgs, SaveArgs, SaveFormat};
+use crate::engine::Engine;
+use crate::image_archive::{self, Format, Loaded, Source};
+
+pub fn save(engine: &Engine, args: SaveArgs) -> Result<()> {
+    let format = match args.format {
+        SaveFormat::Docker => Format::Docker,
+        SaveFormat::Oci => Format::Oci,
+    };
+    write_output(args.output.as_deref(), &mut |out| {
+        image_archive::save(engine, &args.images, format, out)
+    })
+}
+
+/// Runs `write` on `path`, or on standard output (never a terminal) when there is none. A
+/// file is written aside and renamed into place, so a failure never leaves a partial file
+/// under the name asked for.
+pub(super) fn write_output(
+    path: Option<&Path>,
+    write: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    let Some(path) = path else {
+        if io::stdout().is_terminal() {
+            bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+        }
+        let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+        write(&mut out)?;
+        return Ok(out.flush()?);
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".engine-out-")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    // What a plain create would give under the usual umask (tempfile makes 0600).
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
+    write(&mut out)?;
+    out.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
+    drop(out);
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+pub fn load(engine: &Engine, args: LoadArgs) -> Result<()> {
+    let scratch = engine.settings.data_root.join("tmp");
+    let source = match &args.input {
+        Some(path) => Source::open(path, &scratch)?,
+        None => {
+            let stdin = io::stdin();
+            if stdin.is_terminal() {
+                bail!("requested load from stdin, but stdin is empty");
+            }
+            let fd0 = File::open("/proc/self/fd/0")
+                .and_then(|f| f.metadata())
+                .map(|m| m.file_type());
+            match fd0 {
+                Ok(t) if t.is_file() => Source::open(Path::new("/proc/self/fd/0"), &scratch)?,
+                Ok(t) if t.is_block_device() => bail!("cannot load from a block device"),
+                _ => Source::extract(stdin.lock(), &scratch)?,
+            }
+        }
+    };
+    let show_layers = !args.quiet && io::stdout().is_terminal();
+    let loaded = image_archive::load(engine, &source, &mut |event| {
+        if show_layers || !event.starts_with("Loaded layer") && !event.ends_with("Already exists") {
+            println!("{event}");
+        }
+    });
+    source.close();
+    for l in loaded? {
+        match l {
+            Loaded::Tag(r) => println!("Loaded image: {}", r.familiar()),
+            Loaded::Id(id) => println!("Loaded image ID: {id}"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,325 @@
+//! `load`: images from a `docker save` archive (manifest.json, any Docker version) or an OCI
+//! image layout (index.json + blobs/), layers plain, gzip or zstd.
+
+use std::io::Read;
+
+use anyhow::{Context, Result, bail};
+use graph::archive::DigestReader;
+use graph::image::oci::{
+    ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor, Index, Manifest, is_index,
+};
+use graph::image::{ImageConfig, Reference, host_architecture};
+use graph::{ChainId, Digest, ErrorKind, chain_id};
+use serde::Deserialize;
+
+use super::source::Source;
+use crate::engine::Engine;
+
+/// JSON documents (manifests, configs) larger than this are refused.
+const MAX_DOCUMENT: u64 = 16 << 20;
+
+/// One entry of Docker's `manifest.json`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerManifest {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+/// A layer to load: the archive member and, for OCI blobs, the digest it must have.
+struct LayerSource {
+    member: String,
+    blob_digest: Option<Digest>,
+}
+
+/// An image found in the archive.
+struct Found {
+    config_member: String,
+    config_digest: Option<Digest>,
+    layers: Vec<LayerSource>,
+    tags: Vec<Reference>,
+}
+
+/// What loading reports for each image.
+pub enum Loaded {
+    /// Tagged as this reference.
+    Tag(Reference),
+    /// Loaded without a tag.
+    Id(Digest),
+}
+
+/// Loads every image in `source`; `on_event` hears what happens (messages Docker prints).
+pub fn load(
+    engine: &Engine,
+    source: &Source,
+    on_event: &mut dyn FnMut(&str),
+) -> Result<Vec<Loaded>> {
+    let found = if source.has("manifest.json") {
+        docker_images(source)?
+    } else if source.has("index.json") {
+        oci_images(source)?
+    } else if source.has("repositories") {
+        bail!(
+            "invalid archive: a legacy (Docker 1.9 or older) archive without manifest.json is not supported"
+        );
+    } else {
+        bail!(
+            "invalid archive: neither manifest.json (docker save) nor index.json (OCI layout) found"
+        );
+    };
+    if found.is_empty() {
+        bail!("the archive holds no images");
+    }
+    let mut loaded = Vec::new();
+    for image in found {
+        loaded.extend(load_one(engine, source, image, on_event)?);
+    }
+    Ok(loaded)
+}
+
+fn docker_images(source: &Source) -> Result<Vec<Found>> {
+    let raw = source.read_member("manifest.json", MAX_DOCUMENT)?;
+    let manifests: Vec<DockerManifest> =
+        serde_json::from_slice(&raw).context("invalid archive: manifest.json")?;
+    manifests
+        .into_iter()
+        .map(|m| {
+            let tags = m
+                .repo_tags
+                .unwrap_or_default()
+                .iter()
+                .map(|t| Reference::parse(t).with_context(|| format!("manifest.json: tag {t:?}")))
+                .collect::<Result<_>>()?;
+            Ok(Found {
+                config_digest: digest_in_blob_path(&m.config),
+                config_member: m.config,
+                layers: m
+                    .layers
+                    .into_iter()
+                    .map(|l| LayerSource {
+                        blob_digest: None,
+                        member: l,
+                    })
+                    .collect(),
+                tags,
+            })
+        })
+        .collect()
+}
+
+/// `blobs/sha256/<hex>` names its own digest; legacy names (`<hex>.json`) are checked by the
+/// image id instead.
+fn digest_in_blob_path(path: &str) -> Option<Digest> {
+    let hex = path.strip_prefix("blobs/sha256/")?;
+    format!("sha256:{hex}").parse().ok()
+}
+
+fn blob_member(d: &Descriptor) -> Result<String> {
+    let (algo, hex) = d
+        .digest
+        .to_string()
+        .split_once(':')
+        .map(|(a, h)| (a.to_string(), h.to_string()))
+        .context("digest")?;
+    Ok(format!("blobs/{algo}/{hex}"))
+}
+
+/// Reads the blob `d` points to, checking its digest.
+fn read_blob(source: &Source, d: &Descriptor) -> Result<Vec<u8>> {
+    let raw = source.read_member(&blob_member(d)?, MAX_DOCUMENT)?;
+    let actual = Digest::of(&raw);
+    if actual != d.digest {
+        bail!("invalid archive: blob {} has digest {actual}", d.digest);
+    }
+    Ok(raw)
+}
+
+fn oci_images(source: &Source) -> Result<Vec<Found>> {
+    let raw = source.read_member("index.json", MAX_DOCUMENT)?;
+    let index: Index = serde_json::from_slice(&raw).context("invalid archive: index.json")?;
+    let mut found: Vec<(Digest, Found)> = Vec::new();
+    for d in &index.manifests {
+        let tag = tag_of(d);
+        let manifest_desc = if is_index(&d.media_type) {
+            let nested: Index = serde_json::from_slice(&read_blob(source, d)?)
+                .with_context(|| format!("invalid archive: index {}", d.digest))?;
+            platform_manifest(&nested)?
+        } else {
+            d.clone()
+        };
+        if let Some((_, f)) = found.iter_mut().find(|(m, _)| *m == manifest_desc.digest) {
+            f.tags.extend(tag);
+            continue;
+        }
+        let manifest: Manifest = serde_json::from_slice(&read_blob(source, &manifest_desc)?)
+            .with_context(|| format!("invalid archive: manifest {}", manifest_desc.digest))?;
+        let layers = manifest
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(LayerSource {
+                    member: blob_member(l)?,
+                    blob_digest: Some(l.digest.clone()),
+                })
+            })
+            .collect::<Result<_>>()?;
+        found.push((
+            manifest_desc.digest.clone(),
+            Found {
+                config_member: blob_member(&manifest.config)?,
+                config_digest: Some(manifest.config.digest.clone()),
+                layers,
+                tags: tag.into_iter().collect(),
+            },
+        ));
+    }
+    Ok(found.into_iter().map(|(_, f)| f).collect())
+}
+
+/// The tag an index entry names: a full reference (`io.containerd.image.name`, or a
+/// `ref.name` that parses as one with a repository); a bare tag like `latest` names none.
+fn tag_of(d: &Descriptor) -> Option<Reference> {
+    if let Some(name) = d.annotations.get(ANNOTATION_IMAGE_NAME) {
+        return Reference::parse(name).ok();
+    }
+    let name = d.annotations.get(ANNOTATION_REF_NAME)?;
+    if name.contains(':') || name.contains('/') {
+        Reference::parse(name).ok()
+    } else {
+        None
+    }
+}
+
+/// The manifest for this host in a multi-platform index.
+fn platform_manifest(index: &Index) -> Result<Descriptor> {
+    let arch = host_architecture();
+    index
+        .manifests
+        .iter()
+        .find(|m| {
+            m.platform
+                .as_ref()
+                .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+        })
+        .cloned()
+        .with_context(|| format!("no matching manifest for linux/{arch} in the index"))
+}
+
+fn load_one(
+    engine: &Engine,
+    source: &Source,
+    found: Found,
+    on_event: &mut dyn FnMut(&str),
+) -> Result<Vec<Loaded>> {
+    let raw = source.read_member(&found.config_member, MAX_DOCUMENT)?;
+    let id = Digest::of(&raw);
+    if let Some(expected) = &found.config_digest
+        && expected != &id
+    {
+        bail!(
+            "invalid archive: config {} has digest {id}",
+            found.config_member
+        );
+    }
+    let config: ImageConfig = serde_json::from_slice(&raw)
+        .with_context(|| format!("invalid archive: config {}", found.config_member))?;
+    let diff_ids = &config.rootfs.diff_ids;
+    if diff_ids.len() != found.layers.len() {
+        bail!(
+            "invalid archive: image {id} lists {} layers but its config has {} diff ids",
+            found.layers.len(),
+            diff_ids.len()
+        );
+    }
+    let mut new_layers: Vec<ChainId> = Vec::new();
+    let result = load_layers(
+        engine,
+        source,
+        &found.layers,
+        diff_ids,
+        &mut new_layers,
+        on_event,
+    )
+    .and_then(|()| Ok(engine.images.create(&raw)?));
+    let image = match result {
+        Ok(image) => image,
+        Err(e) => {
+            // Nothing half-stored: the layers this load added go again, top first.
+            for chain in new_layers.iter().rev() {
+                let _ = engine.layers.remove(chain);
+            }
+            return Err(e);
+        }
+    };
+    if found.tags.is_empty() {
+        return Ok(vec![Loaded::Id(image.id)]);
+    }
+    let mut loaded = Vec::new();
+    for tag in found.tags {
+        if let Some(old) = engine.images.lookup(&tag)?
+            && old != image.id
+        {
+            on_event(&format!(
+                "The image {} already exists, renaming the old one with ID {old} to empty string",
+                tag.familiar()
+            ));
+        }
+        engine.images.tag(&tag, &image.id)?;
+        loaded.push(Loaded::Tag(tag));
+    }
+    Ok(loaded)
+}
+
+fn load_layers(
+    engine: &Engine,
+    source: &Source,
+    layers: &[LayerSource],
+    diff_ids: &[Digest],
+    new_layers: &mut Vec<ChainId>,
+    on_event: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let mut parent: Option<ChainId> = None;
+    for (layer, diff_id) in layers.iter().zip(diff_ids) {
+        let chain = chain_id(parent.as_ref(), diff_id);
+        match engine.layers.get(&chain) {
+            Ok(_) => {
+                on_event(&format!("{}: Already exists", &diff_id.hex()[..12]));
+                parent = Some(chain);
+                continue;
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut blob = DigestReader::new(source.open_member(&layer.member)?);
+        let registered = engine
+            .layers
+            .register(&mut blob as &mut dyn Read, parent.as_ref())
+            .with_context(|| format!("loading layer {}", layer.member))?;
+        if registered.chain_id != chain {
+            // The content is not what the config says; drop it unless it was already there.
+            if !new_layers.contains(&registered.chain_id) {
+                let _ = engine.layers.remove(&registered.chain_id);
+            }
+            bail!(
+                "invalid archive: layer {} has diff id {}, but the image config says {diff_id}",
+                layer.member,
+                registered.diff_id
+            );
+        }
+        new_layers.push(chain.clone());
+        if let Some(expected) = &layer.blob_digest
+            && &blob.digest() != expected
+        {
+            bail!(
+                "invalid archive: blob {} has digest {}",
+                layer.member,
+                blob.digest()
+            );
+        }
+        on_event(&format!("Loaded layer {}", &diff_id.hex()[..12]));
+        parent = Some(chain);
+    }
+    Ok(())
+}

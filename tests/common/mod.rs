@@ -1,0 +1,253 @@
+//! What the end-to-end tests share: a data root with busybox imported, driven through the
+//! `engine` binary, and cleaned up (processes, mounts, files) even when a test fails.
+
+#![allow(dead_code, clippy::unwrap_used)] // not every test binary uses every helper
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BUSYBOX: &str = "/bin/busybox";
+pub const APPLETS: &[&str] = &[
+    "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "nc", "httpd", "tail", "top", "true",
+    "false", "rm", "mkdir", "env", "pwd", "touch",
+];
+
+/// A data root with busybox imported, on one driver. Drop kills what the engine left running
+/// (monitors and containers, by pid), unmounts everything under the root, then deletes it.
+pub struct Engine {
+    pub root: tempfile::TempDir,
+    pub driver: &'static str,
+}
+
+impl Engine {
+    /// `None` (and SKIP printed) when the tier or the driver is not available.
+    pub fn new(test: &str, driver: &'static str) -> Option<Engine> {
+        if !graph::testsuite::root_available(test) {
+            return None;
+        }
+        if !Path::new(BUSYBOX).exists() {
+            graph::testsuite::skip(
+                test,
+                "needs /bin/busybox (apt-get install -y busybox-static)",
+            );
+            return None;
+        }
+        let e = Engine {
+            root: tempfile::Builder::new()
+                .prefix("engine-run-")
+                .tempdir()
+                .unwrap(),
+            driver,
+        };
+        let probe = e.engine(&["info"]);
+        if !probe.status.success() {
+            let err = String::from_utf8_lossy(&probe.stderr);
+            if err.contains("unknown storage driver") || err.contains("not supported") {
+                graph::testsuite::skip(
+                    test,
+                    &format!("this build has no usable {driver} driver: {err}"),
+                );
+                return None;
+            }
+            panic!("engine info failed: {err}");
+        }
+        let tar = e.root.path().join("busybox.tar");
+        std::fs::write(&tar, busybox_tar()).unwrap();
+        e.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+        Some(e)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_engine"));
+        c.arg("--data-root")
+            .arg(self.root.path())
+            .arg("--storage-driver")
+            .arg(self.driver)
+            .args(args)
+            .env_remove("ENGINE_LOG");
+        c
+    }
+
+    pub fn engine(&self, args: &[&str]) -> Output {
+        self.command(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.engine(args);
+        assert!(
+            out.status.success(),
+            "engine {args:?} failed ({:?}): {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn inspect(&self, name: &str) -> serde_json::Value {
+        let out = self.ok(&["inspect", name]);
+        let mut v: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        v.remove(0)
+    }
+
+    /// Polls `inspect` until `pred` holds (or panics after `secs`).
+    pub fn wait_for(
+        &self,
+        name: &str,
+        secs: u64,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let v = self.inspect(name);
+            if pred(&v) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting on {name}: {v:#}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.root.path()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let root = self.path().to_string_lossy().into_owned();
+        // Monitors: processes started with our data root on their command line.
+        if let Ok(procs) = std::fs::read_dir("/proc") {
+            for p in procs.flatten() {
+                let name = p.file_name().to_string_lossy().into_owned();
+                let Ok(pid) = name.parse::<i32>() else {
+                    continue;
+                };
+                let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmdline).contains(&root) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+        // Containers: their recorded init pids.
+        if let Ok(dirs) = std::fs::read_dir(self.path().join("containers")) {
+            for d in dirs.flatten() {
+                let Ok(text) = std::fs::read_to_string(d.path().join("config.json")) else {
+                    continue;
+                };
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                if let Some(pid) = v["State"]["Pid"].as_i64().filter(|p| *p > 0) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut points: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|mp| mp.starts_with(&root))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for mp in points {
+            let _ = nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+/// A root filesystem with a static busybox and its applets, /etc/passwd and /etc/group.
+pub fn busybox_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let dir = |b: &mut tar::Builder<Vec<u8>>, path: &str| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, path, &[][..]).unwrap();
+    };
+    let file = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, path, data).unwrap();
+    };
+    for d in ["bin", "etc", "tmp", "root", "www"] {
+        dir(&mut b, d);
+    }
+    file(
+        &mut b,
+        "bin/busybox",
+        &std::fs::read(BUSYBOX).unwrap(),
+        0o755,
+    );
+    for applet in APPLETS {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_mtime(1_700_000_000);
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .unwrap();
+    }
+    file(
+        &mut b,
+        "etc/passwd",
+        b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/tmp:/bin/sh\n",
+        0o644,
+    );
+    file(&mut b, "etc/group", b"root:x:0:\napp:x:1000:\n", 0o644);
+    file(&mut b, "www/index.html", b"hello from httpd\n", 0o644);
+    file(&mut b, "etc/notexec", b"not a program\n", 0o644);
+    b.into_inner().unwrap()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `root_<name>_vfs` and `root_<name>_overlay2` running `body` on each driver.
+macro_rules! on_both_drivers {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[test]
+            fn root_vfs() {
+                let test = concat!("root_", stringify!($name), "_vfs");
+                if let Some(e) = super::Engine::new(test, "vfs") {
+                    super::$body(&e);
+                }
+            }
+            #[test]
+            fn root_overlay2() {
+                let test = concat!("root_", stringify!($name), "_overlay2");
+                if let Some(e) = super::Engine::new(test, "overlay2") {
+                    super::$body(&e);
+                }
+            }
+        }
+    };
+}
