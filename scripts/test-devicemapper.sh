@@ -49,6 +49,15 @@ for key in "Storage Driver: devicemapper" " Pool Name: " " Pool Blocksize: " " B
 done
 hello=$("${engine[@]}" run --rm hello-world) || status=1
 grep -q "devicemapper storage driver" <<<"$hello" || { echo "hello-world did not run on devicemapper: $hello"; status=1; }
+# save reproduces the layer from the thin snapshot byte for byte (its tar-split); load
+# brings it back onto a new one.
+before=$("${engine[@]}" images -q --no-trunc hello-world)
+"${engine[@]}" save -o "$TMPDIR/hello.tar" hello-world || status=1
+"${engine[@]}" rmi hello-world >/dev/null || status=1
+"${engine[@]}" load -i "$TMPDIR/hello.tar" || status=1
+after=$("${engine[@]}" images -q --no-trunc hello-world)
+[ -n "$before" ] && [ "$before" = "$after" ] || { echo "save/load on devicemapper changed the image: $before -> $after"; status=1; }
+"${engine[@]}" run --rm hello-world | grep -q "devicemapper storage driver" || { echo "the loaded hello-world did not run"; status=1; }
 "${engine[@]}" rmi hello-world >/dev/null || status=1
 echo "engine on devicemapper: $([ $status = 0 ] && echo ok || echo FAILED)"
 exit $status

@@ -263,6 +263,9 @@ pub struct InspectArgs {
     /// Return JSON for the specified type (container, image)
     #[arg(long = "type")]
     pub kind: Option<String>,
+    /// Format the output using the given Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
     #[arg(required = true)]
     pub names: Vec<String>,
 }
@@ -361,6 +364,9 @@ pub enum ContainerCommand {
     Logs(LogsArgs),
     /// Display detailed information on one or more containers
     Inspect {
+        /// Format the output using the given Go template
+        #[arg(short, long)]
+        format: Option<String>,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -480,6 +486,9 @@ pub enum ImageCommand {
     Ls(ImagesArgs),
     /// Display detailed information on one or more images
     Inspect {
+        /// Format the output using the given Go template
+        #[arg(short, long)]
+        format: Option<String>,
         #[arg(required = true)]
         images: Vec<String>,
     },

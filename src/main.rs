@@ -13,6 +13,7 @@ mod drivers;
 mod engine;
 mod human;
 mod image_archive;
+mod template;
 
 use std::process::ExitCode;
 

@@ -25,8 +25,8 @@ pub fn dispatch(engine: &Engine, cmd: ContainerCommand) -> Result<ExitCode> {
         ContainerCommand::Kill(a) => lifecycle::kill(engine, a),
         ContainerCommand::Rm(a) => lifecycle::rm(engine, a),
         ContainerCommand::Logs(a) => logs::run(engine, a),
-        ContainerCommand::Inspect { containers } => {
-            inspect::run(engine, &containers, Some("container"))
+        ContainerCommand::Inspect { containers, format } => {
+            inspect::run(engine, &containers, Some("container"), format.as_deref())
         }
         ContainerCommand::Exec(a) => exec::run(engine, a),
         ContainerCommand::Wait(a) => lifecycle::wait(engine, a),

@@ -17,7 +17,7 @@ use crate::human;
 pub fn run(engine: &Engine, cmd: ImageCommand) -> Result<()> {
     match cmd {
         ImageCommand::Ls(args) => list(engine, args),
-        ImageCommand::Inspect { images } => inspect(engine, &images),
+        ImageCommand::Inspect { images, format } => inspect(engine, &images, format.as_deref()),
         ImageCommand::Rm(args) => remove(engine, args),
         ImageCommand::Import(args) => import(engine, args),
         ImageCommand::Save(args) => super::archive::save(engine, args),
@@ -353,7 +353,7 @@ fn remove_one(engine: &Engine, name: &str, force: bool) -> Result<()> {
     Ok(())
 }
 
-fn inspect(engine: &Engine, names: &[String]) -> Result<()> {
+fn inspect(engine: &Engine, names: &[String], format: Option<&str>) -> Result<()> {
     let mut docs = Vec::new();
     let mut missing = Vec::new();
     for name in names {
@@ -362,7 +362,7 @@ fn inspect(engine: &Engine, names: &[String]) -> Result<()> {
             Err(e) => missing.push(e),
         }
     }
-    println!("{}", serde_json::to_string_pretty(&docs)?);
+    super::inspect::print_docs(&docs, format)?;
     if let Some(e) = missing.into_iter().next() {
         return Err(e);
     }

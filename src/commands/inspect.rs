@@ -9,6 +9,7 @@ use super::image;
 use crate::container::record::Record;
 use crate::container::store::ContainerStore;
 use crate::engine::Engine;
+use crate::template::Template;
 
 /// Docker's container inspect document.
 pub fn container_json(engine: &Engine, record: &Record) -> Result<Value> {
@@ -33,7 +34,12 @@ pub fn container_json(engine: &Engine, record: &Record) -> Result<Value> {
 }
 
 /// `engine inspect NAME...`: containers first, then images (or only `--type`).
-pub fn run(engine: &Engine, names: &[String], kind: Option<&str>) -> Result<ExitCode> {
+pub fn run(
+    engine: &Engine,
+    names: &[String],
+    kind: Option<&str>,
+    format: Option<&str>,
+) -> Result<ExitCode> {
     let store = ContainerStore::open(&engine.settings.data_root)?;
     let (containers, images) = match kind {
         None => (true, true),
@@ -55,10 +61,26 @@ pub fn run(engine: &Engine, names: &[String], kind: Option<&str>) -> Result<Exit
         eprintln!("Error: No such object: {name}");
         failed = true;
     }
-    println!("{}", serde_json::to_string_pretty(&docs)?);
+    print_docs(&docs, format)?;
     Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Prints inspect documents: a JSON array, or each through the `--format` template.
+pub fn print_docs(docs: &[Value], format: Option<&str>) -> Result<()> {
+    let Some(format) = format else {
+        println!("{}", serde_json::to_string_pretty(docs)?);
+        return Ok(());
+    };
+    let template = Template::parse(format)?;
+    let mut out = String::new();
+    for doc in docs {
+        out.push_str(&template.render(doc)?);
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(())
 }

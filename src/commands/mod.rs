@@ -43,7 +43,14 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Rm(args) => return lifecycle::rm(&engine, args),
         Command::Ps(args) => return ps::run(&engine, args),
         Command::Logs(args) => return logs::run(&engine, args),
-        Command::Inspect(args) => return inspect::run(&engine, &args.names, args.kind.as_deref()),
+        Command::Inspect(args) => {
+            return inspect::run(
+                &engine,
+                &args.names,
+                args.kind.as_deref(),
+                args.format.as_deref(),
+            );
+        }
         Command::Exec(args) => return exec::run(&engine, args),
         Command::Wait(args) => return lifecycle::wait(&engine, args),
         Command::Top(args) => return container::top(&engine, args),

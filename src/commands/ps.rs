@@ -13,6 +13,7 @@ use crate::container::record::Record;
 use crate::container::store::ContainerStore;
 use crate::engine::Engine;
 use crate::human;
+use crate::template::Template;
 
 /// Template fields and their `table` headers.
 const FIELDS: &[(&str, &str)] = &[
@@ -71,21 +72,24 @@ pub fn run(engine: &Engine, args: PsArgs) -> Result<ExitCode> {
         None => (false, template),
     };
     let body = body.replace("\\t", "\t").replace("\\n", "\n");
+    let template = Template::parse_strict(&body)?;
     if table {
         let mut cells = vec![
-            render(&body, &|f| header(f))?
+            template
+                .render(&fields_value(&|f| header(f)))?
                 .split('\t')
                 .map(str::to_string)
                 .collect::<Vec<_>>(),
         ];
         for r in &rows {
-            let line = render(&body, &|f| field(r, f, args.no_trunc))?;
+            let line = template.render(&fields_value(&|f| field(r, f, args.no_trunc)))?;
             cells.push(line.split('\t').map(str::to_string).collect());
         }
         write_table(&mut out, &cells)?;
     } else {
         for r in &rows {
-            writeln!(out, "{}", render(&body, &|f| field(r, f, args.no_trunc))?)?;
+            let line = template.render(&fields_value(&|f| field(r, f, args.no_trunc)))?;
+            writeln!(out, "{line}")?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -165,28 +169,14 @@ fn field(r: &Record, name: &str, no_trunc: bool) -> Option<String> {
     })
 }
 
-/// Renders `{{.Field}}` placeholders; an unknown field is an error like Go's.
-fn render(template: &str, value: &dyn Fn(&str) -> Option<String>) -> Result<String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            bail!("template: unclosed action in {template:?}");
-        };
-        let expr = after[..end].trim();
-        let name = expr.strip_prefix('.').unwrap_or(expr);
-        match value(name) {
-            Some(v) => out.push_str(&v),
-            None => bail!(
-                "template: :1: executing \"\" at <{expr}>: can't evaluate field {name} in type container"
-            ),
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
+/// The template's `.`: every field by name.
+fn fields_value(get: &dyn Fn(&str) -> Option<String>) -> serde_json::Value {
+    serde_json::Value::Object(
+        FIELDS
+            .iter()
+            .filter_map(|(f, _)| get(f).map(|v| (f.to_string(), serde_json::Value::String(v))))
+            .collect(),
+    )
 }
 
 /// Parses an RFC 3339 time as stored.
@@ -254,10 +244,11 @@ mod tests {
 
     #[test]
     fn templates_render_fields_and_reject_unknown_ones() {
-        let value = |f: &str| (f == "ID").then(|| "abc".to_string());
-        assert_eq!(render("{{.ID}}: {{ .ID }}", &value).unwrap(), "abc: abc");
-        assert!(render("{{.Nope}}", &value).is_err());
-        assert!(render("{{.ID", &value).is_err());
+        let value = fields_value(&|f: &str| (f == "ID").then(|| "abc".to_string()));
+        let render = |t: &str| Template::parse_strict(t).and_then(|t| t.render(&value));
+        assert_eq!(render("{{.ID}}: {{ .ID }}").unwrap(), "abc: abc");
+        assert!(render("{{.Nope}}").is_err());
+        assert!(render("{{.ID").is_err());
     }
 
     #[test]
