@@ -12,6 +12,8 @@ mod container;
 mod drivers;
 mod engine;
 mod human;
+mod progress;
+mod registry;
 
 use std::process::ExitCode;
 
