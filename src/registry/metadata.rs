@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct BlobRef {
     pub digest: Digest,
+    /// The digest of the blob uncompressed: the layer's diff id as the registry's image
+    /// config has it (a layer exported for a push may differ from the tar it was made from).
+    pub diff_id: Digest,
     pub size: u64,
     pub media_type: String,
 }

@@ -224,6 +224,7 @@ fn fetch_layers(
         for (i, layer) in layers.iter().enumerate().skip(first) {
             let blob = BlobRef {
                 digest: layer.digest.clone(),
+                diff_id: diff_ids[i].clone(),
                 size: layer.size,
                 media_type: layer.media_type.clone(),
             };

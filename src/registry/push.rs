@@ -4,6 +4,12 @@
 //!
 //! A layer the repository got before (pushed or pulled, see [`super::metadata`]) is checked
 //! with a HEAD of its known blob and not compressed again.
+//!
+//! The layer store keeps no copy of the tar a layer was made from (Docker keeps a tar-split),
+//! so an exported layer may hash differently from the diff id in the image config (directory
+//! times, header details). The pushed config then carries the exported diff ids, so what the
+//! registry holds is self-consistent; its image id differs from the local one, and no repo
+//! digest is recorded locally for it.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -45,27 +51,40 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Exports layer `chain` as a gzip tar into `out`; returns the blob's digest and size.
-fn compress_layer(engine: &Engine, chain: &ChainId, out: &Path) -> Result<(Digest, u64)> {
+impl<W> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
+    }
+}
+
+/// Exports layer `chain` as a gzip tar into `out`; returns the blob (digest, size, and the
+/// digest of the tar inside).
+fn compress_layer(engine: &Engine, chain: &ChainId, out: &Path) -> Result<BlobRef> {
     let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    let hashing = HashingWriter {
-        inner: file,
-        hasher: Sha256::new(),
-        written: 0,
-    };
-    let mut gz = GzEncoder::new(hashing, Compression::default());
+    let gz = GzEncoder::new(HashingWriter::new(file), Compression::default());
+    let mut plain = HashingWriter::new(gz);
     engine
         .layers
-        .export(chain, &mut gz)
+        .export(chain, &mut plain)
         .with_context(|| format!("exporting layer {chain}"))?;
-    let hashing = gz
+    let compressed = plain
+        .inner
         .finish()
         .with_context(|| format!("compressing layer {chain} into {}", out.display()))?;
-    hashing
+    compressed
         .inner
         .sync_all()
         .with_context(|| format!("writing {}", out.display()))?;
-    Ok((Digest::from_sha256(hashing.hasher), hashing.written))
+    Ok(BlobRef {
+        digest: Digest::from_sha256(compressed.hasher),
+        size: compressed.written,
+        media_type: DOCKER_LAYER_GZIP.to_string(),
+        diff_id: Digest::from_sha256(plain.hasher),
+    })
 }
 
 /// Pushes the image tagged `reference`; returns the manifest's digest and size.
@@ -109,65 +128,71 @@ pub fn push(
         .with_context(|| format!("creating a temp directory in {}", tmp_root.display()))?;
     let cache = BlobCache::new(super::image_root(engine));
     let repo_key = format!("{}/{}", repo.client.registry(), repo.path);
-    let mut layers = Vec::new();
+    let mut blobs = Vec::new();
     for (diff_id, chain) in diff_ids.iter().zip(&chains) {
         let id = short(diff_id);
         if let Some(known) = cache.get(&repo_key, diff_id)
             && repo.has_blob(&known.digest)?
         {
             progress.status(&id, "Layer already exists");
-            layers.push(Descriptor {
-                media_type: known.media_type,
-                size: known.size,
-                digest: known.digest,
-                platform: None,
-            });
+            blobs.push(known);
             continue;
         }
         let path = tmp.path().join(diff_id.hex());
-        let (digest, size) = compress_layer(engine, chain, &path)?;
-        if repo.has_blob(&digest)? {
+        let blob = compress_layer(engine, chain, &path)?;
+        if repo.has_blob(&blob.digest)? {
             progress.status(&id, "Layer already exists");
         } else {
-            progress.start_bytes(&id, "Pushing", size);
-            repo.upload_blob(&digest, RequestBody::File(&path))?;
-            progress.advance(&id, size);
+            progress.start_bytes(&id, "Pushing", blob.size);
+            repo.upload_blob(&blob.digest, RequestBody::File(&path))?;
+            progress.advance(&id, blob.size);
             progress.status(&id, "Pushed");
         }
         let _ = std::fs::remove_file(&path);
-        let blob = BlobRef {
-            digest,
-            size,
-            media_type: DOCKER_LAYER_GZIP.to_string(),
-        };
         if let Err(e) = cache.record(&repo_key, diff_id, &blob) {
             tracing::warn!(error = %e, "cannot record the blob of a pushed layer");
         }
-        layers.push(Descriptor {
-            media_type: blob.media_type,
-            size: blob.size,
-            digest: blob.digest,
-            platform: None,
-        });
+        blobs.push(blob);
     }
-    if !repo.has_blob(&image.id)? {
-        repo.upload_blob(&image.id, RequestBody::Bytes(&image.raw))?;
+    let exported: Vec<Digest> = blobs.iter().map(|b| b.diff_id.clone()).collect();
+    let config_bytes = if &exported == diff_ids {
+        image.raw.clone()
+    } else {
+        tracing::debug!("exported layers differ from the image's; pushing a config with their diff ids");
+        let mut config: serde_json::Value = serde_json::from_slice(&image.raw)
+            .with_context(|| format!("image config {}", image.id))?;
+        config["rootfs"]["diff_ids"] = serde_json::to_value(&exported)?;
+        serde_json::to_vec(&config)?
+    };
+    let config_digest = Digest::of(&config_bytes);
+    if !repo.has_blob(&config_digest)? {
+        repo.upload_blob(&config_digest, RequestBody::Bytes(&config_bytes))?;
     }
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: Some(DOCKER_MANIFEST.to_string()),
         config: Descriptor {
             media_type: DOCKER_CONFIG.to_string(),
-            size: image.raw.len() as u64,
-            digest: image.id.clone(),
+            size: config_bytes.len() as u64,
+            digest: config_digest.clone(),
             platform: None,
         },
-        layers,
+        layers: blobs
+            .into_iter()
+            .map(|b| Descriptor {
+                media_type: b.media_type,
+                size: b.size,
+                digest: b.digest,
+                platform: None,
+            })
+            .collect(),
     };
     let bytes = serde_json::to_vec_pretty(&manifest)?;
     let digest = repo.put_manifest(tag, DOCKER_MANIFEST, &bytes)?;
-    let digest_ref = Reference::parse(&format!("{}@{digest}", reference.familiar_name()))?;
-    engine.images.tag(&digest_ref, &image.id)?;
+    if config_digest == image.id {
+        let digest_ref = Reference::parse(&format!("{}@{digest}", reference.familiar_name()))?;
+        engine.images.tag(&digest_ref, &image.id)?;
+    }
     progress.line(&format!("{tag}: digest: {digest} size: {}", bytes.len()));
     Ok((digest, bytes.len()))
 }
