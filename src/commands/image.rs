@@ -196,7 +196,10 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
             .map(|r| (*r, r.tag()))
             .collect();
         for r in refs.iter().filter(|r| r.digest().is_some()) {
-            if !shown.iter().any(|(s, _)| s.familiar_name() == r.familiar_name()) {
+            if !shown
+                .iter()
+                .any(|(s, _)| s.familiar_name() == r.familiar_name())
+            {
                 shown.push((*r, None));
             }
         }
@@ -346,9 +349,9 @@ fn remove_one(engine: &Engine, name: &str, force: bool) -> Result<()> {
             .filter(|o| o.digest().is_some() && o.familiar_name() == r.familiar_name())
             .collect();
         let last_tag = r.digest().is_none()
-            && !tags.iter().any(|o| {
-                o != r && o.digest().is_none() && o.familiar_name() == r.familiar_name()
-            });
+            && !tags
+                .iter()
+                .any(|o| o != r && o.digest().is_none() && o.familiar_name() == r.familiar_name());
         let others = tags
             .iter()
             .filter(|o| *o != r && !(last_tag && same_repo_digests.contains(o)))

@@ -167,8 +167,14 @@ mod tests {
     #[test]
     fn server_names_are_normalised() {
         assert_eq!(server_name(None), "docker.io");
-        assert_eq!(server_name(Some("https://index.docker.io/v1/")), "docker.io");
-        assert_eq!(server_name(Some("http://127.0.0.1:5000/v2/")), "127.0.0.1:5000");
+        assert_eq!(
+            server_name(Some("https://index.docker.io/v1/")),
+            "docker.io"
+        );
+        assert_eq!(
+            server_name(Some("http://127.0.0.1:5000/v2/")),
+            "127.0.0.1:5000"
+        );
         assert_eq!(server_name(Some("localhost:5000")), "localhost:5000");
     }
 }

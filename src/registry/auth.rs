@@ -132,7 +132,10 @@ pub fn store(registry: &str, credentials: &Credentials) -> Result<PathBuf> {
     let path = config_path()?;
     let mut config = read_config(&path)?;
     let Some(map) = config.as_object_mut() else {
-        bail!("invalid credentials file {}: not a JSON object", path.display());
+        bail!(
+            "invalid credentials file {}: not a JSON object",
+            path.display()
+        );
     };
     let auths = map.entry("auths").or_insert_with(|| json!({}));
     let Some(auths) = auths.as_object_mut() else {
@@ -280,7 +283,10 @@ mod tests {
 
     #[test]
     fn keys_match_with_or_without_scheme() {
-        assert_eq!(normalise_key("https://index.docker.io/v1/"), "index.docker.io");
+        assert_eq!(
+            normalise_key("https://index.docker.io/v1/"),
+            "index.docker.io"
+        );
         assert_eq!(normalise_key("127.0.0.1:5000"), "127.0.0.1:5000");
         assert_eq!(server_key("docker.io"), DOCKER_HUB_KEY);
     }

@@ -83,9 +83,7 @@ pub fn is_insecure(registry: &str, options: &RegistryOptions) -> bool {
         return true;
     }
     options.insecure.iter().any(|entry| {
-        entry == registry
-            || entry == host
-            || ip.is_some_and(|ip| cidr_contains(entry, ip))
+        entry == registry || entry == host || ip.is_some_and(|ip| cidr_contains(entry, ip))
     })
 }
 
@@ -143,7 +141,10 @@ fn root_certs(registry: &str) -> Result<RootCerts> {
     if let Ok(entries) = std::fs::read_dir(&dir) {
         let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
         paths.sort();
-        for path in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "crt")) {
+        for path in paths
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "crt"))
+        {
             extra.extend(pem_certificates(path)?);
         }
     }
@@ -218,7 +219,9 @@ pub fn status_error(what: &str, mut response: Response<Body>) -> anyhow::Error {
         .unwrap_or_else(|| {
             let text = String::from_utf8_lossy(&body);
             let text = text.trim();
-            if text.is_empty() || text.len() > 200 {
+            if status == http::StatusCode::UNAUTHORIZED {
+                "unauthorized: authentication required".to_string()
+            } else if text.is_empty() || text.len() > 200 {
                 status.to_string()
             } else {
                 format!("{status}: {text}")
@@ -256,14 +259,18 @@ impl Client {
             candidates.push((format!("https://{host}"), agent(tls)));
             candidates.push((format!("http://{host}"), agent(TlsConfig::default())));
         } else {
-            let tls = TlsConfig::builder().root_certs(root_certs(registry)?).build();
+            let tls = TlsConfig::builder()
+                .root_certs(root_certs(registry)?)
+                .build();
             candidates.push((format!("https://{host}"), agent(tls)));
         }
         let mut failures = Vec::new();
         for (base, agent) in candidates {
             let url = format!("{base}/v2/");
             match agent.get(&url).call() {
-                Ok(r) if r.status().is_success() || r.status() == http::StatusCode::UNAUTHORIZED => {
+                Ok(r)
+                    if r.status().is_success() || r.status() == http::StatusCode::UNAUTHORIZED =>
+                {
                     tracing::debug!(%url, status = %r.status(), "registry endpoint found");
                     return Ok(Client {
                         agent,
@@ -399,9 +406,12 @@ impl Client {
 
     /// GETs a token from the challenge's realm, with the credentials when there are any.
     fn fetch_token(&self, params: &std::collections::BTreeMap<String, String>) -> Result<String> {
-        let realm = params
-            .get("realm")
-            .with_context(|| format!("registry {} sent a Bearer challenge without a realm", self.registry))?;
+        let realm = params.get("realm").with_context(|| {
+            format!(
+                "registry {} sent a Bearer challenge without a realm",
+                self.registry
+            )
+        })?;
         let mut query = Vec::new();
         if let Some(service) = params.get("service") {
             query.push(format!("service={}", encode_query(service)));
@@ -428,12 +438,13 @@ impl Client {
         if response.status() == http::StatusCode::UNAUTHORIZED
             || response.status() == http::StatusCode::FORBIDDEN
         {
-            bail!(
-                "getting a token from {realm}: unauthorized: incorrect username or password"
-            );
+            bail!("getting a token from {realm}: unauthorized: incorrect username or password");
         }
         if !response.status().is_success() {
-            return Err(status_error(&format!("getting a token from {realm}"), response));
+            return Err(status_error(
+                &format!("getting a token from {realm}"),
+                response,
+            ));
         }
         #[derive(Deserialize)]
         struct Token {

@@ -155,8 +155,8 @@ impl Manifest {
             #[serde(default)]
             manifests: Option<serde_json::Value>,
         }
-        let probe: Probe = serde_json::from_slice(bytes)
-            .map_err(|e| anyhow::anyhow!("invalid manifest: {e}"))?;
+        let probe: Probe =
+            serde_json::from_slice(bytes).map_err(|e| anyhow::anyhow!("invalid manifest: {e}"))?;
         let content_type = content_type
             .map(|c| c.split(';').next().unwrap_or(c).trim())
             .filter(|c| !c.is_empty() && *c != "application/json");
@@ -227,7 +227,11 @@ mod tests {
         let Manifest::Index(index) = Manifest::parse(text.as_bytes(), None).unwrap() else {
             panic!("not an index");
         };
-        assert!(index.select(&Platform::parse("linux/arm64").unwrap()).is_ok());
+        assert!(
+            index
+                .select(&Platform::parse("linux/arm64").unwrap())
+                .is_ok()
+        );
         let err = index
             .select(&Platform::parse("linux/s390x").unwrap())
             .unwrap_err()

@@ -145,7 +145,10 @@ pub fn pull(
     progress.line(&format!("Digest: {repo_digest}"));
     let up_to_date = had_image && (reference.digest().is_some() || previous == Some(image_id));
     if up_to_date {
-        progress.line(&format!("Status: Image is up to date for {}", reference.familiar()));
+        progress.line(&format!(
+            "Status: Image is up to date for {}",
+            reference.familiar()
+        ));
     } else {
         progress.line(&format!(
             "Status: Downloaded newer image for {}",

@@ -158,7 +158,9 @@ pub fn push(
     let config_bytes = if &exported == diff_ids {
         image.raw.clone()
     } else {
-        tracing::debug!("exported layers differ from the image's; pushing a config with their diff ids");
+        tracing::debug!(
+            "exported layers differ from the image's; pushing a config with their diff ids"
+        );
         let mut config: serde_json::Value = serde_json::from_slice(&image.raw)
             .with_context(|| format!("image config {}", image.id))?;
         config["rootfs"]["diff_ids"] = serde_json::to_value(&exported)?;
