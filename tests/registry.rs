@@ -1063,3 +1063,108 @@ fn root_https_registry_with_a_private_ca() {
     let out = e.ok(&["pull", &name]);
     assert_eq!(line_value(&out, "Digest: "), digest);
 }
+
+#[test]
+fn root_corrupt_blob_fails_the_pull_and_leaves_nothing_behind() {
+    let test = "root_corrupt_blob_fails_the_pull_and_leaves_nothing_behind";
+    if !available(test, &[]) {
+        return;
+    }
+    let reg = Registry::start(RegistryOpts::default());
+    let e = Engine::new();
+    // Two layers: busybox, and a commit on it.
+    e.ok(&[
+        "run",
+        "--name",
+        "c1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo two > /two.txt",
+    ]);
+    let name = format!("{}/two:v1", reg.host);
+    e.ok(&["commit", "c1", &name]);
+    e.ok(&["rm", "c1"]);
+    e.ok(&["push", &name]);
+    let manifest = ureq::get(&format!("http://{}/v2/two/manifests/v1", reg.host))
+        .header(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(m["layers"].as_array().unwrap().len(), 2, "{m}");
+    e.ok(&["rmi", &name, "busybox"]);
+    assert_eq!(e.ok(&["layer", "ls", "-q"]), "");
+
+    // A config whose second diff id is wrong: both layers are applied, the check fails, and
+    // the pull takes back what it stored.
+    let config_digest = m["config"]["digest"].as_str().unwrap();
+    let mut config: serde_json::Value = serde_json::from_slice(
+        &ureq::get(&format!("http://{}/v2/two/blobs/{config_digest}", reg.host))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_vec()
+            .unwrap(),
+    )
+    .unwrap();
+    let bogus = sha256(b"not this layer");
+    config["rootfs"]["diff_ids"][1] = bogus.clone().into();
+    let config = serde_json::to_vec(&config).unwrap();
+    let upload = ureq::post(&format!("http://{}/v2/two/blobs/uploads/", reg.host))
+        .send_empty()
+        .unwrap();
+    let location = upload.headers()["location"].to_str().unwrap().to_string();
+    let sep = if location.contains('?') { '&' } else { '?' };
+    ureq::put(&format!("{location}{sep}digest={}", sha256(&config)))
+        .send(&config[..])
+        .unwrap();
+    let mut bad = m.clone();
+    bad["config"]["digest"] = sha256(&config).into();
+    bad["config"]["size"] = config.len().into();
+    ureq::put(&format!("http://{}/v2/two/manifests/bad", reg.host))
+        .header(
+            "Content-Type",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send(&serde_json::to_vec(&bad).unwrap()[..])
+        .unwrap();
+    let err = e.fails(&["pull", &format!("{}/two:bad", reg.host)]);
+    assert!(
+        err.contains(&format!("but the image config says {bogus}")),
+        "{err}"
+    );
+    assert_eq!(e.ok(&["layer", "ls", "-q"]), "");
+    assert!(e.images_rows().is_empty());
+
+    let top = m["layers"][1]["digest"].as_str().unwrap().to_string();
+    let hex = top.strip_prefix("sha256:").unwrap();
+    let data = reg
+        .dir
+        .path()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    let mut bytes = std::fs::read(&data).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&data, bytes).unwrap();
+
+    let err = e.fails(&["pull", &name]);
+    assert!(
+        err.contains(&format!("digest mismatch for blob {top}")),
+        "{err}"
+    );
+    assert_eq!(e.ok(&["layer", "ls", "-q"]), "");
+    assert!(e.images_rows().is_empty());
+    let left: Vec<_> = std::fs::read_dir(e.root.path().join("tmp"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
