@@ -42,25 +42,36 @@ impl Progress {
         }
     }
 
-    /// A line about the whole operation ("latest: Pulling from library/busybox").
+    /// A line about the whole operation ("latest: Pulling from library/busybox"), printed
+    /// below the layers' final states.
     pub fn line(&self, text: &str) {
         match &self.mode {
             Mode::Quiet => {}
             Mode::Lines => print_line(text),
-            Mode::Bars(multi) => {
-                if multi.println(text).is_err() {
-                    print_line(text);
-                }
+            Mode::Bars(_) => {
+                self.settle();
+                print_line(text);
             }
         }
     }
 
     /// The command's result: printed even when quiet.
     pub fn result(&self, text: &str) {
-        if let Mode::Bars(multi) = &self.mode {
-            let _ = multi.clear();
-        }
+        self.settle();
         print_line(text);
+    }
+
+    /// Leaves every bar on screen as it stands; later output goes below them.
+    fn settle(&self) {
+        let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
+        if bars.is_empty() {
+            return;
+        }
+        for (_, bar) in bars.drain() {
+            bar.abandon();
+        }
+        // indicatif leaves the cursor at the end of the last bar.
+        print_line("");
     }
 
     fn bar(&self, id: &str) -> Option<ProgressBar> {
