@@ -34,7 +34,9 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Layer(cmd) => layer::run(&engine, cmd)?,
         Command::Pull(args) => registry::pull(&engine, args)?,
         Command::Push(args) => registry::push(&engine, args)?,
-        Command::Login(_) | Command::Logout { .. } => unreachable!("handled above"),
+        // Handled before the engine opens; kept here so the match stays exhaustive.
+        Command::Login(args) => return registry::login(&engine.settings, args),
+        Command::Logout { server } => return registry::logout(server.as_deref()),
         Command::Import(args) => image::import(&engine, args)?,
         Command::Images(args) => image::list(&engine, args)?,
         Command::Tag { source, target } => image::tag(&engine, &source, &target)?,

@@ -7,7 +7,7 @@
 //! are removed, and the temp directory goes with its guard.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use graph::image::{ImageConfig, Reference};
 use graph::{ChainId, Digest, chain_id};
 
-use super::manifest::{ImageManifest, Manifest, Platform};
+use super::manifest::{Descriptor, ImageManifest, Manifest, Platform};
 use super::metadata::{BlobCache, BlobRef};
 use super::repository::Repository;
 use crate::engine::Engine;
@@ -117,16 +117,16 @@ pub fn pull(
             progress.status(&short(&layer.digest), "Already exists");
         }
         let mut registered = Vec::new();
-        let fetched = fetch_layers(
+        let plan = LayerPlan {
             engine,
             repo,
-            &manifest,
+            layers: &manifest.layers,
             diff_ids,
-            &chains,
-            present,
+            chains: &chains,
+            first: present,
             progress,
-            &mut registered,
-        );
+        };
+        let fetched = plan.fetch(&mut registered);
         let created = fetched.and_then(|()| Ok(engine.images.create(&config_bytes)?));
         if let Err(e) = created {
             for chain in registered.iter().rev() {
@@ -158,134 +158,142 @@ pub fn pull(
     Ok(())
 }
 
-/// Downloads layers `first..` in parallel and registers them in order; every layer registered
-/// is pushed to `registered` (for cleanup by the caller on failure).
-#[allow(clippy::too_many_arguments)]
-fn fetch_layers(
-    engine: &Engine,
-    repo: &Repository,
-    manifest: &ImageManifest,
-    diff_ids: &[Digest],
-    chains: &[ChainId],
+/// The layers of one pull: what to fetch (`first..`) and where each goes.
+struct LayerPlan<'a> {
+    engine: &'a Engine,
+    repo: &'a Repository,
+    layers: &'a [Descriptor],
+    diff_ids: &'a [Digest],
+    chains: &'a [ChainId],
+    /// Layers below this one are already stored.
     first: usize,
-    progress: &Progress,
-    registered: &mut Vec<ChainId>,
-) -> Result<()> {
-    let layers = &manifest.layers;
-    if first == layers.len() {
-        return Ok(());
-    }
-    for layer in &layers[first..] {
-        progress.status(&short(&layer.digest), "Pulling fs layer");
-    }
-    let tmp_root = engine.settings.data_root.join("tmp");
-    std::fs::create_dir_all(&tmp_root)
-        .with_context(|| format!("creating {}", tmp_root.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix("pull-")
-        .tempdir_in(&tmp_root)
-        .with_context(|| format!("creating a temp directory in {}", tmp_root.display()))?;
-    let cache = BlobCache::new(super::image_root(engine));
-    let repo_key = format!("{}/{}", repo.client.registry(), repo.path);
-    let next = AtomicUsize::new(first);
-    let cancel = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel::<(usize, Result<PathBuf>)>();
-    std::thread::scope(|scope| {
-        for _ in 0..PARALLEL_DOWNLOADS.min(layers.len() - first) {
-            let tx = tx.clone();
-            let (next, cancel, tmp) = (&next, &cancel, tmp.path());
-            scope.spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= layers.len() || cancel.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let layer = &layers[i];
-                    let id = short(&layer.digest);
-                    let path = tmp.join(layer.digest.hex());
-                    progress.start_bytes(&id, "Downloading", layer.size);
-                    let got = repo
-                        .blob_to_file(&layer.digest, &path, cancel, |n| progress.advance(&id, n))
-                        .map(|_| {
-                            progress.status(&id, "Verifying Checksum");
-                            progress.status(&id, "Download complete");
-                            path
-                        });
-                    if tx.send((i, got)).is_err() {
-                        break;
-                    }
-                }
-            });
+    progress: &'a Progress,
+}
+
+impl LayerPlan<'_> {
+    /// Downloads the missing layers in parallel and registers them in order; every layer
+    /// registered is pushed to `registered` (for the caller to remove on failure).
+    fn fetch(&self, registered: &mut Vec<ChainId>) -> Result<()> {
+        let (layers, first, progress) = (self.layers, self.first, self.progress);
+        if first == layers.len() {
+            return Ok(());
         }
-        drop(tx);
-        let applied = apply_in_order(
-            engine, &rx, layers, diff_ids, chains, first, progress, registered,
-        );
-        if applied.is_err() {
-            cancel.store(true, Ordering::Relaxed);
+        for layer in &layers[first..] {
+            progress.status(&short(&layer.digest), "Pulling fs layer");
         }
-        for (i, layer) in layers.iter().enumerate().skip(first) {
+        let tmp_root = self.engine.settings.data_root.join("tmp");
+        std::fs::create_dir_all(&tmp_root)
+            .with_context(|| format!("creating {}", tmp_root.display()))?;
+        let tmp = tempfile::Builder::new()
+            .prefix("pull-")
+            .tempdir_in(&tmp_root)
+            .with_context(|| format!("creating a temp directory in {}", tmp_root.display()))?;
+        let next = AtomicUsize::new(first);
+        let cancel = AtomicBool::new(false);
+        let (tx, rx) = mpsc::channel::<(usize, Result<PathBuf>)>();
+        let applied = std::thread::scope(|scope| {
+            for _ in 0..PARALLEL_DOWNLOADS.min(layers.len() - first) {
+                let tx = tx.clone();
+                let (next, cancel, tmp) = (&next, &cancel, tmp.path());
+                scope.spawn(move || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= layers.len() || cancel.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let got = self.download(i, tmp, cancel);
+                        if tx.send((i, got)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let applied = self.apply_in_order(&rx, registered);
+            if applied.is_err() {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            applied
+        });
+        if applied.is_ok() {
+            self.record_blobs();
+        }
+        applied
+    }
+
+    /// Downloads layer `i` into `tmp`; returns the file.
+    fn download(&self, i: usize, tmp: &Path, cancel: &AtomicBool) -> Result<PathBuf> {
+        let layer = &self.layers[i];
+        let id = short(&layer.digest);
+        let path = tmp.join(layer.digest.hex());
+        self.progress.start_bytes(&id, "Downloading", layer.size);
+        self.repo.blob_to_file(&layer.digest, &path, cancel, |n| {
+            self.progress.advance(&id, n)
+        })?;
+        self.progress.status(&id, "Verifying Checksum");
+        self.progress.status(&id, "Download complete");
+        Ok(path)
+    }
+
+    /// Registers the downloaded layers bottom up, each as soon as it is in.
+    fn apply_in_order(
+        &self,
+        rx: &mpsc::Receiver<(usize, Result<PathBuf>)>,
+        registered: &mut Vec<ChainId>,
+    ) -> Result<()> {
+        let (engine, layers, chains) = (self.engine, self.layers, self.chains);
+        let mut ready: BTreeMap<usize, PathBuf> = BTreeMap::new();
+        for i in self.first..layers.len() {
+            while !ready.contains_key(&i) {
+                let (j, got) = rx
+                    .recv()
+                    .context("the layer downloads stopped without a result")?;
+                ready.insert(j, got?);
+            }
+            let Some(path) = ready.remove(&i) else {
+                bail!("layer {i} was lost between download and extraction");
+            };
+            let id = short(&layers[i].digest);
+            self.progress.status(&id, "Extracting");
+            let parent = i.checked_sub(1).map(|p| &chains[p]);
+            let existed = engine.layers.get(&chains[i]).is_ok();
+            let file = std::fs::File::open(&path)
+                .with_context(|| format!("opening downloaded layer {}", path.display()))?;
+            let layer = engine
+                .layers
+                .register(file, parent)
+                .with_context(|| format!("applying layer {}", layers[i].digest))?;
+            let _ = std::fs::remove_file(&path);
+            if !existed {
+                registered.push(layer.chain_id.clone());
+            }
+            if layer.diff_id != self.diff_ids[i] {
+                bail!(
+                    "layer {} has diff id {}, but the image config says {}",
+                    layers[i].digest,
+                    layer.diff_id,
+                    self.diff_ids[i]
+                );
+            }
+            self.progress.status(&id, "Pull complete");
+        }
+        Ok(())
+    }
+
+    /// Remembers which blob holds each layer in this repository (for later pushes).
+    fn record_blobs(&self) {
+        let cache = BlobCache::new(super::image_root(self.engine));
+        let repo_key = format!("{}/{}", self.repo.client.registry(), self.repo.path);
+        for (i, layer) in self.layers.iter().enumerate().skip(self.first) {
             let blob = BlobRef {
                 digest: layer.digest.clone(),
-                diff_id: diff_ids[i].clone(),
+                diff_id: self.diff_ids[i].clone(),
                 size: layer.size,
                 media_type: layer.media_type.clone(),
             };
-            if applied.is_ok()
-                && let Err(e) = cache.record(&repo_key, &diff_ids[i], &blob)
-            {
+            if let Err(e) = cache.record(&repo_key, &self.diff_ids[i], &blob) {
                 tracing::warn!(error = %e, "cannot record the blob of a pulled layer");
             }
         }
-        applied
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn apply_in_order(
-    engine: &Engine,
-    rx: &mpsc::Receiver<(usize, Result<PathBuf>)>,
-    layers: &[super::manifest::Descriptor],
-    diff_ids: &[Digest],
-    chains: &[ChainId],
-    first: usize,
-    progress: &Progress,
-    registered: &mut Vec<ChainId>,
-) -> Result<()> {
-    let mut ready: BTreeMap<usize, PathBuf> = BTreeMap::new();
-    for i in first..layers.len() {
-        while !ready.contains_key(&i) {
-            let (j, got) = rx
-                .recv()
-                .context("the layer downloads stopped without a result")?;
-            ready.insert(j, got?);
-        }
-        let Some(path) = ready.remove(&i) else {
-            bail!("layer {i} was lost between download and extraction");
-        };
-        let id = short(&layers[i].digest);
-        progress.status(&id, "Extracting");
-        let parent = i.checked_sub(1).map(|p| &chains[p]);
-        let existed = engine.layers.get(&chains[i]).is_ok();
-        let file = std::fs::File::open(&path)
-            .with_context(|| format!("opening downloaded layer {}", path.display()))?;
-        let layer = engine
-            .layers
-            .register(file, parent)
-            .with_context(|| format!("applying layer {}", layers[i].digest))?;
-        let _ = std::fs::remove_file(&path);
-        if !existed {
-            registered.push(layer.chain_id.clone());
-        }
-        if layer.diff_id != diff_ids[i] {
-            bail!(
-                "layer {} has diff id {}, but the image config says {}",
-                layers[i].digest,
-                layer.diff_id,
-                diff_ids[i]
-            );
-        }
-        progress.status(&id, "Pull complete");
     }
-    Ok(())
 }
