@@ -395,6 +395,7 @@ fn root_push_rmi_pull_run_round_trip() {
     );
     assert!(!out.contains("Pull complete"), "{out}");
     assert_eq!(e.ok(&["pull", "-q", &name]), format!("{name}\n"));
+    assert_eq!(e.ok(&["push", "-q", &name]), format!("{name}\n"));
 
     // By digest: the same image, no tag added.
     let by_digest = format!("{}/bb@{digest}", reg.host);
@@ -1056,10 +1057,24 @@ fn root_https_registry_with_a_private_ca() {
     assert_eq!(line_value(&out, "Digest: "), digest);
     assert_eq!(run_cat(&e, &name), "made by the registry tests\n");
 
-    // Without the CA but declared insecure: TLS without checks, as Docker does.
+    // Without the CA but declared insecure (flag, or daemon.json): TLS without checks, as
+    // Docker does.
     std::fs::remove_dir_all(&certs).unwrap();
     e.ok(&["rmi", &name]);
     e.extra_flags = vec!["--insecure-registry".into(), reg.host.clone()];
+    let out = e.ok(&["pull", &name]);
+    assert_eq!(line_value(&out, "Digest: "), digest);
+    e.ok(&["rmi", &name]);
+    let daemon_json = pki.path().join("daemon.json");
+    std::fs::write(
+        &daemon_json,
+        serde_json::json!({ "insecure-registries": [reg.host] }).to_string(),
+    )
+    .unwrap();
+    e.extra_flags = vec![
+        "--config".into(),
+        daemon_json.to_string_lossy().into_owned(),
+    ];
     let out = e.ok(&["pull", &name]);
     assert_eq!(line_value(&out, "Digest: "), digest);
 }
@@ -1098,7 +1113,26 @@ fn root_corrupt_blob_fails_the_pull_and_leaves_nothing_behind() {
         .unwrap();
     let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
     assert_eq!(m["layers"].as_array().unwrap().len(), 2, "{m}");
-    e.ok(&["rmi", &name, "busybox"]);
+    // With the base layer here (pulled as an image of its own), only the top one is fetched.
+    let base_name = format!("{}/base:v1", reg.host);
+    e.ok(&["tag", "busybox", &base_name]);
+    e.ok(&["push", &base_name]);
+    e.ok(&["rmi", &name, &base_name, "busybox"]);
+    assert_eq!(e.ok(&["layer", "ls", "-q"]), "");
+    e.ok(&["pull", &base_name]);
+    let out = e.ok(&["pull", &name]);
+    let base = m["layers"][0]["digest"].as_str().unwrap();
+    let top = m["layers"][1]["digest"].as_str().unwrap();
+    assert!(
+        out.contains(&format!("{}: Already exists", &base[7..19])),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{}: Pull complete", &top[7..19])),
+        "{out}"
+    );
+    assert_eq!(e.ok(&["run", "--rm", &name, "cat", "/two.txt"]), "two\n");
+    e.ok(&["rmi", &name, &base_name]);
     assert_eq!(e.ok(&["layer", "ls", "-q"]), "");
 
     // A config whose second diff id is wrong: both layers are applied, the check fails, and
