@@ -32,6 +32,9 @@ pub struct GlobalOpts {
     /// Log level: error, warn, info, debug, trace
     #[arg(short = 'l', long, global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Registry allowed plain HTTP and unchecked TLS, HOST[:PORT] or CIDR (repeatable)
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +58,17 @@ pub enum Command {
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout {
+        /// The registry (default: Docker Hub)
+        server: Option<String>,
+    },
     /// Manage read-only layers in the layer store
     #[command(subcommand)]
     Layer(LayerCommand),
@@ -439,6 +453,42 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Set platform if server is multi-platform capable (OS/ARCH[/VARIANT])
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// NAME[:TAG|@DIGEST]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// NAME[:TAG]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin)
+    #[arg(short, long, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The registry (default: Docker Hub)
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct ImagesArgs {
     /// Show all images (default hides intermediate images)
     #[arg(short, long)]
@@ -505,6 +555,10 @@ pub enum ImageCommand {
     History(HistoryArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag { source: String, target: String },
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
     /// Remove unused (dangling) images
     Prune {
         /// Remove all images without at least one container... (all unused images)

@@ -22,6 +22,8 @@ pub struct DaemonJson {
     pub data_root: Option<PathBuf>,
     pub log_level: Option<String>,
     pub debug: Option<bool>,
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
 }
 
 /// The settings in effect: flags over daemon.json over defaults.
@@ -32,6 +34,8 @@ pub struct Settings {
     pub storage_opts: Vec<String>,
     /// Log level: the flag, else daemon.json `log-level` (`debug: true` means "debug").
     pub log_level: Option<String>,
+    /// Registries reached over plain HTTP and unchecked TLS (besides loopback ones).
+    pub insecure_registries: Vec<String>,
 }
 
 impl DaemonJson {
@@ -72,6 +76,12 @@ pub fn resolve(flags: &GlobalOpts) -> Result<Settings> {
             c.display()
         ));
     }
+    if !flags.insecure_registries.is_empty() && !file.insecure_registries.is_empty() {
+        conflicts.push(format!(
+            "insecure-registries: (from flag: {:?}, from file: {:?})",
+            flags.insecure_registries, file.insecure_registries
+        ));
+    }
     if !conflicts.is_empty() {
         bail!(
             "the following directives are specified both as a flag and in the configuration file: {}",
@@ -106,6 +116,11 @@ pub fn resolve(flags: &GlobalOpts) -> Result<Settings> {
         } else {
             flags.storage_opts.clone()
         },
+        insecure_registries: if flags.insecure_registries.is_empty() {
+            file.insecure_registries
+        } else {
+            flags.insecure_registries.clone()
+        },
     })
 }
 
@@ -123,12 +138,13 @@ mod tests {
     #[test]
     fn reads_known_keys() {
         let c = load_str(
-            r#"{"storage-driver": "vfs", "storage-opts": ["vfs.x=1"], "data-root": "/srv/e"}"#,
+            r#"{"storage-driver": "vfs", "storage-opts": ["vfs.x=1"], "data-root": "/srv/e", "insecure-registries": ["reg:5000"]}"#,
         )
         .unwrap();
         assert_eq!(c.storage_driver.as_deref(), Some("vfs"));
         assert_eq!(c.storage_opts, vec!["vfs.x=1"]);
         assert_eq!(c.data_root, Some(PathBuf::from("/srv/e")));
+        assert_eq!(c.insecure_registries, vec!["reg:5000"]);
     }
 
     #[test]

@@ -13,6 +13,8 @@ mod drivers;
 mod engine;
 mod human;
 mod image_archive;
+mod progress;
+mod registry;
 mod template;
 
 use std::process::ExitCode;

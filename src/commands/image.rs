@@ -25,6 +25,8 @@ pub fn run(engine: &Engine, cmd: ImageCommand) -> Result<()> {
         ImageCommand::History(args) => history(engine, args),
         ImageCommand::Tag { source, target } => tag(engine, &source, &target),
         ImageCommand::Prune { all, force } => prune(engine, all, force),
+        ImageCommand::Pull(args) => super::registry::pull(engine, args),
+        ImageCommand::Push(args) => super::registry::push(engine, args),
     }
 }
 
@@ -117,6 +119,8 @@ pub fn import(engine: &Engine, args: ImportArgs) -> Result<()> {
 struct Row {
     repository: String,
     tag: String,
+    /// The repo digest (`sha256:...`) or `<none>`.
+    digest: String,
     image: Image,
 }
 
@@ -161,17 +165,18 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
     images.sort_by_key(|i| std::cmp::Reverse(i.created_unix()));
     let mut rows = Vec::new();
     for image in images {
-        let mut tags: Vec<&Reference> = references
+        let mut refs: Vec<&Reference> = references
             .iter()
             .filter(|(_, id)| *id == image.id)
             .map(|(r, _)| r)
             .collect();
-        tags.sort();
-        if tags.is_empty() {
+        refs.sort();
+        if refs.is_empty() {
             if dangling != Some(false) && wanted.is_none() && ref_patterns.is_empty() {
                 rows.push(Row {
                     repository: "<none>".into(),
                     tag: "<none>".into(),
+                    digest: "<none>".into(),
                     image: image.clone(),
                 });
             }
@@ -180,10 +185,30 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
         if dangling == Some(true) {
             continue;
         }
-        for r in tags {
+        let digest_of = |repo: &str| {
+            refs.iter()
+                .find(|r| r.familiar_name() == repo)
+                .and_then(|r| r.digest())
+                .map_or_else(|| "<none>".to_string(), ToString::to_string)
+        };
+        // A row per tag; a repository known only by digest gets one row without a tag.
+        let mut shown: Vec<(&Reference, Option<&str>)> = refs
+            .iter()
+            .filter(|r| r.digest().is_none())
+            .map(|r| (*r, r.tag()))
+            .collect();
+        for r in refs.iter().filter(|r| r.digest().is_some()) {
+            if !shown
+                .iter()
+                .any(|(s, _)| s.familiar_name() == r.familiar_name())
+            {
+                shown.push((*r, None));
+            }
+        }
+        for (r, tag) in shown {
             if let Some(w) = &wanted
                 && (w.familiar_name() != r.familiar_name()
-                    || w.tag().is_some_and(|t| Some(t) != r.tag()))
+                    || w.tag().is_some_and(|t| Some(t) != tag))
             {
                 continue;
             }
@@ -196,7 +221,8 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
             }
             rows.push(Row {
                 repository: r.familiar_name(),
-                tag: r.tag().unwrap_or("<none>").to_string(),
+                tag: tag.unwrap_or("<none>").to_string(),
+                digest: digest_of(&r.familiar_name()),
                 image: image.clone(),
             });
         }
@@ -222,7 +248,7 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
     for row in rows {
         let mut cells = vec![row.repository, row.tag];
         if args.digests {
-            cells.push("<none>".into());
+            cells.push(row.digest);
         }
         cells.push(short_id(&row.image, args.no_trunc));
         cells.push(human::ago(row.image.created_unix()));
@@ -318,12 +344,39 @@ fn remove_one(engine: &Engine, name: &str, force: bool) -> Result<()> {
     let users = users_of(engine, &image)?;
     let mut out = io::stdout().lock();
     if let Some(r) = &by_reference {
-        if tags.len() > 1 || (!users.is_empty() && force) {
+        // As Docker: untagging a repository's last tag also drops that repository's digest
+        // references, and the image stays only when other references remain.
+        let same_repo_digests: Vec<&Reference> = tags
+            .iter()
+            .filter(|o| o.digest().is_some() && o.familiar_name() == r.familiar_name())
+            .collect();
+        let last_tag = r.digest().is_none()
+            && !tags
+                .iter()
+                .any(|o| o != r && o.digest().is_none() && o.familiar_name() == r.familiar_name());
+        let others = tags
+            .iter()
+            .filter(|o| *o != r && !(last_tag && same_repo_digests.contains(o)))
+            .count();
+        if others > 0 || (!users.is_empty() && force) {
             engine.images.untag(r)?;
             writeln!(out, "Untagged: {}", r.familiar())?;
+            if last_tag && others > 0 {
+                for d in same_repo_digests {
+                    engine.images.untag(d)?;
+                    writeln!(out, "Untagged: {}", d.familiar())?;
+                }
+            }
             return Ok(());
         }
-    } else if tags.len() > 1 && !force {
+    } else if tags
+        .iter()
+        .map(Reference::familiar_name)
+        .collect::<BTreeSet<_>>()
+        .len()
+        > 1
+        && !force
+    {
         bail!(
             "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
             short_id(&image, false)
@@ -371,10 +424,15 @@ fn inspect(engine: &Engine, names: &[String], format: Option<&str>) -> Result<()
 
 pub fn inspect_json(engine: &Engine, image: &Image) -> Result<serde_json::Value> {
     let c = &image.config;
-    let tags: Vec<String> = engine
-        .images
-        .tags_of(&image.id)?
+    let refs = engine.images.tags_of(&image.id)?;
+    let tags: Vec<String> = refs
         .iter()
+        .filter(|r| r.digest().is_none())
+        .map(Reference::familiar)
+        .collect();
+    let digests: Vec<String> = refs
+        .iter()
+        .filter(|r| r.digest().is_some())
         .map(Reference::familiar)
         .collect();
     let size = image_size(engine, image);
@@ -388,7 +446,7 @@ pub fn inspect_json(engine: &Engine, image: &Image) -> Result<serde_json::Value>
     Ok(json!({
         "Id": image.id.to_string(),
         "RepoTags": tags,
-        "RepoDigests": [],
+        "RepoDigests": digests,
         "Parent": "",
         "Comment": c.history.last().and_then(|h| h.comment.clone()).unwrap_or_default(),
         "Created": c.created.clone().unwrap_or_default(),

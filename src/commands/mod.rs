@@ -10,6 +10,7 @@ mod layer;
 mod lifecycle;
 mod logs;
 mod ps;
+mod registry;
 mod run;
 
 use std::process::ExitCode;
@@ -22,10 +23,21 @@ use crate::engine::Engine;
 
 /// Runs one command with the settings in effect.
 pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
+    // Logins need no data root.
+    let command = match command {
+        Command::Login(args) => return registry::login(&settings, args),
+        Command::Logout { server } => return registry::logout(server.as_deref()),
+        other => other,
+    };
     let engine = Engine::open(settings)?;
     match command {
         Command::Info => info::run(&engine)?,
         Command::Layer(cmd) => layer::run(&engine, cmd)?,
+        Command::Pull(args) => registry::pull(&engine, args)?,
+        Command::Push(args) => registry::push(&engine, args)?,
+        // Handled before the engine opens; kept here so the match stays exhaustive.
+        Command::Login(args) => return registry::login(&engine.settings, args),
+        Command::Logout { server } => return registry::logout(server.as_deref()),
         Command::Import(args) => image::import(&engine, args)?,
         Command::Images(args) => image::list(&engine, args)?,
         Command::Tag { source, target } => image::tag(&engine, &source, &target)?,
