@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use crate::cli::{LoadArgs, SaveArgs, SaveFormat};
 use crate::engine::Engine;
 use crate::image_archive::{self, Format, Loaded, Source};
+use crate::progress::Progress;
 
 pub fn save(engine: &Engine, args: SaveArgs) -> Result<()> {
     let format = match args.format {
@@ -77,17 +78,14 @@ pub fn load(engine: &Engine, args: LoadArgs) -> Result<()> {
             }
         }
     };
-    let show_layers = !args.quiet && io::stdout().is_terminal();
-    let loaded = image_archive::load(engine, &source, &mut |event| {
-        if show_layers || !event.starts_with("Loaded layer") && !event.ends_with("Already exists") {
-            println!("{event}");
-        }
-    });
+    // Docker shows a bar per layer on a terminal and nothing but the result elsewhere.
+    let progress = Progress::new(args.quiet || !io::stdout().is_terminal());
+    let loaded = image_archive::load(engine, &source, &progress);
     source.close();
     for l in loaded? {
         match l {
-            Loaded::Tag(r) => println!("Loaded image: {}", r.familiar()),
-            Loaded::Id(id) => println!("Loaded image ID: {id}"),
+            Loaded::Tag(r) => progress.result(&format!("Loaded image: {}", r.familiar())),
+            Loaded::Id(id) => progress.result(&format!("Loaded image ID: {id}")),
         }
     }
     Ok(())

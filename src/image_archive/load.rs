@@ -6,14 +6,15 @@ use std::io::Read;
 use anyhow::{Context, Result, bail};
 use graph::archive::DigestReader;
 use graph::image::oci::{
-    ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor, Index, Manifest, is_index,
+    ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor, Index, Manifest, Platform, is_index,
 };
-use graph::image::{ImageConfig, Reference, host_architecture};
+use graph::image::{ImageConfig, Reference};
 use graph::{ChainId, Digest, ErrorKind, chain_id};
 use serde::Deserialize;
 
 use super::source::Source;
 use crate::engine::Engine;
+use crate::progress::{Progress, short};
 
 /// JSON documents (manifests, configs) larger than this are refused.
 const MAX_DOCUMENT: u64 = 16 << 20;
@@ -51,11 +52,7 @@ pub enum Loaded {
 }
 
 /// Loads every image in `source`; `on_event` hears what happens (messages Docker prints).
-pub fn load(
-    engine: &Engine,
-    source: &Source,
-    on_event: &mut dyn FnMut(&str),
-) -> Result<Vec<Loaded>> {
+pub fn load(engine: &Engine, source: &Source, progress: &Progress) -> Result<Vec<Loaded>> {
     let found = if source.has("manifest.json") {
         docker_images(source)?
     } else if source.has("index.json") {
@@ -74,7 +71,7 @@ pub fn load(
     }
     let mut loaded = Vec::new();
     for image in found {
-        loaded.extend(load_one(engine, source, image, on_event)?);
+        loaded.extend(load_one(engine, source, image, progress)?);
     }
     Ok(loaded)
 }
@@ -145,7 +142,7 @@ fn oci_images(source: &Source) -> Result<Vec<Found>> {
         let manifest_desc = if is_index(&d.media_type) {
             let nested: Index = serde_json::from_slice(&read_blob(source, d)?)
                 .with_context(|| format!("invalid archive: index {}", d.digest))?;
-            platform_manifest(&nested)?
+            nested.select(&Platform::host())?.clone()
         } else {
             d.clone()
         };
@@ -192,26 +189,11 @@ fn tag_of(d: &Descriptor) -> Option<Reference> {
     }
 }
 
-/// The manifest for this host in a multi-platform index.
-fn platform_manifest(index: &Index) -> Result<Descriptor> {
-    let arch = host_architecture();
-    index
-        .manifests
-        .iter()
-        .find(|m| {
-            m.platform
-                .as_ref()
-                .is_some_and(|p| p.os == "linux" && p.architecture == arch)
-        })
-        .cloned()
-        .with_context(|| format!("no matching manifest for linux/{arch} in the index"))
-}
-
 fn load_one(
     engine: &Engine,
     source: &Source,
     found: Found,
-    on_event: &mut dyn FnMut(&str),
+    progress: &Progress,
 ) -> Result<Vec<Loaded>> {
     let raw = source.read_member(&found.config_member, MAX_DOCUMENT)?;
     let id = Digest::of(&raw);
@@ -240,7 +222,7 @@ fn load_one(
         &found.layers,
         diff_ids,
         &mut new_layers,
-        on_event,
+        progress,
     )
     .and_then(|()| Ok(engine.images.create(&raw)?));
     let image = match result {
@@ -261,7 +243,7 @@ fn load_one(
         if let Some(old) = engine.images.lookup(&tag)?
             && old != image.id
         {
-            on_event(&format!(
+            progress.result(&format!(
                 "The image {} already exists, renaming the old one with ID {old} to empty string",
                 tag.familiar()
             ));
@@ -278,21 +260,28 @@ fn load_layers(
     layers: &[LayerSource],
     diff_ids: &[Digest],
     new_layers: &mut Vec<ChainId>,
-    on_event: &mut dyn FnMut(&str),
+    progress: &Progress,
 ) -> Result<()> {
     let mut parent: Option<ChainId> = None;
     for (layer, diff_id) in layers.iter().zip(diff_ids) {
         let chain = chain_id(parent.as_ref(), diff_id);
         match engine.layers.get(&chain) {
             Ok(_) => {
-                on_event(&format!("{}: Already exists", &diff_id.hex()[..12]));
+                progress.status(&short(diff_id), "Already exists");
                 parent = Some(chain);
                 continue;
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
-        let mut blob = DigestReader::new(source.open_member(&layer.member)?);
+        let id = short(diff_id);
+        progress.start_bytes(&id, "Loading layer", source.member_size(&layer.member)?);
+        let counted = Counted {
+            inner: source.open_member(&layer.member)?,
+            progress,
+            id: &id,
+        };
+        let mut blob = DigestReader::new(counted);
         let registered = engine
             .layers
             .register(&mut blob as &mut dyn Read, parent.as_ref())
@@ -318,8 +307,23 @@ fn load_layers(
                 blob.digest()
             );
         }
-        on_event(&format!("Loaded layer {}", &diff_id.hex()[..12]));
+        progress.status(&id, "Loaded");
         parent = Some(chain);
     }
     Ok(())
+}
+
+/// A reader that reports how far it got.
+struct Counted<'a, R> {
+    inner: R,
+    progress: &'a Progress,
+    id: &'a str,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advance(self.id, n as u64);
+        Ok(n)
+    }
 }

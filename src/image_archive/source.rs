@@ -174,6 +174,15 @@ impl Source {
         bail!("too many links resolving {name} in the archive")
     }
 
+    /// The length of the member `name`.
+    pub fn member_size(&self, name: &str) -> Result<u64> {
+        match self.resolve(name)? {
+            Member::InPlace { size, .. } => Ok(*size),
+            Member::Extracted(path) => Ok(std::fs::metadata(path)?.len()),
+            Member::Link(_) => bail!("unresolved link {name}"),
+        }
+    }
+
     /// Reads the member `name`.
     pub fn open_member(&self, name: &str) -> Result<Box<dyn Read + Send>> {
         match self.resolve(name)? {

@@ -1,18 +1,13 @@
 //! Manifests and indexes: Docker's v2 schema 2 manifest and manifest list, OCI's image
 //! manifest and index, and choosing a platform from a list.
 
-use std::fmt;
-
 use anyhow::{Result, bail};
-use graph::Digest;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub use graph::image::oci::{
+    DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, Index,
+    Manifest as ImageManifest, OCI_INDEX, OCI_MANIFEST, Platform,
+};
 const SCHEMA1: &[&str] = &[
     "application/vnd.docker.distribution.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v1+prettyjws",
@@ -27,111 +22,6 @@ pub fn accept_header() -> String {
         OCI_INDEX,
     ]
     .join(", ")
-}
-
-/// A content descriptor: what a manifest says about a blob or another manifest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    pub media_type: String,
-    pub size: u64,
-    pub digest: Digest,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<Platform>,
-}
-
-/// The platform of one entry of a manifest list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Platform {
-    pub architecture: String,
-    pub os: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    /// `linux/<this host's architecture>`.
-    pub fn host() -> Self {
-        Platform {
-            os: "linux".into(),
-            architecture: graph::image::host_architecture().into(),
-            variant: None,
-        }
-    }
-
-    /// Parses `OS/ARCH[/VARIANT]` (or just `OS`, meaning this host's architecture).
-    pub fn parse(s: &str) -> Result<Self> {
-        let parts: Vec<&str> = s.split('/').collect();
-        let lower = |p: &str| p.to_ascii_lowercase();
-        match parts.as_slice() {
-            [os] if !os.is_empty() => Ok(Platform {
-                os: lower(os),
-                ..Platform::host()
-            }),
-            [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
-                os: lower(os),
-                architecture: normalise_arch(&lower(arch)),
-                variant: None,
-            }),
-            [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => {
-                Ok(Platform {
-                    os: lower(os),
-                    architecture: normalise_arch(&lower(arch)),
-                    variant: Some(lower(variant)),
-                })
-            }
-            _ => bail!("invalid platform {s:?}: want OS/ARCH[/VARIANT], e.g. linux/amd64"),
-        }
-    }
-
-    /// Whether a manifest list entry for `other` serves this (wanted) platform.
-    pub fn matches(&self, other: &Platform) -> bool {
-        let variant = |p: &Platform| match (p.architecture.as_str(), p.variant.as_deref()) {
-            ("arm64", None) => Some("v8".to_string()),
-            (_, v) => v.map(str::to_string),
-        };
-        self.os == other.os
-            && self.architecture == normalise_arch(&other.architecture)
-            && (self.variant.is_none() || variant(self) == variant(other))
-    }
-}
-
-fn normalise_arch(arch: &str) -> String {
-    match arch {
-        "x86_64" | "x86-64" => "amd64",
-        "aarch64" => "arm64",
-        "i386" => "386",
-        other => other,
-    }
-    .to_string()
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
-}
-
-/// An image manifest (Docker v2 schema 2 or OCI).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageManifest {
-    pub schema_version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
-    pub config: Descriptor,
-    pub layers: Vec<Descriptor>,
-}
-
-/// A manifest list or OCI index.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Index {
-    pub manifests: Vec<Descriptor>,
 }
 
 /// What a manifest request returned.
@@ -185,18 +75,6 @@ impl Manifest {
     }
 }
 
-impl Index {
-    /// The entry for `wanted`, or Docker's error.
-    pub fn select(&self, wanted: &Platform) -> Result<&Descriptor> {
-        self.manifests
-            .iter()
-            .find(|d| d.platform.as_ref().is_some_and(|p| wanted.matches(p)))
-            .ok_or_else(|| {
-                anyhow::anyhow!("no matching manifest for {wanted} in the manifest list entries")
-            })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,11 +87,11 @@ mod tests {
         assert!(p.matches(&Platform::parse("linux/arm64/v8").unwrap()));
         let v7 = Platform::parse("linux/arm/v7").unwrap();
         assert!(!v7.matches(&Platform::parse("linux/arm/v6").unwrap()));
-        assert!(Platform::parse("linux/amd64").unwrap().matches(&Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: None
-        }));
+        assert!(
+            Platform::parse("linux/amd64")
+                .unwrap()
+                .matches(&Platform::host())
+        );
         assert!(Platform::parse("a/b/c/d").is_err());
         assert_eq!(v7.to_string(), "linux/arm/v7");
     }

@@ -77,6 +77,7 @@ pub fn pull(
                 .get("variant")
                 .and_then(|v| v.as_str())
                 .map(str::to_string),
+            extra: Default::default(),
         };
         if !p.matches(&actual) {
             bail!(

@@ -178,6 +178,7 @@ pub fn push(
             size: config_bytes.len() as u64,
             digest: config_digest.clone(),
             platform: None,
+            annotations: Default::default(),
         },
         layers: blobs
             .into_iter()
@@ -186,8 +187,10 @@ pub fn push(
                 size: b.size,
                 digest: b.digest,
                 platform: None,
+                annotations: Default::default(),
             })
             .collect(),
+        annotations: Default::default(),
     };
     let bytes = serde_json::to_vec_pretty(&manifest)?;
     let digest = repo.put_manifest(tag, DOCKER_MANIFEST, &bytes)?;

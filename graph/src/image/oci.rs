@@ -2,9 +2,11 @@
 //! descriptors, manifests and indexes, with the media types they are labelled with.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::id::Digest;
 
 /// OCI image manifest.
@@ -73,6 +75,75 @@ pub struct Platform {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+impl Platform {
+    /// `linux/<this host's architecture>`.
+    pub fn host() -> Self {
+        Platform {
+            os: "linux".into(),
+            architecture: super::host_architecture().into(),
+            variant: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// Parses `OS/ARCH[/VARIANT]` (or just `OS`, meaning this host's architecture).
+    pub fn parse(s: &str) -> Result<Self> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let lower = |p: &str| p.to_ascii_lowercase();
+        let platform = |os: &str, arch: &str, variant: Option<&str>| Platform {
+            os: lower(os),
+            architecture: normalise_arch(&lower(arch)),
+            variant: variant.map(lower),
+            extra: BTreeMap::new(),
+        };
+        match parts.as_slice() {
+            [os] if !os.is_empty() => Ok(Platform {
+                os: lower(os),
+                ..Platform::host()
+            }),
+            [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(platform(os, arch, None)),
+            [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => {
+                Ok(platform(os, arch, Some(variant)))
+            }
+            _ => Err(Error::InvalidInput(format!(
+                "invalid platform {s:?}: want OS/ARCH[/VARIANT], e.g. linux/amd64"
+            ))),
+        }
+    }
+
+    /// Whether an index entry for `other` serves this (wanted) platform, as Docker matches
+    /// (arm64 means arm64/v8; no variant wanted takes any).
+    pub fn matches(&self, other: &Platform) -> bool {
+        let variant = |p: &Platform| match (p.architecture.as_str(), p.variant.as_deref()) {
+            ("arm64", None) => Some("v8".to_string()),
+            (_, v) => v.map(str::to_string),
+        };
+        self.os == other.os
+            && self.architecture == normalise_arch(&other.architecture)
+            && (self.variant.is_none() || variant(self) == variant(other))
+    }
+}
+
+fn normalise_arch(arch: &str) -> String {
+    match arch {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        "i386" => "386",
+        other => other,
+    }
+    .to_string()
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
 /// An image manifest: a config and layers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -105,4 +176,18 @@ pub struct Index {
     /// Free-form labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+}
+
+impl Index {
+    /// The entry for `wanted`, or Docker's error naming it.
+    pub fn select(&self, wanted: &Platform) -> Result<&Descriptor> {
+        self.manifests
+            .iter()
+            .find(|d| d.platform.as_ref().is_some_and(|p| wanted.matches(p)))
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "no matching manifest for {wanted} in the manifest list entries"
+                ))
+            })
+    }
 }
