@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod build;
 mod container;
 mod exec;
 mod image;
@@ -46,6 +47,7 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Top(args) => return container::top(&engine, args),
         Command::Diff(args) => return container::diff(&engine, args),
         Command::Commit(args) => return container::commit(&engine, args),
+        Command::Build(args) => build::run(&engine, args)?,
         Command::Container(cmd) => return container::dispatch(&engine, cmd),
         Command::ContainerMonitor { id, ready_fd } => {
             return run::monitor_main(&engine, &id, ready_fd);

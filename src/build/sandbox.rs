@@ -1,0 +1,175 @@
+//! The intermediate container of a build step: a writable layer on the step's parent image,
+//! mounted, worked on (a RUN process, a COPY), committed as a new read-only layer through the
+//! layer store, and removed, also when the step fails (Drop).
+
+use std::io::{self, Seek, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use graph::{ChainId, CreateOpts, Layer};
+use runtime::{BindMount, Container, ContainerSpec, Network, ProcessSpec, Stdio, StdioSet};
+
+use crate::container::create::random_id;
+use crate::engine::Engine;
+
+/// A writable layer for one step.
+#[derive(Debug)]
+pub struct Sandbox<'e> {
+    engine: &'e Engine,
+    id: String,
+    rootfs: Option<PathBuf>,
+}
+
+impl<'e> Sandbox<'e> {
+    /// A writable layer on `parent` (`None`: empty, for a scratch image).
+    pub fn create(engine: &'e Engine, parent: Option<&ChainId>) -> Result<Self> {
+        let id = random_id();
+        engine
+            .layers
+            .create_rw(&id, parent, &CreateOpts::default())
+            .context("creating the build step's writable layer")?;
+        Ok(Sandbox {
+            engine,
+            id,
+            rootfs: None,
+        })
+    }
+
+    /// The 12-digit id printed as `Running in ...`.
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    /// Mounts the layer (once) and returns its root.
+    pub fn rootfs(&mut self) -> Result<PathBuf> {
+        if let Some(r) = &self.rootfs {
+            return Ok(r.clone());
+        }
+        let r = self
+            .engine
+            .layers
+            .mount_rw(&self.id)
+            .context("mounting the build step's writable layer")?;
+        self.rootfs = Some(r.clone());
+        Ok(r)
+    }
+
+    fn unmount(&mut self) -> Result<()> {
+        if self.rootfs.take().is_some() {
+            self.engine.layers.unmount_rw(&self.id)?;
+        }
+        Ok(())
+    }
+
+    /// Commits the changes as a new layer; the writable layer is removed.
+    pub fn commit(mut self) -> Result<Layer> {
+        self.unmount()?;
+        self.engine
+            .layers
+            .commit_rw(&self.id)
+            .context("committing the build step's changes")
+    }
+}
+
+impl Drop for Sandbox<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.unmount() {
+            tracing::warn!(layer = %self.id, error = %e, "cannot unmount a build step's layer");
+        }
+        if let Err(e) = self.engine.layers.remove_rw(&self.id) {
+            tracing::warn!(layer = %self.id, error = %e, "cannot remove a build step's layer");
+        }
+    }
+}
+
+/// How a RUN process runs.
+#[derive(Debug)]
+pub struct RunSpec {
+    /// The command.
+    pub args: Vec<String>,
+    /// Its environment.
+    pub env: Vec<String>,
+    /// Working directory.
+    pub cwd: String,
+    /// `USER` in effect.
+    pub user: String,
+    /// The host's network (default) or none.
+    pub network: Network,
+    /// Capture the output (printed only on failure) instead of streaming it.
+    pub quiet: bool,
+}
+
+/// Runs the process to completion in the sandbox; returns its exit code.
+pub fn run(sandbox: &mut Sandbox<'_>, spec: &RunSpec) -> Result<i32> {
+    let rootfs = sandbox.rootfs()?;
+    let files = tempfile::Builder::new()
+        .prefix("engine-build-etc-")
+        .tempdir()
+        .context("creating the step's /etc files")?;
+    let host = spec.network == Network::Host;
+    let hosts = if host {
+        std::fs::read("/etc/hosts").unwrap_or_default()
+    } else {
+        b"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_vec()
+    };
+    let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+    let hostname = format!("{}\n", sandbox.short_id());
+    let mut c = ContainerSpec::new(sandbox.id.clone(), &rootfs, spec.args.clone());
+    for (name, data, dest) in [
+        ("hosts", hosts, "/etc/hosts"),
+        ("resolv.conf", resolv, "/etc/resolv.conf"),
+        ("hostname", hostname.into_bytes(), "/etc/hostname"),
+    ] {
+        let p = files.path().join(name);
+        std::fs::write(&p, data).with_context(|| format!("writing {}", p.display()))?;
+        c.mounts.push(BindMount {
+            source: p,
+            destination: PathBuf::from(dest),
+            readonly: false,
+        });
+    }
+    c.network = spec.network;
+    c.hostname = (!host).then(|| sandbox.short_id().to_string());
+    let mut p = ProcessSpec::new(spec.args.clone());
+    p.env = spec.env.clone();
+    p.cwd = if spec.cwd.is_empty() {
+        PathBuf::from("/")
+    } else {
+        PathBuf::from(&spec.cwd)
+    };
+    p.user = runtime::resolve_user(&rootfs, &spec.user)?;
+    c.process = p;
+    let mut capture = None;
+    let (out, err): (OwnedFd, OwnedFd) = if spec.quiet {
+        let f = tempfile::tempfile().context("creating the step's output file")?;
+        let fd = OwnedFd::from(f.try_clone()?);
+        capture = Some(f);
+        (fd.try_clone()?, fd)
+    } else {
+        io::stdout().flush()?;
+        let fd = io::stdout().as_fd().try_clone_to_owned()?;
+        (fd.try_clone()?, fd)
+    };
+    let stdio = StdioSet {
+        stdin: Stdio::Null,
+        stdout: Stdio::Fd(out),
+        stderr: Stdio::Fd(err),
+    };
+    let mut container = Container::create(&c, stdio).context("starting the build container")?;
+    let status = container.wait()?;
+    if status.code != 0
+        && let Some(mut f) = capture
+    {
+        f.rewind()?;
+        io::copy(&mut f, &mut io::stderr())?;
+    }
+    drop(files);
+    Ok(status.code)
+}
+
+/// Whether `path` (absolute in the rootfs) is a directory there.
+pub fn is_dir_in(rootfs: &Path, path: &str) -> Result<bool> {
+    let host = runtime::secure_join(rootfs, Path::new(path))?;
+    Ok(std::fs::metadata(host).is_ok_and(|m| m.is_dir()))
+}
