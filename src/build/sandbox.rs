@@ -156,8 +156,11 @@ pub fn run(sandbox: &mut Sandbox<'_>, spec: &RunSpec) -> Result<i32> {
         stdout: Stdio::Fd(out),
         stderr: Stdio::Fd(err),
     };
+    let marks = MountPoints::record(&rootfs);
     let mut container = Container::create(&c, stdio).context("starting the build container")?;
     let status = container.wait()?;
+    drop(container);
+    marks.restore()?;
     if status.code != 0
         && let Some(mut f) = capture
     {
@@ -166,6 +169,76 @@ pub fn run(sandbox: &mut Sandbox<'_>, spec: &RunSpec) -> Result<i32> {
     }
     drop(files);
     Ok(status.code)
+}
+
+/// Paths the runtime creates in the rootfs as mount points. Docker keeps them in a separate
+/// init layer; here those that the image did not have are removed after the step, and the
+/// times of their parent directories put back, so a step's layer holds only what it did.
+const MOUNT_POINTS: &[&str] = &[
+    "etc/hosts",
+    "etc/hostname",
+    "etc/resolv.conf",
+    "etc",
+    "proc",
+    "sys",
+    "dev",
+];
+
+struct MountPoints {
+    rootfs: PathBuf,
+    missing: Vec<&'static str>,
+    times: Vec<(PathBuf, std::fs::Metadata)>,
+}
+
+impl MountPoints {
+    fn record(rootfs: &Path) -> Self {
+        let missing = MOUNT_POINTS
+            .iter()
+            .copied()
+            .filter(|p| std::fs::symlink_metadata(rootfs.join(p)).is_err())
+            .collect();
+        let times = [rootfs.to_path_buf(), rootfs.join("etc")]
+            .into_iter()
+            .filter_map(|p| {
+                let m = std::fs::symlink_metadata(&p).ok().filter(|m| m.is_dir())?;
+                Some((p, m))
+            })
+            .collect();
+        MountPoints {
+            rootfs: rootfs.to_path_buf(),
+            missing,
+            times,
+        }
+    }
+
+    fn restore(&self) -> Result<()> {
+        for p in &self.missing {
+            let path = self.rootfs.join(p);
+            let removed = match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir(&path),
+                Ok(m) if m.len() == 0 => std::fs::remove_file(&path),
+                _ => Ok(()),
+            };
+            // A directory the step filled is the step's own: it stays.
+            if let Err(e) = removed
+                && e.raw_os_error() != Some(libc::ENOTEMPTY)
+            {
+                tracing::debug!(path = %path.display(), error = %e, "mount point left in place");
+            }
+        }
+        for (path, meta) in &self.times {
+            use std::os::unix::fs::MetadataExt;
+            let t = |s, ns| nix::sys::time::TimeSpec::new(s, ns);
+            let _ = nix::sys::stat::utimensat(
+                nix::fcntl::AT_FDCWD,
+                path,
+                &t(meta.atime(), meta.atime_nsec()),
+                &t(meta.mtime(), meta.mtime_nsec()),
+                nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Whether `path` (absolute in the rootfs) is a directory there.
