@@ -639,7 +639,7 @@ impl<'a> Builder<'a> {
         let from_root = match &from {
             None => None,
             Some(f) => {
-                let (top, _) = self.from_image(f)?;
+                let (top, _) = self.source_image(f)?;
                 let mut sb = Sandbox::create(self.engine, top.as_ref())?;
                 let root = sb.rootfs()?;
                 source_sandbox = Some(sb);
@@ -725,7 +725,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The top layer and config of a stage (by name or index) or an image, for `--from`.
-    fn from_image(&self, name: &str) -> Result<(Option<graph::ChainId>, ImageConfig)> {
+    fn source_image(&self, name: &str) -> Result<(Option<graph::ChainId>, ImageConfig)> {
         let done = &self.stages[..self.stages.len() - 1];
         let stage = done
             .iter()

@@ -76,19 +76,16 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
         let Some((key, value)) = directive(lines[i]) else {
             break;
         };
-        match key.as_str() {
-            "escape" => {
-                escape = match value.as_str() {
-                    "\\" => '\\',
-                    "`" => '`',
-                    other => bail!(
-                        "Dockerfile line {}: invalid escape token '{other}' does not match ` or \\",
-                        i + 1
-                    ),
-                }
-            }
-            // syntax= names a BuildKit frontend; check= configures its linter. Both ignored.
-            _ => {}
+        // syntax= names a BuildKit frontend and check= configures its linter: both ignored.
+        if key == "escape" {
+            escape = match value.as_str() {
+                "\\" => '\\',
+                "`" => '`',
+                other => bail!(
+                    "Dockerfile line {}: invalid escape token '{other}' does not match ` or \\",
+                    i + 1
+                ),
+            };
         }
         i += 1;
     }
@@ -255,10 +252,8 @@ pub fn heredoc_markers(args: &str) -> Vec<(String, bool, bool)> {
                 }
                 if j > start {
                     let name: String = chars[start..j].iter().collect();
-                    if let Some(q) = q {
-                        if chars.get(j) == Some(&q) {
-                            j += 1;
-                        }
+                    if q.is_some() && chars.get(j) == q.as_ref() {
+                        j += 1;
                     }
                     out.push((name, strip, q.is_some()));
                     i = j;
