@@ -662,3 +662,50 @@ fn failures_name_the_line_and_leave_nothing(e: &Engine) {
     }
     assert_eq!(e.ok(&["run", "--rm", "app"]), "good\n");
 }
+
+#[test]
+fn root_an_interrupted_build_leaves_nothing() {
+    let Some(e) = Engine::new("root_an_interrupted_build_leaves_nothing", "overlay2") else {
+        return;
+    };
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo started; sleep 30\nCMD [\"true\"]\n",
+    )]);
+    let mut child = e
+        .command(&["build", "-t", "never", ctx.path().to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("started") {
+        let n = std::io::Read::read(&mut out, &mut buf).unwrap();
+        assert!(
+            n > 0,
+            "the build ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the step was not killed"
+    );
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("the build was interrupted"), "{err}");
+    assert!(!e.engine(&["image", "inspect", "never"]).status.success());
+    e.assert_no_leftovers();
+}

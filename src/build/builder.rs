@@ -15,7 +15,7 @@ use super::dockerignore::Ignore;
 use super::expand;
 use super::instructions::{self, shell_of};
 use super::parser::{self, Instruction, json_form};
-use super::sandbox::{self, RunSpec, Sandbox};
+use super::sandbox::{self, Interrupt, RunSpec, Sandbox};
 use crate::engine::Engine;
 
 /// Build arguments usable without an ARG instruction, as Docker predefines them.
@@ -75,6 +75,7 @@ pub struct Builder<'a> {
     used_args: BTreeSet<String>,
     step: usize,
     total: usize,
+    interrupt: Interrupt,
 }
 
 impl std::fmt::Debug for Builder<'_> {
@@ -102,6 +103,7 @@ impl<'a> Builder<'a> {
             used_args: BTreeSet::new(),
             step: 0,
             total: 0,
+            interrupt: Interrupt::default(),
         }
     }
 
@@ -114,6 +116,7 @@ impl<'a> Builder<'a> {
     /// Runs the whole Dockerfile; returns the final image.
     pub fn build(mut self) -> Result<Image> {
         let file = parser::parse(&self.opts.dockerfile)?;
+        self.interrupt = Interrupt::install()?;
         self.escape = file.escape;
         if file.instructions.is_empty() {
             bail!("the Dockerfile cannot be empty");
@@ -139,6 +142,7 @@ impl<'a> Builder<'a> {
             {
                 break;
             }
+            self.interrupt.check()?;
             self.step += 1;
             self.say(&format!(
                 "Step {}/{} : {}",
@@ -510,7 +514,7 @@ impl<'a> Builder<'a> {
             network: self.opts.network,
             quiet: self.opts.quiet,
         };
-        let code = sandbox::run(&mut sandbox, &spec)?;
+        let code = sandbox::run(&mut sandbox, &spec, &self.interrupt)?;
         if code != 0 {
             bail!("The command '{joined}' returned a non-zero code: {code}");
         }

@@ -5,9 +5,12 @@
 use std::io::{self, Seek, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use graph::{ChainId, CreateOpts, Layer};
+use nix::sys::signal::{SigSet, Signal};
 use runtime::{BindMount, Container, ContainerSpec, Network, ProcessSpec, Stdio, StdioSet};
 
 use crate::container::create::random_id;
@@ -100,8 +103,55 @@ pub struct RunSpec {
     pub quiet: bool,
 }
 
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP during a build kill the step's running process, so the
+/// step fails and its writable layer is removed as any failed step's is, instead of the build
+/// dying with the layer left behind.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt {
+    pid: Arc<AtomicI32>,
+    hit: Arc<AtomicBool>,
+}
+
+impl Interrupt {
+    /// Takes the signals (blocked here, so in every thread started after, and waited for by
+    /// a thread of their own).
+    pub fn install() -> Result<Interrupt> {
+        let me = Interrupt::default();
+        let mut set = SigSet::empty();
+        for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            set.add(sig);
+        }
+        set.thread_block().context("blocking signals")?;
+        let (pid, hit) = (Arc::clone(&me.pid), Arc::clone(&me.hit));
+        std::thread::Builder::new()
+            .name("build-signals".into())
+            .spawn(move || {
+                while set.wait().is_ok() {
+                    hit.store(true, Ordering::SeqCst);
+                    let target = pid.load(Ordering::SeqCst);
+                    if target > 0 {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(target),
+                            Signal::SIGKILL,
+                        );
+                    }
+                }
+            })
+            .context("starting the signal thread")?;
+        Ok(me)
+    }
+
+    /// Fails once a signal has come.
+    pub fn check(&self) -> Result<()> {
+        if self.hit.load(Ordering::SeqCst) {
+            bail!("the build was interrupted");
+        }
+        Ok(())
+    }
+}
+
 /// Runs the process to completion in the sandbox; returns its exit code.
-pub fn run(sandbox: &mut Sandbox<'_>, spec: &RunSpec) -> Result<i32> {
+pub fn run(sandbox: &mut Sandbox<'_>, spec: &RunSpec, interrupt: &Interrupt) -> Result<i32> {
     let rootfs = sandbox.rootfs()?;
     let files = tempfile::Builder::new()
         .prefix("engine-build-etc-")
@@ -158,9 +208,17 @@ pub fn run(sandbox: &mut Sandbox<'_>, spec: &RunSpec) -> Result<i32> {
     };
     let marks = MountPoints::record(&rootfs);
     let mut container = Container::create(&c, stdio).context("starting the build container")?;
-    let status = container.wait()?;
+    interrupt.pid.store(container.pid(), Ordering::SeqCst);
+    // A signal that came while the container started finds no pid to kill: kill it here.
+    if interrupt.hit.load(Ordering::SeqCst) {
+        let _ = container.kill(libc::SIGKILL);
+    }
+    let status = container.wait();
+    interrupt.pid.store(0, Ordering::SeqCst);
+    let status = status?;
     drop(container);
     marks.restore()?;
+    interrupt.check()?;
     if status.code != 0
         && let Some(mut f) = capture
     {
