@@ -325,6 +325,17 @@ fn classic_example(e: &Engine) {
     let run = e.ok(&["run", "--rm", "classic"]);
     assert_eq!(run, "hello from run\nsecond\n");
     e.assert_no_leftovers();
+    // The steps' images are intermediate: hidden from `images`, removed with the image.
+    let images = e.ok(&["images"]);
+    assert_eq!(images.lines().count(), 3, "{images}");
+    assert_eq!(
+        e.ok(&["images", "-aq"]).lines().count(),
+        5,
+        "busybox and one per step"
+    );
+    e.ok(&["rmi", "classic"]);
+    assert_eq!(e.ok(&["images", "-aq"]).lines().count(), 1);
+    assert_eq!(e.layer_count(), base_layers);
 }
 
 on_both_drivers!(cache_hits_and_misses);

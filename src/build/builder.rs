@@ -429,6 +429,9 @@ impl<'a> Builder<'a> {
         });
         let raw = serde_json::to_vec(&config)?;
         let image = self.engine.images.create(&raw)?;
+        if let Some(parent) = self.parent() {
+            self.engine.images.set_parent(&image.id, &parent)?;
+        }
         self.cache.put(key, &image.id)?;
         self.say(&format!(" ---> {}", &image.id.hex()[..12]));
         let stage = self.stage_mut();

@@ -166,7 +166,14 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
             .collect();
         tags.sort();
         if tags.is_empty() {
-            if dangling != Some(false) && wanted.is_none() && ref_patterns.is_empty() {
+            // An untagged image others were built on is intermediate: shown only with -a.
+            let intermediate =
+                (!args.all || dangling.is_some()) && !engine.images.children(&image.id)?.is_empty();
+            if dangling != Some(false)
+                && wanted.is_none()
+                && ref_patterns.is_empty()
+                && !intermediate
+            {
                 rows.push(Row {
                     repository: "<none>".into(),
                     tag: "<none>".into(),
@@ -340,13 +347,44 @@ fn remove_one(engine: &Engine, name: &str, force: bool) -> Result<()> {
             ),
         }
     }
+    if !engine.images.children(&image.id)?.is_empty() {
+        // Docker keeps an image that others were built on: the tag goes, the image stays.
+        if let Some(r) = &by_reference {
+            engine.images.untag(r)?;
+            writeln!(out, "Untagged: {}", r.familiar())?;
+            return Ok(());
+        }
+        bail!(
+            "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
+            short_id(&image, false)
+        );
+    }
     for r in &tags {
         writeln!(out, "Untagged: {}", r.familiar())?;
     }
+    let mut parent = engine.images.parent(&image.id)?;
     let removed = engine.images.delete(&image.id)?;
     writeln!(out, "Deleted: {}", image.id)?;
     for layer in removed {
         writeln!(out, "Deleted: {layer}")?;
+    }
+    // Then the untagged images it was built on that nothing else needs (a build's steps).
+    while let Some(id) = parent {
+        let Ok(image) = engine.images.get(&id) else {
+            break;
+        };
+        if !engine.images.tags_of(&id)?.is_empty()
+            || !engine.images.children(&id)?.is_empty()
+            || !users_of(engine, &image)?.is_empty()
+        {
+            break;
+        }
+        parent = engine.images.parent(&id)?;
+        let removed = engine.images.delete(&id)?;
+        writeln!(out, "Deleted: {id}")?;
+        for layer in removed {
+            writeln!(out, "Deleted: {layer}")?;
+        }
     }
     Ok(())
 }
@@ -500,17 +538,28 @@ fn prune(engine: &Engine, all: bool, force: bool) -> Result<()> {
     let references = engine.images.references()?;
     let mut deleted = Vec::new();
     let mut reclaimed = 0;
-    for image in engine.images.list()? {
-        let tagged = references.iter().any(|(_, id)| *id == image.id);
-        if (tagged && !all) || !users_of(engine, &image)?.is_empty() {
-            continue;
+    // Leaves first, pass after pass: an intermediate image goes once its last child has.
+    loop {
+        let mut progressed = false;
+        for image in engine.images.list()? {
+            let tagged = references.iter().any(|(_, id)| *id == image.id);
+            if (tagged && !all)
+                || !engine.images.children(&image.id)?.is_empty()
+                || !users_of(engine, &image)?.is_empty()
+            {
+                continue;
+            }
+            reclaimed += image_size(engine, &image);
+            for r in engine.images.tags_of(&image.id)? {
+                deleted.push(format!("untagged: {}", r.familiar()));
+            }
+            engine.images.delete(&image.id)?;
+            deleted.push(format!("deleted: {}", image.id));
+            progressed = true;
         }
-        reclaimed += image_size(engine, &image);
-        for r in engine.images.tags_of(&image.id)? {
-            deleted.push(format!("untagged: {}", r.familiar()));
+        if !progressed {
+            break;
         }
-        engine.images.delete(&image.id)?;
-        deleted.push(format!("deleted: {}", image.id));
     }
     let mut out = io::stdout().lock();
     if !deleted.is_empty() {
