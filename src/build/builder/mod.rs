@@ -6,16 +6,17 @@ use anyhow::{Context, Result, anyhow, bail};
 use graph::Digest;
 use graph::image::{History, Image, ImageConfig, Reference, RunConfig, now_rfc3339, top_chain};
 use runtime::Network;
-use sha2::{Digest as _, Sha256};
+
+mod copy_step;
+mod run_step;
 
 use super::cache::{BuildCache, Key};
-use super::context::{BuildContext, SourceRoot};
-use super::copy::{self, CopyRequest, Owner};
-use super::dockerignore::Ignore;
+use super::context::BuildContext;
+use super::copy::{self, Owner};
 use super::expand;
 use super::instructions::{self, shell_of};
-use super::parser::{self, Instruction, json_form};
-use super::sandbox::{self, Interrupt, RunSpec, Sandbox};
+use super::parser::{self, Instruction};
+use super::sandbox::{self, Interrupt, Sandbox};
 use crate::engine::Engine;
 
 /// Build arguments usable without an ARG instruction, as Docker predefines them.
@@ -463,71 +464,6 @@ impl<'a> Builder<'a> {
         top_chain(&self.stage().config.rootfs.diff_ids)
     }
 
-    fn run(&mut self, instr: &Instruction) -> Result<()> {
-        if let Some((f, _)) = instr.flags.first() {
-            bail!("RUN --{f} is not supported (a BuildKit feature)");
-        }
-        let shell = shell_of(&self.stage().config);
-        let args = match json_form(&instr.args) {
-            Some(v) => v,
-            None => {
-                let mut v = shell.clone();
-                v.push(shell_command(instr));
-                v
-            }
-        };
-        if args.is_empty() || args.iter().all(String::is_empty) {
-            bail!("RUN requires at least one argument");
-        }
-        let rc = self.stage().config.config.clone().unwrap_or_default();
-        let mut env: Vec<String> = rc.env.clone().unwrap_or_default();
-        let env_keys: BTreeSet<String> = env
-            .iter()
-            .filter_map(|e| e.split_once('=').map(|(k, _)| k.to_string()))
-            .collect();
-        let mut arg_env: Vec<String> = Vec::new();
-        for (k, v) in &self.stage().args {
-            if !env_keys.contains(k) {
-                arg_env.push(format!("{k}={v}"));
-            }
-        }
-        for (k, v) in &self.opts.build_args {
-            if PREDEFINED_ARGS.contains(&k.as_str()) && !env_keys.contains(k) {
-                env.push(format!("{k}={v}"));
-            }
-        }
-        env.extend(arg_env.iter().cloned());
-        let joined = args.join(" ");
-        let created_by = if arg_env.is_empty() {
-            joined.clone()
-        } else {
-            format!("|{} {} {}", arg_env.len(), arg_env.join(" "), joined)
-        };
-        let key = Key::new(self.parent().as_ref(), &created_by, "");
-        if self.use_cache(&key)? {
-            return Ok(());
-        }
-        let mut sandbox = Sandbox::create(self.engine, self.top_layer().as_ref())?;
-        self.say(&format!(" ---> Running in {}", sandbox.short_id()));
-        let spec = RunSpec {
-            args,
-            env,
-            cwd: rc.working_dir.clone(),
-            user: rc.user.clone(),
-            network: self.opts.network,
-            quiet: self.opts.quiet,
-        };
-        let code = sandbox::run(&mut sandbox, &spec, &self.interrupt)?;
-        if code != 0 {
-            bail!("The command '{joined}' returned a non-zero code: {code}");
-        }
-        let short = sandbox.short_id().to_string();
-        let layer = sandbox.commit()?;
-        self.say(&format!("Removing intermediate container {short}"));
-        let config = self.stage().config.clone();
-        self.finish(config, created_by, Some(layer.diff_id), &key)
-    }
-
     fn workdir(&mut self, instr: &Instruction) -> Result<()> {
         let vars = self.vars();
         let mut config = self.stage().config.clone();
@@ -564,190 +500,6 @@ impl<'a> Builder<'a> {
         let layer = sandbox.commit()?;
         self.finish(config, created_by, Some(layer.diff_id), &key)
     }
-
-    fn copy(&mut self, instr: &Instruction) -> Result<()> {
-        let kw = instr.keyword.as_str();
-        let vars = self.vars();
-        let mut from = None;
-        let mut chown = None;
-        let mut chmod = None;
-        for (name, value) in &instr.flags {
-            match name.as_str() {
-                "from" if kw == "COPY" => from = Some(expand::word(value, &vars, self.escape)?),
-                "chown" => chown = Some(expand::word(value, &vars, self.escape)?),
-                "chmod" => {
-                    chmod = Some(u32::from_str_radix(value, 8).map_err(|_| {
-                        anyhow!("invalid --chmod value {value:?}: want an octal mode")
-                    })?)
-                }
-                "link" => {}
-                other => bail!("Unknown flag: {other}"),
-            }
-        }
-        let mut words = match json_form(&instr.args) {
-            Some(v) => v,
-            None => expand::words(&instr.args, &vars, self.escape)?,
-        };
-        if words.len() < 2 {
-            bail!(
-                "{kw} requires at least two arguments, but got {}",
-                words.len()
-            );
-        }
-        let dest_word = words.pop().unwrap_or_default();
-        let workdir = self
-            .stage()
-            .config
-            .config
-            .as_ref()
-            .map(|c| c.working_dir.clone())
-            .unwrap_or_default();
-        let mut dest = instructions::join_workdir(&workdir, &dest_word);
-        if dest_word.ends_with('/') || dest_word == "." {
-            dest.push('/');
-        }
-        // Heredoc sources: `<<EOF` words.
-        let mut heredocs = Vec::new();
-        let mut paths = Vec::new();
-        for w in words {
-            match instr.heredocs.iter().find(|h| {
-                w.trim_start_matches("<<")
-                    .trim_start_matches('-')
-                    .trim_matches(['"', '\''])
-                    == h.name
-                    && w.starts_with("<<")
-            }) {
-                Some(h) => {
-                    let content = if h.quoted {
-                        h.content.clone()
-                    } else {
-                        expand::word(&h.content, &vars, self.escape)
-                            .unwrap_or_else(|_| h.content.clone())
-                    };
-                    heredocs.push((h.name.clone(), content));
-                }
-                None => paths.push(w),
-            }
-        }
-        for p in &paths {
-            if p.starts_with("http://") || p.starts_with("https://") || p.starts_with("git@") {
-                bail!(
-                    "{kw} from a URL is not supported: {p}; download it into the build context and COPY it"
-                );
-            }
-        }
-        if paths.len() + heredocs.len() > 1 && !dest.ends_with('/') {
-            bail!(
-                "When using {kw} with more than one source file, the destination must be a directory and end with a /"
-            );
-        }
-        // The source: the context, or another stage's (or image's) root filesystem.
-        let mut source_sandbox = None;
-        let from_root = match &from {
-            None => None,
-            Some(f) => {
-                let (top, _) = self.source_image(f)?;
-                let mut sb = Sandbox::create(self.engine, top.as_ref())?;
-                let root = sb.rootfs()?;
-                source_sandbox = Some(sb);
-                Some(SourceRoot {
-                    root,
-                    ignore: Ignore::default(),
-                    is_rootfs: true,
-                })
-            }
-        };
-        let source: &SourceRoot = from_root.as_ref().unwrap_or(&self.context.source);
-        let mut sources = Vec::new();
-        for p in &paths {
-            let found = source.resolve(p, kw)?;
-            if found.is_empty() {
-                bail!("{kw} failed: no source files were specified (nothing matches {p})");
-            }
-            sources.extend(found);
-        }
-        let mut h = Sha256::new();
-        h.update(source.digest(&sources)?.as_bytes());
-        for (name, content) in &heredocs {
-            h.update(name.as_bytes());
-            h.update([0]);
-            h.update(content.as_bytes());
-        }
-        let digest = hex::encode(h.finalize());
-        let kind = if sources.len() + heredocs.len() > 1 {
-            "multi"
-        } else if sources.first().is_some_and(|s| s.path.is_dir()) {
-            "dir"
-        } else {
-            "file"
-        };
-        let created_by = self
-            .nop(&format!("{kw} {kind}:{digest} in {dest} "))
-            .replacen("#(nop)  ", "#(nop) ", 1);
-        let key_extra = format!(
-            "from={} chown={} chmod={:?}",
-            from.as_deref().unwrap_or(""),
-            chown.as_deref().unwrap_or(""),
-            chmod
-        );
-        let key = Key::new(self.parent().as_ref(), &created_by, &key_extra);
-        if self.use_cache(&key)? {
-            return Ok(());
-        }
-        let mut sandbox = Sandbox::create(self.engine, self.top_layer().as_ref())?;
-        let rootfs = sandbox.rootfs()?;
-        let owner = match &chown {
-            Some(spec) => copy::resolve_chown(&rootfs, spec)?,
-            None => Owner::default(),
-        };
-        copy::copy(
-            &rootfs,
-            &CopyRequest {
-                from: source,
-                sources: &sources,
-                dest: dest.clone(),
-                owner,
-                extract: kw == "ADD",
-                chmod,
-            },
-        )?;
-        for (name, content) in &heredocs {
-            let file = if dest.ends_with('/') {
-                format!("{dest}{name}")
-            } else {
-                dest.clone()
-            };
-            copy::write_file(
-                &rootfs,
-                &file,
-                content.as_bytes(),
-                owner,
-                chmod.unwrap_or(0o644),
-            )?;
-        }
-        drop(source_sandbox);
-        let layer = sandbox.commit()?;
-        let config = self.stage().config.clone();
-        self.finish(config, created_by, Some(layer.diff_id), &key)
-    }
-
-    /// The top layer and config of a stage (by name or index) or an image, for `--from`.
-    fn source_image(&self, name: &str) -> Result<(Option<graph::ChainId>, ImageConfig)> {
-        let done = &self.stages[..self.stages.len() - 1];
-        let stage = done
-            .iter()
-            .find(|s| {
-                s.name
-                    .as_ref()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
-            })
-            .or_else(|| name.parse::<usize>().ok().and_then(|i| done.get(i)));
-        if let Some(s) = stage {
-            return Ok((top_chain(&s.config.rootfs.diff_ids), s.config.clone()));
-        }
-        let image = self.resolve_image(name)?;
-        Ok((image.top_layer(), image.config))
-    }
 }
 
 /// The name after `AS` in a FROM's arguments.
@@ -779,38 +531,9 @@ fn arg_decls(
     Ok(out)
 }
 
-/// RUN's shell-form command, heredocs included: a RUN that is only a heredoc runs its body as
-/// the script; otherwise the shell gets the heredocs after the command, as it would read them.
-fn shell_command(instr: &Instruction) -> String {
-    if instr.heredocs.is_empty() {
-        return instr.args.clone();
-    }
-    let only_heredoc = parser::heredoc_markers(&instr.args).len() == 1 && {
-        let t = instr.args.trim();
-        t.starts_with("<<") && !t.contains(char::is_whitespace)
-    };
-    if only_heredoc {
-        return instr.heredocs[0].content.clone();
-    }
-    let mut s = instr.args.clone();
-    for h in &instr.heredocs {
-        s.push('\n');
-        s.push_str(&h.content);
-        s.push_str(&h.name);
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn heredoc_runs_as_the_script_or_after_the_command() {
-        let d = parser::parse("RUN <<EOF\necho a\necho b\nEOF\nRUN cat <<X > /f\nhi\nX\n").unwrap();
-        assert_eq!(shell_command(&d.instructions[0]), "echo a\necho b\n");
-        assert_eq!(shell_command(&d.instructions[1]), "cat <<X > /f\nhi\nX");
-    }
 
     #[test]
     fn arg_declarations() {
