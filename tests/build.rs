@@ -322,6 +322,12 @@ fn classic_example(e: &Engine) {
         rows[3].trim_end().ends_with(" 0B"),
         "metadata rows have no layer: {history}"
     );
+    // Each row names the image its step made, down to the base, as Docker's history does.
+    let ids = e.ok(&["history", "-q", "classic"]);
+    let ids: Vec<&str> = ids.lines().collect();
+    assert_eq!(ids[0], &id[7..19]);
+    assert_eq!(ids[4], &e.image_id("busybox")[7..19]);
+    assert!(!ids.contains(&"<missing>"), "{ids:?}");
     let run = e.ok(&["run", "--rm", "classic"]);
     assert_eq!(run, "hello from run\nsecond\n");
     e.assert_no_leftovers();
@@ -472,7 +478,11 @@ CMD ["id -u; id -g; pwd; echo $MODE; cat built listing heredoc generated; stat -
         ("a.txt", "a\n"),
         ("b.txt", "b\n"),
         ("c.log", "c\n"),
-        (".dockerignore", "# keep secrets out\n**/*.key\n"),
+        (
+            ".dockerignore",
+            "# keep secrets out\n**/*.key\n!conf/public.key\n",
+        ),
+        ("conf/public.key", "may be copied\n"),
     ]);
     // A gzipped tar for ADD to unpack.
     let mut tar = tar::Builder::new(Vec::new());
@@ -537,6 +547,10 @@ CMD ["id -u; id -g; pwd; echo $MODE; cat built listing heredoc generated; stat -
     assert!(
         out.contains("app.conf") && !out.contains("secret.key"),
         "{out}"
+    );
+    assert!(
+        out.contains("public.key"),
+        "a ! exception brings a file back: {out}"
     );
     assert!(out.contains("inside.txt"), "{out}");
     // The history: one row per instruction after FROM, metadata rows without a layer.

@@ -475,8 +475,18 @@ pub fn history(engine: &Engine, args: HistoryArgs) -> Result<()> {
         ));
     }
     rows.reverse();
-    if let Some(first) = rows.first_mut() {
-        first.0 = short_id(&image, args.no_trunc);
+    // Each image a build step made adds one history entry on its parent: rows from the top
+    // are the image, its parent, and so on while the parents are known (Docker's way).
+    let mut current = Some(image.clone());
+    for row in rows.iter_mut() {
+        let Some(img) = current.take() else {
+            break;
+        };
+        row.0 = short_id(&img, args.no_trunc);
+        current = match engine.images.parent(&img.id)? {
+            Some(p) => engine.images.get(&p).ok(),
+            None => None,
+        };
     }
     let mut out = io::stdout().lock();
     if args.quiet {
