@@ -632,6 +632,21 @@ fn root_context_on_stdin_quiet_and_network() {
         run, "hello from stdin\n1\n",
         "--network none leaves only loopback"
     );
+    // Proxy build args reach RUN without an ARG, and stay out of the history.
+    let proxy = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo \"proxy=$no_proxy\" > /proxy\nCMD [\"cat\", \"/proxy\"]\n",
+    )]);
+    let out = e.build_ok(
+        proxy.path(),
+        &["--build-arg", "no_proxy=internal.example", "-t", "proxy"],
+    );
+    assert!(!out.contains("were not consumed"), "{out}");
+    assert_eq!(e.ok(&["run", "--rm", "proxy"]), "proxy=internal.example\n");
+    assert!(
+        !e.ok(&["history", "--no-trunc", "proxy"])
+            .contains("no_proxy=")
+    );
     e.assert_no_leftovers();
 }
 

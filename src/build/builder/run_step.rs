@@ -40,8 +40,13 @@ impl Builder<'_> {
                 arg_env.push(format!("{k}={v}"));
             }
         }
+        // Proxies given with --build-arg reach RUN undeclared, and stay out of the history.
+        let declared: BTreeSet<&str> = self.stage().args.iter().map(|(k, _)| k.as_str()).collect();
         for (k, v) in &self.opts.build_args {
-            if PREDEFINED_ARGS.contains(&k.as_str()) && !env_keys.contains(k) {
+            if PREDEFINED_ARGS.contains(&k.as_str())
+                && !env_keys.contains(k)
+                && !declared.contains(k.as_str())
+            {
                 env.push(format!("{k}={v}"));
             }
         }
