@@ -88,11 +88,6 @@ impl Builder<'_> {
                 );
             }
         }
-        if paths.len() + heredocs.len() > 1 && !dest.ends_with('/') {
-            bail!(
-                "When using {kw} with more than one source file, the destination must be a directory and end with a /"
-            );
-        }
         // The source: the context, or another stage's (or image's) root filesystem.
         let mut source_sandbox = None;
         let from_root = match &from {
@@ -117,6 +112,11 @@ impl Builder<'_> {
                 bail!("{kw} failed: no source files were specified (nothing matches {p})");
             }
             sources.extend(found);
+        }
+        if sources.len() + heredocs.len() > 1 && !dest.ends_with('/') {
+            bail!(
+                "When using {kw} with more than one source file, the destination must be a directory and end with a /"
+            );
         }
         let mut h = Sha256::new();
         h.update(source.digest(&sources)?.as_bytes());

@@ -484,19 +484,8 @@ impl<'a> Builder<'a> {
             drop(sandbox);
             return self.finish(config, created_by, None, &key);
         }
-        let user = config
-            .config
-            .as_ref()
-            .map(|c| c.user.clone())
-            .unwrap_or_default();
-        // The directory belongs to the USER in effect, as Docker makes it.
-        let owner = runtime::resolve_user(&rootfs, &user)
-            .map(|u| Owner {
-                uid: u.uid,
-                gid: u.gid,
-            })
-            .unwrap_or_default();
-        copy::make_dirs(&rootfs, &dir, owner)?;
+        // Owned by root, as Docker's classic builder makes it (whatever the USER).
+        copy::make_dirs(&rootfs, &dir, Owner::default())?;
         let layer = sandbox.commit()?;
         self.finish(config, created_by, Some(layer.diff_id), &key)
     }
