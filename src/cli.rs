@@ -104,6 +104,8 @@ pub enum Command {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -352,6 +354,36 @@ pub struct CommitArgs {
     pub pause: bool,
     pub container: String,
     pub reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the 'name:tag' format (repeatable)
+    #[arg(short, long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+    /// Name of the Dockerfile (default: 'CONTEXT/Dockerfile'; '-' reads it from stdin)
+    #[arg(short, long)]
+    pub file: Option<PathBuf>,
+    /// Set build-time variables (KEY=VALUE, or KEY to take it from the environment)
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_args: Vec<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Set the target build stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Networking mode for the RUN instructions during build (host, none)
+    #[arg(long, default_value = "host")]
+    pub network: String,
+    /// Suppress the build output and print image ID on success
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Always remove intermediate containers (accepted; they always are)
+    #[arg(long, default_value_t = true)]
+    pub rm: bool,
+    /// The build context: a directory, or '-' for a tar (or a lone Dockerfile) on stdin
+    pub context: String,
 }
 
 #[derive(Debug, Subcommand)]

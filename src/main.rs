@@ -4,6 +4,7 @@
 //! storage driver from the explicit table in [`drivers`] (selection itself lives in `graph`),
 //! opens the stores ([`engine::Engine`]) and runs one command from [`commands`].
 
+mod build;
 mod changes;
 mod cli;
 mod commands;

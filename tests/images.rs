@@ -705,3 +705,62 @@ fn root_docker_and_engine_load_each_others_saves_with_equal_digests() {
         "made by docker\n"
     );
 }
+
+/// Serves `body` over HTTP on loopback at /rootfs.tar (404 for anything else), for as long as
+/// the test runs; returns the base URL.
+fn serve(body: Vec<u8>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let line = String::from_utf8_lossy(&request)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let _ = if line.starts_with("GET /rootfs.tar ") {
+                stream
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .and_then(|()| stream.write_all(&body))
+            } else {
+                stream.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+            };
+        }
+    });
+    url
+}
+
+#[test]
+fn root_import_from_a_url() {
+    let Some(e) = Engine::new("root_import_from_a_url", "overlay2") else {
+        return;
+    };
+    let url = serve(busybox_tar());
+    let out = e.ok(&["import", &format!("{url}/rootfs.tar"), "fromurl:1"]);
+    assert!(out.trim().starts_with("sha256:"), "{out}");
+    assert_eq!(
+        e.ok(&["run", "--rm", "fromurl:1", "echo", "downloaded"]),
+        "downloaded\n"
+    );
+    let missing = e.engine(&["import", &format!("{url}/nope.tar"), "nope:1"]);
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("404"), "{}", stderr(&missing));
+    assert!(!e.ok(&["images"]).contains("nope"));
+}

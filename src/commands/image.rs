@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, IsTerminal, Read, Write};
 
 use anyhow::{Context, Result, bail};
 use graph::image::{History, Image, ImageConfig, Reference, RunConfig, host_architecture};
@@ -13,6 +13,7 @@ use crate::changes;
 use crate::cli::{HistoryArgs, ImageCommand, ImagesArgs, ImportArgs, RmiArgs};
 use crate::engine::Engine;
 use crate::human;
+use crate::progress::Progress;
 
 pub fn run(engine: &Engine, cmd: ImageCommand) -> Result<()> {
     match cmd {
@@ -55,12 +56,6 @@ fn image_size(engine: &Engine, image: &Image) -> u64 {
 }
 
 pub fn import(engine: &Engine, args: ImportArgs) -> Result<()> {
-    if args.file.starts_with("http://") || args.file.starts_with("https://") {
-        bail!(
-            "importing from a URL is not supported: download {} and import the file",
-            args.file
-        );
-    }
     let host_platform = format!("linux/{}", host_architecture());
     if let Some(p) = &args.platform
         && p != &host_platform
@@ -80,8 +75,11 @@ pub fn import(engine: &Engine, args: ImportArgs) -> Result<()> {
     for change in &args.changes {
         changes::apply(&mut run_config, change).with_context(|| format!("--change {change:?}"))?;
     }
+    let is_url = args.file.starts_with("http://") || args.file.starts_with("https://");
     let input: Box<dyn Read> = if args.file == "-" {
         Box::new(io::stdin().lock())
+    } else if is_url {
+        Box::new(download_with_progress(&args.file)?)
     } else {
         Box::new(File::open(&args.file).with_context(|| format!("opening {}", args.file))?)
     };
@@ -113,6 +111,33 @@ pub fn import(engine: &Engine, args: ImportArgs) -> Result<()> {
     }
     println!("{}", image.id);
     Ok(())
+}
+
+/// A URL's body, with Docker's "Downloading" bar on a terminal.
+fn download_with_progress(url: &str) -> Result<impl Read> {
+    let (length, body) = crate::registry::client::download(url)?;
+    let progress = Progress::new(!io::stdout().is_terminal());
+    progress.line(&format!("Downloading from {url}"));
+    if let Some(len) = length {
+        progress.start_bytes("Importing", "", len);
+    }
+    Ok(ProgressReader {
+        inner: body,
+        progress,
+    })
+}
+
+struct ProgressReader<R> {
+    inner: R,
+    progress: Progress,
+}
+
+impl<R: Read> Read for ProgressReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advance("Importing", n as u64);
+        Ok(n)
+    }
 }
 
 /// A row of `engine images`.
@@ -172,7 +197,14 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
             .collect();
         refs.sort();
         if refs.is_empty() {
-            if dangling != Some(false) && wanted.is_none() && ref_patterns.is_empty() {
+            // An untagged image others were built on is intermediate: shown only with -a.
+            let intermediate =
+                (!args.all || dangling.is_some()) && !engine.images.children(&image.id)?.is_empty();
+            if dangling != Some(false)
+                && wanted.is_none()
+                && ref_patterns.is_empty()
+                && !intermediate
+            {
                 rows.push(Row {
                     repository: "<none>".into(),
                     tag: "<none>".into(),
@@ -395,13 +427,44 @@ fn remove_one(engine: &Engine, name: &str, force: bool) -> Result<()> {
             ),
         }
     }
+    if !engine.images.children(&image.id)?.is_empty() {
+        // Docker keeps an image that others were built on: the tag goes, the image stays.
+        if let Some(r) = &by_reference {
+            engine.images.untag(r)?;
+            writeln!(out, "Untagged: {}", r.familiar())?;
+            return Ok(());
+        }
+        bail!(
+            "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
+            short_id(&image, false)
+        );
+    }
     for r in &tags {
         writeln!(out, "Untagged: {}", r.familiar())?;
     }
+    let mut parent = engine.images.parent(&image.id)?;
     let removed = engine.images.delete(&image.id)?;
     writeln!(out, "Deleted: {}", image.id)?;
     for layer in removed {
         writeln!(out, "Deleted: {layer}")?;
+    }
+    // Then the untagged images it was built on that nothing else needs (a build's steps).
+    while let Some(id) = parent {
+        let Ok(image) = engine.images.get(&id) else {
+            break;
+        };
+        if !engine.images.tags_of(&id)?.is_empty()
+            || !engine.images.children(&id)?.is_empty()
+            || !users_of(engine, &image)?.is_empty()
+        {
+            break;
+        }
+        parent = engine.images.parent(&id)?;
+        let removed = engine.images.delete(&id)?;
+        writeln!(out, "Deleted: {id}")?;
+        for layer in removed {
+            writeln!(out, "Deleted: {layer}")?;
+        }
     }
     Ok(())
 }
@@ -497,8 +560,18 @@ pub fn history(engine: &Engine, args: HistoryArgs) -> Result<()> {
         ));
     }
     rows.reverse();
-    if let Some(first) = rows.first_mut() {
-        first.0 = short_id(&image, args.no_trunc);
+    // Each image a build step made adds one history entry on its parent: rows from the top
+    // are the image, its parent, and so on while the parents are known (Docker's way).
+    let mut current = Some(image.clone());
+    for row in rows.iter_mut() {
+        let Some(img) = current.take() else {
+            break;
+        };
+        row.0 = short_id(&img, args.no_trunc);
+        current = match engine.images.parent(&img.id)? {
+            Some(p) => engine.images.get(&p).ok(),
+            None => None,
+        };
     }
     let mut out = io::stdout().lock();
     if args.quiet {
@@ -560,17 +633,28 @@ fn prune(engine: &Engine, all: bool, force: bool) -> Result<()> {
     let references = engine.images.references()?;
     let mut deleted = Vec::new();
     let mut reclaimed = 0;
-    for image in engine.images.list()? {
-        let tagged = references.iter().any(|(_, id)| *id == image.id);
-        if (tagged && !all) || !users_of(engine, &image)?.is_empty() {
-            continue;
+    // Leaves first, pass after pass: an intermediate image goes once its last child has.
+    loop {
+        let mut progressed = false;
+        for image in engine.images.list()? {
+            let tagged = references.iter().any(|(_, id)| *id == image.id);
+            if (tagged && !all)
+                || !engine.images.children(&image.id)?.is_empty()
+                || !users_of(engine, &image)?.is_empty()
+            {
+                continue;
+            }
+            reclaimed += image_size(engine, &image);
+            for r in engine.images.tags_of(&image.id)? {
+                deleted.push(format!("untagged: {}", r.familiar()));
+            }
+            engine.images.delete(&image.id)?;
+            deleted.push(format!("deleted: {}", image.id));
+            progressed = true;
         }
-        reclaimed += image_size(engine, &image);
-        for r in engine.images.tags_of(&image.id)? {
-            deleted.push(format!("untagged: {}", r.familiar()));
+        if !progressed {
+            break;
         }
-        engine.images.delete(&image.id)?;
-        deleted.push(format!("deleted: {}", image.id));
     }
     let mut out = io::stdout().lock();
     if !deleted.is_empty() {

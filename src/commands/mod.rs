@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod archive;
+mod build;
 mod container;
 mod exec;
 mod image;
@@ -69,6 +70,7 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Diff(args) => return container::diff(&engine, args),
         Command::Commit(args) => return container::commit(&engine, args),
         Command::Export(args) => return container::export(&engine, args),
+        Command::Build(args) => build::run(&engine, args)?,
         Command::Container(cmd) => return container::dispatch(&engine, cmd),
         Command::ContainerMonitor { id, ready_fd } => {
             return run::monitor_main(&engine, &id, ready_fd);

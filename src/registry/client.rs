@@ -497,6 +497,32 @@ pub fn read_small(response: &mut Response<Body>, what: &str) -> Result<Vec<u8>> 
         .with_context(|| format!("reading {what}"))
 }
 
+/// A plain HTTP(S) download (`import URL`): the body as a reader and its length when the
+/// server gave one. HTTPS is checked against the system roots plus the host's certs.d.
+pub fn download(url: &str) -> Result<(Option<u64>, Box<dyn std::io::Read + Send>)> {
+    let uri: http::Uri = url.parse().with_context(|| format!("invalid URL {url}"))?;
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .with_context(|| format!("invalid URL {url}: no host"))?;
+    let tls = TlsConfig::builder()
+        .root_certs(root_certs(&authority)?)
+        .build();
+    let response = agent(tls)
+        .get(url)
+        .call()
+        .map_err(|e| anyhow!("Get {url:?}: {e}"))?;
+    if !response.status().is_success() {
+        bail!("Get {url:?}: {}", response.status());
+    }
+    let length = response
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    Ok((length, Box::new(response.into_body().into_reader())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! ```text
 //! <image-root>/imagedb/content/sha256/<id hex>     the config bytes; id = sha256 of them
 //! <image-root>/repositories.json                   tags, as Docker writes them
+//! <image-root>/imagedb/metadata/sha256/<id hex>/parent   the image a build step made it on
 //! ```
 //! An image keeps its top layer (and so the whole chain) from removal with a layer-store
 //! hold; deleting the image drops the hold and removes the layers nothing else uses.
@@ -93,6 +94,10 @@ impl ImageStore {
 
     fn content_dir(&self) -> PathBuf {
         self.root.join("imagedb/content/sha256")
+    }
+
+    fn metadata_dir(&self, id: &Digest) -> PathBuf {
+        self.root.join("imagedb/metadata/sha256").join(id.hex())
     }
 
     fn repositories_file(&self) -> PathBuf {
@@ -281,6 +286,48 @@ impl ImageStore {
             .collect())
     }
 
+    /// Records that image `id` was made on image `parent` (a build step's), as Docker keeps
+    /// it: untagged parents are intermediate images, hidden by `images` and removed with
+    /// their last child.
+    pub fn set_parent(&self, id: &Digest, parent: &Digest) -> Result<()> {
+        self.get(id)?;
+        let dir = self.metadata_dir(id);
+        fs::create_dir_all(&dir).ctx("create directory", &dir)?;
+        write_atomic(&dir.join("parent"), parent.to_string().as_bytes())
+    }
+
+    /// The image `id` was made on, if recorded.
+    pub fn parent(&self, id: &Digest) -> Result<Option<Digest>> {
+        let path = self.metadata_dir(id).join("parent");
+        match fs::read_to_string(&path) {
+            Ok(text) => text.trim().parse().map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("read", path, e)),
+        }
+    }
+
+    /// The images recorded as made on `id`.
+    pub fn children(&self, id: &Digest) -> Result<Vec<Digest>> {
+        let dir = self.root.join("imagedb/metadata/sha256");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("read directory", dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.ctx("read directory", &dir)?;
+            let Ok(child) = format!("sha256:{}", entry.file_name().to_string_lossy()).parse()
+            else {
+                continue;
+            };
+            if self.parent(&child)?.as_ref() == Some(id) {
+                out.push(child);
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes image `id` and its tags, then every layer of it nothing else uses.
     /// Returns the layers removed.
     pub fn delete(&self, id: &Digest) -> Result<Vec<ChainId>> {
@@ -291,6 +338,13 @@ impl ImageStore {
         let _lock = self.lock()?;
         let path = self.content_dir().join(id.hex());
         fs::remove_file(&path).ctx("remove image config", &path)?;
+        let meta = self.metadata_dir(id);
+        match fs::remove_dir_all(&meta) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io("remove image metadata", meta, e));
+            }
+            _ => {}
+        }
         let mut removed = Vec::new();
         let chains: Vec<ChainId> = image
             .config
