@@ -27,7 +27,7 @@ pub struct GlobalOpts {
     #[arg(long, global = true, value_name = "DIR")]
     pub data_root: Option<PathBuf>,
     /// Daemon configuration file [default: /etc/engine/daemon.json]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, alias = "config-file", global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Log level: error, warn, info, debug, trace
     #[arg(short = 'l', long, global = true, value_name = "LEVEL")]
@@ -109,6 +109,8 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Serve the Docker Engine API on a UNIX socket (for Docker's CLI and SDKs)
+    Daemon(DaemonArgs),
     /// Owns one container: started by `run -d`/`start`, not meant to be typed.
     #[command(hide = true)]
     ContainerMonitor {
@@ -323,6 +325,16 @@ pub struct TopArgs {
     /// ps options (default -ef)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Daemon socket to listen on [default: unix:///run/engine.sock]
+    #[arg(short = 'H', long = "host", value_name = "unix://PATH")]
+    pub hosts: Vec<String>,
+    /// Group for the socket [default: docker, when that group exists]
+    #[arg(short = 'G', long)]
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Args)]

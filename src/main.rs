@@ -4,12 +4,16 @@
 //! storage driver from the explicit table in [`drivers`] (selection itself lives in `graph`),
 //! opens the stores ([`engine::Engine`]) and runs one command from [`commands`].
 
+// The API's JSON documents (`/info`) are large `json!` literals.
+#![recursion_limit = "256"]
+
 mod build;
 mod changes;
 mod cli;
 mod commands;
 mod config;
 mod container;
+mod daemon;
 mod drivers;
 mod engine;
 mod human;

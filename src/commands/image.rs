@@ -40,7 +40,7 @@ fn short_id(image: &Image, no_trunc: bool) -> String {
     }
 }
 
-fn image_size(engine: &Engine, image: &Image) -> u64 {
+pub fn image_size(engine: &Engine, image: &Image) -> u64 {
     let mut size = 0;
     let mut chain = image.top_layer();
     while let Some(c) = chain {
@@ -162,24 +162,98 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     }
 }
 
-pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
-    let mut dangling: Option<bool> = None;
-    let mut ref_patterns = Vec::new();
-    for f in &args.filters {
-        match f.split_once('=') {
-            Some(("dangling", v)) => {
-                dangling = Some(match v {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => bail!("invalid filter 'dangling={v}': want true or false"),
-                })
+/// The `--filter`s of `images`: `dangling=true|false`, `reference=PATTERN`.
+struct ImageFilter {
+    dangling: Option<bool>,
+    references: Vec<String>,
+}
+
+impl ImageFilter {
+    fn parse(filters: &[String]) -> Result<Self> {
+        let mut parsed = ImageFilter {
+            dangling: None,
+            references: Vec::new(),
+        };
+        for f in filters {
+            match f.split_once('=') {
+                Some(("dangling", v)) => {
+                    parsed.dangling = Some(match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => bail!("invalid filter 'dangling={v}': want true or false"),
+                    })
+                }
+                Some(("reference", v)) => parsed.references.push(v.to_string()),
+                _ => bail!(
+                    "invalid filter {f:?}: supported filters are dangling=true|false and reference=PATTERN"
+                ),
             }
-            Some(("reference", v)) => ref_patterns.push(v.to_string()),
-            _ => bail!(
-                "invalid filter {f:?}: supported filters are dangling=true|false and reference=PATTERN"
-            ),
         }
+        Ok(parsed)
     }
+
+    fn matches_reference(&self, r: &Reference) -> bool {
+        self.references.is_empty()
+            || self
+                .references
+                .iter()
+                .any(|p| glob_match(p, &r.familiar()) || glob_match(p, &r.familiar_name()))
+    }
+}
+
+/// Docker's image summaries (`GET /images/json`): one per image, with all its tags.
+pub fn summaries(engine: &Engine, all: bool, filters: &[String]) -> Result<Vec<serde_json::Value>> {
+    let filter = ImageFilter::parse(filters)?;
+    let references = engine.images.references()?;
+    let mut images = engine.images.list()?;
+    images.sort_by_key(|i| std::cmp::Reverse(i.created_unix()));
+    let mut out = Vec::new();
+    for image in images {
+        let refs: Vec<&Reference> = references
+            .iter()
+            .filter(|(_, id)| *id == image.id)
+            .map(|(r, _)| r)
+            .collect();
+        let tags: Vec<String> = refs
+            .iter()
+            .filter(|r| r.digest().is_none())
+            .map(|r| r.familiar())
+            .collect();
+        let digests: Vec<String> = refs
+            .iter()
+            .filter(|r| r.digest().is_some())
+            .map(|r| r.familiar())
+            .collect();
+        let dangling = tags.is_empty();
+        if filter.dangling.is_some_and(|d| d != dangling) {
+            continue;
+        }
+        if !filter.references.is_empty() && !refs.iter().any(|r| filter.matches_reference(r)) {
+            continue;
+        }
+        if dangling && !all && !engine.images.children(&image.id)?.is_empty() {
+            continue;
+        }
+        let size = image_size(engine, &image);
+        out.push(json!({
+            "Id": image.id.to_string(),
+            "ParentId": engine.images.parent(&image.id)?.map(|p| p.to_string()).unwrap_or_default(),
+            "RepoTags": if dangling && digests.is_empty() { json!(["<none>:<none>"]) } else { json!(tags) },
+            "RepoDigests": if digests.is_empty() && dangling { json!(["<none>@<none>"]) } else { json!(digests) },
+            "Created": image.created_unix().unwrap_or(0),
+            "Size": size,
+            "VirtualSize": size,
+            "SharedSize": -1,
+            "Labels": image.config.config.as_ref().and_then(|c| c.labels.clone()),
+            "Containers": -1,
+        }));
+    }
+    Ok(out)
+}
+
+pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
+    let filter = ImageFilter::parse(&args.filters)?;
+    let dangling = filter.dangling;
     let wanted = args
         .reference
         .as_deref()
@@ -202,7 +276,7 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
                 (!args.all || dangling.is_some()) && !engine.images.children(&image.id)?.is_empty();
             if dangling != Some(false)
                 && wanted.is_none()
-                && ref_patterns.is_empty()
+                && filter.references.is_empty()
                 && !intermediate
             {
                 rows.push(Row {
@@ -244,11 +318,7 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
             {
                 continue;
             }
-            if !ref_patterns.is_empty()
-                && !ref_patterns
-                    .iter()
-                    .any(|p| glob_match(p, &r.familiar()) || glob_match(p, &r.familiar_name()))
-            {
+            if !filter.matches_reference(r) {
                 continue;
             }
             rows.push(Row {
@@ -368,13 +438,27 @@ pub fn remove(engine: &Engine, args: RmiArgs) -> Result<()> {
 }
 
 fn remove_one(engine: &Engine, name: &str, force: bool) -> Result<()> {
+    let mut out = io::stdout().lock();
+    for (what, id) in remove_image(engine, name, force)? {
+        writeln!(out, "{what}: {id}")?;
+    }
+    Ok(())
+}
+
+/// `rmi NAME`: what was untagged and deleted, in order (`("Untagged", ref)`,
+/// `("Deleted", id)`), as Docker's CLI prints it and its API returns it.
+pub fn remove_image(
+    engine: &Engine,
+    name: &str,
+    force: bool,
+) -> Result<Vec<(&'static str, String)>> {
+    let mut events = Vec::new();
     let image = resolve(engine, name)?;
     let tags = engine.images.tags_of(&image.id)?;
     let by_reference = Reference::parse(name)
         .ok()
         .filter(|r| engine.images.lookup(r).ok().flatten().as_ref() == Some(&image.id));
     let users = users_of(engine, &image)?;
-    let mut out = io::stdout().lock();
     if let Some(r) = &by_reference {
         // As Docker: untagging a repository's last tag also drops that repository's digest
         // references, and the image stays only when other references remain.
@@ -392,14 +476,14 @@ fn remove_one(engine: &Engine, name: &str, force: bool) -> Result<()> {
             .count();
         if others > 0 || (!users.is_empty() && force) {
             engine.images.untag(r)?;
-            writeln!(out, "Untagged: {}", r.familiar())?;
+            events.push(("Untagged", r.familiar().to_string()));
             if last_tag && others > 0 {
                 for d in same_repo_digests {
                     engine.images.untag(d)?;
-                    writeln!(out, "Untagged: {}", d.familiar())?;
+                    events.push(("Untagged", d.familiar().to_string()));
                 }
             }
-            return Ok(());
+            return Ok(events);
         }
     } else if tags
         .iter()
@@ -431,8 +515,8 @@ fn remove_one(engine: &Engine, name: &str, force: bool) -> Result<()> {
         // Docker keeps an image that others were built on: the tag goes, the image stays.
         if let Some(r) = &by_reference {
             engine.images.untag(r)?;
-            writeln!(out, "Untagged: {}", r.familiar())?;
-            return Ok(());
+            events.push(("Untagged", r.familiar().to_string()));
+            return Ok(events);
         }
         bail!(
             "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
@@ -440,13 +524,13 @@ fn remove_one(engine: &Engine, name: &str, force: bool) -> Result<()> {
         );
     }
     for r in &tags {
-        writeln!(out, "Untagged: {}", r.familiar())?;
+        events.push(("Untagged", r.familiar().to_string()));
     }
     let mut parent = engine.images.parent(&image.id)?;
     let removed = engine.images.delete(&image.id)?;
-    writeln!(out, "Deleted: {}", image.id)?;
+    events.push(("Deleted", image.id.to_string()));
     for layer in removed {
-        writeln!(out, "Deleted: {layer}")?;
+        events.push(("Deleted", layer.to_string()));
     }
     // Then the untagged images it was built on that nothing else needs (a build's steps).
     while let Some(id) = parent {
@@ -461,12 +545,12 @@ fn remove_one(engine: &Engine, name: &str, force: bool) -> Result<()> {
         }
         parent = engine.images.parent(&id)?;
         let removed = engine.images.delete(&id)?;
-        writeln!(out, "Deleted: {id}")?;
+        events.push(("Deleted", id.to_string()));
         for layer in removed {
-            writeln!(out, "Deleted: {layer}")?;
+            events.push(("Deleted", layer.to_string()));
         }
     }
-    Ok(())
+    Ok(events)
 }
 
 fn inspect(engine: &Engine, names: &[String], format: Option<&str>) -> Result<()> {
@@ -524,8 +608,18 @@ pub fn inspect_json(engine: &Engine, image: &Image) -> Result<serde_json::Value>
     }))
 }
 
-pub fn history(engine: &Engine, args: HistoryArgs) -> Result<()> {
-    let image = resolve(engine, &args.image)?;
+/// One row of `history`: the image (or `<missing>`), when, how, size, comment.
+pub struct HistoryRow {
+    pub id: Option<Image>,
+    pub created: Option<String>,
+    pub created_by: String,
+    pub size: u64,
+    pub comment: String,
+}
+
+/// The history of `image`, newest first; rows carry the image each build step made while
+/// the parents are known (Docker's way).
+pub fn history_rows(engine: &Engine, image: &Image) -> Result<Vec<HistoryRow>> {
     let c = &image.config;
     // Layer sizes in order, matched to the history entries that made a layer.
     let mut chains: Vec<ChainId> = Vec::new();
@@ -535,7 +629,7 @@ pub fn history(engine: &Engine, args: HistoryArgs) -> Result<()> {
     let mut sizes = chains
         .iter()
         .map(|ch| engine.layers.get(ch).map(|l| l.size).unwrap_or(0));
-    let mut rows: Vec<(String, Option<String>, String, u64, String)> = Vec::new();
+    let mut rows: Vec<HistoryRow> = Vec::new();
     let entries: Vec<History> = if c.history.is_empty() {
         c.rootfs
             .diff_ids
@@ -551,13 +645,13 @@ pub fn history(engine: &Engine, args: HistoryArgs) -> Result<()> {
         } else {
             sizes.next().unwrap_or(0)
         };
-        rows.push((
-            "<missing>".into(),
-            h.created.clone(),
-            h.created_by.clone().unwrap_or_default(),
+        rows.push(HistoryRow {
+            id: None,
+            created: h.created.clone(),
+            created_by: h.created_by.clone().unwrap_or_default(),
             size,
-            h.comment.clone().unwrap_or_default(),
-        ));
+            comment: h.comment.clone().unwrap_or_default(),
+        });
     }
     rows.reverse();
     // Each image a build step made adds one history entry on its parent: rows from the top
@@ -567,12 +661,64 @@ pub fn history(engine: &Engine, args: HistoryArgs) -> Result<()> {
         let Some(img) = current.take() else {
             break;
         };
-        row.0 = short_id(&img, args.no_trunc);
         current = match engine.images.parent(&img.id)? {
             Some(p) => engine.images.get(&p).ok(),
             None => None,
         };
+        row.id = Some(img);
     }
+    Ok(rows)
+}
+
+/// Docker's `GET /images/{name}/history`.
+pub fn history_json(engine: &Engine, image: &Image) -> Result<serde_json::Value> {
+    let mut out = Vec::new();
+    for row in history_rows(engine, image)? {
+        let (id, tags) = match &row.id {
+            Some(img) => (
+                img.id.to_string(),
+                engine
+                    .images
+                    .tags_of(&img.id)?
+                    .iter()
+                    .filter(|r| r.digest().is_none())
+                    .map(Reference::familiar)
+                    .collect(),
+            ),
+            None => ("<missing>".to_string(), Vec::new()),
+        };
+        let created = row
+            .created
+            .as_deref()
+            .and_then(|c| {
+                humantime::parse_rfc3339_weak(c.trim_end_matches('Z').split('.').next()?).ok()
+            })
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        out.push(json!({
+            "Id": id,
+            "Created": created,
+            "CreatedBy": row.created_by,
+            "Tags": if tags.is_empty() { serde_json::Value::Null } else { json!(tags) },
+            "Size": row.size,
+            "Comment": row.comment,
+        }));
+    }
+    Ok(serde_json::Value::Array(out))
+}
+
+pub fn history(engine: &Engine, args: HistoryArgs) -> Result<()> {
+    let image = resolve(engine, &args.image)?;
+    let rows: Vec<(String, Option<String>, String, u64, String)> = history_rows(engine, &image)?
+        .into_iter()
+        .map(|r| {
+            let id = r.id.as_ref().map_or_else(
+                || "<missing>".to_string(),
+                |img| short_id(img, args.no_trunc),
+            );
+            (id, r.created, r.created_by, r.size, r.comment)
+        })
+        .collect();
     let mut out = io::stdout().lock();
     if args.quiet {
         for r in rows {

@@ -8,50 +8,82 @@ use anyhow::Result;
 use crate::container::store::ContainerStore;
 use crate::engine::Engine;
 
-pub fn run(engine: &Engine) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    let uname = nix::sys::utsname::uname()?;
+/// What `info` reports, gathered once for the CLI's text and the API's JSON.
+#[derive(Debug)]
+pub struct SystemInfo {
+    pub containers: usize,
+    pub running: usize,
+    pub images: usize,
+    pub driver: String,
+    pub driver_status: Vec<(String, String)>,
+    pub layers: usize,
+    pub cgroup_version: &'static str,
+    pub kernel: String,
+    pub os: String,
+    pub arch: &'static str,
+    pub cpus: usize,
+    pub memory_bytes: u64,
+    pub root_dir: String,
+}
+
+pub fn gather(engine: &Engine) -> Result<SystemInfo> {
     let store = ContainerStore::open(&engine.settings.data_root)?;
     let containers = store.list()?;
     let running = containers
         .iter()
         .filter(|c| c.state.running && store.monitor_alive(&c.id))
         .count();
-    writeln!(out, "Containers: {}", containers.len())?;
-    writeln!(out, " Running: {running}")?;
-    writeln!(out, " Paused: 0")?;
-    writeln!(out, " Stopped: {}", containers.len() - running)?;
-    writeln!(out, "Images: {}", engine.images.list()?.len())?;
-    writeln!(out, "Server Version: {}", env!("CARGO_PKG_VERSION"))?;
-    writeln!(out, "Storage Driver: {}", engine.driver.name())?;
-    for (k, v) in engine.driver.status() {
-        writeln!(out, " {k}: {v}")?;
-    }
-    writeln!(out, " Layers: {}", engine.layers.list()?.len())?;
-    writeln!(out, "Logging Driver: json-file")?;
-    writeln!(out, "Cgroup Driver: cgroupfs")?;
     let cgroup_version = match runtime::cgroup::detect(Path::new(runtime::cgroup::CGROUP_ROOT)) {
         Some((runtime::cgroup::CgroupVersion::V1, _)) => "1",
         Some((runtime::cgroup::CgroupVersion::V2, _)) => "2",
         None => "none (no memory controller)",
     };
-    writeln!(out, "Cgroup Version: {cgroup_version}")?;
-    writeln!(out, "Kernel Version: {}", uname.release().to_string_lossy())?;
-    writeln!(out, "Operating System: {}", os_name())?;
-    writeln!(out, "Architecture: {}", std::env::consts::ARCH)?;
-    writeln!(
-        out,
-        "CPUs: {}",
-        std::thread::available_parallelism()
+    Ok(SystemInfo {
+        containers: containers.len(),
+        running,
+        images: engine.images.list()?.len(),
+        driver: engine.driver.name().to_string(),
+        driver_status: engine.driver.status(),
+        layers: engine.layers.list()?.len(),
+        cgroup_version,
+        kernel: nix::sys::utsname::uname()?
+            .release()
+            .to_string_lossy()
+            .into_owned(),
+        os: os_name(),
+        arch: std::env::consts::ARCH,
+        cpus: std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(1)
-    )?;
-    writeln!(out, "Total Memory: {}", total_memory())?;
-    writeln!(
-        out,
-        "Engine Root Dir: {}",
-        engine.settings.data_root.display()
-    )?;
+            .unwrap_or(1),
+        memory_bytes: total_memory(),
+        root_dir: engine.settings.data_root.display().to_string(),
+    })
+}
+
+pub fn run(engine: &Engine) -> Result<()> {
+    let info = gather(engine)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Containers: {}", info.containers)?;
+    writeln!(out, " Running: {}", info.running)?;
+    writeln!(out, " Paused: 0")?;
+    writeln!(out, " Stopped: {}", info.containers - info.running)?;
+    writeln!(out, "Images: {}", info.images)?;
+    writeln!(out, "Server Version: {}", env!("CARGO_PKG_VERSION"))?;
+    writeln!(out, "Storage Driver: {}", info.driver)?;
+    for (k, v) in &info.driver_status {
+        writeln!(out, " {k}: {v}")?;
+    }
+    writeln!(out, " Layers: {}", info.layers)?;
+    writeln!(out, "Logging Driver: json-file")?;
+    writeln!(out, "Cgroup Driver: cgroupfs")?;
+    writeln!(out, "Cgroup Version: {}", info.cgroup_version)?;
+    writeln!(out, "Kernel Version: {}", info.kernel)?;
+    writeln!(out, "Operating System: {}", info.os)?;
+    writeln!(out, "Architecture: {}", info.arch)?;
+    writeln!(out, "CPUs: {}", info.cpus)?;
+    let gib = info.memory_bytes as f64 / (1024.0 * 1024.0 * 1024.0);
+    writeln!(out, "Total Memory: {gib:.2}GiB")?;
+    writeln!(out, "Engine Root Dir: {}", info.root_dir)?;
     Ok(())
 }
 
@@ -66,14 +98,14 @@ fn os_name() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn total_memory() -> String {
-    let kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-    });
-    match kib {
-        Some(k) => format!("{:.2}GiB", k as f64 / (1024.0 * 1024.0)),
-        None => "unknown".into(),
-    }
+/// Bytes of RAM (MemTotal), 0 when unknown.
+fn total_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }

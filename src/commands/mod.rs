@@ -4,8 +4,8 @@ mod archive;
 mod build;
 mod container;
 mod exec;
-mod image;
-mod info;
+pub mod image;
+pub mod info;
 mod inspect;
 mod layer;
 mod lifecycle;
@@ -72,6 +72,7 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Export(args) => return container::export(&engine, args),
         Command::Build(args) => build::run(&engine, args)?,
         Command::Container(cmd) => return container::dispatch(&engine, cmd),
+        Command::Daemon(args) => return crate::daemon::run(engine, args),
         Command::ContainerMonitor { id, ready_fd } => {
             return run::monitor_main(&engine, &id, ready_fd);
         }

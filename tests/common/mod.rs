@@ -1,7 +1,7 @@
 //! What the end-to-end tests share: a data root with busybox imported, driven through the
 //! `engine` binary, and cleaned up (processes, mounts, files) even when a test fails.
 
-#![allow(dead_code, clippy::unwrap_used)] // not every test binary uses every helper
+#![allow(dead_code, unused_macros, clippy::unwrap_used)] // not every test binary uses every helper
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -250,4 +250,89 @@ macro_rules! on_both_drivers {
             }
         }
     };
+}
+
+/// The docker CLI (Debian's docker.io, or a newer one in /usr/local/bin), or a skip (a
+/// failure under ENGINE_REQUIRE_ROOT_TESTS=1).
+pub fn docker_cli(test: &str) -> Option<std::path::PathBuf> {
+    let found = ["/usr/bin/docker", "/usr/local/bin/docker"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        graph::testsuite::skip(test, "needs the docker CLI (apt-get install docker.io)");
+    }
+    found
+}
+
+/// `engine daemon` on the engine's data root, serving a socket in it; killed on drop.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub socket: std::path::PathBuf,
+    pub docker: std::path::PathBuf,
+    client_config: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts the daemon and waits until `docker version` answers.
+    pub fn start(e: &Engine, docker: std::path::PathBuf) -> Daemon {
+        let socket = e.path().join("engine.sock");
+        let log = std::fs::File::create(e.path().join("daemon.log")).unwrap();
+        let child = e
+            .command(&["daemon", "-H", &format!("unix://{}", socket.display())])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let d = Daemon {
+            child,
+            socket,
+            docker,
+            client_config: tempfile::tempdir().unwrap(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !d.docker(&["version"]).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "engine daemon did not answer: {}",
+                std::fs::read_to_string(e.path().join("daemon.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        d
+    }
+
+    /// A docker CLI command pointed at the daemon.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.docker);
+        c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", self.client_config.path())
+            .args(args);
+        c
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.command(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// Runs docker and returns its stdout, failing the test on a non-zero exit.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed ({:?}): {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,70 @@
+//! Errors in Docker's JSON shape (`{"message": "..."}`) with the status Docker gives, so the
+//! docker CLI prints them as it prints dockerd's.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An API error: status and message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    #[allow(dead_code)] // for the container routes
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+}
+
+/// The status an engine error maps to: graph's error kind where there is one, else the
+/// wording Docker's own errors use.
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        let message = format!("{e:#}");
+        let kind = e
+            .chain()
+            .find_map(|c| c.downcast_ref::<graph::Error>())
+            .map(graph::Error::kind);
+        let status = match kind {
+            Some(graph::ErrorKind::NotFound) => StatusCode::NOT_FOUND,
+            Some(graph::ErrorKind::AlreadyExists | graph::ErrorKind::Busy) => StatusCode::CONFLICT,
+            Some(graph::ErrorKind::InvalidInput) => StatusCode::BAD_REQUEST,
+            _ if message.starts_with("No such ") || message.contains("not found") => {
+                StatusCode::NOT_FOUND
+            }
+            _ if message.starts_with("conflict") || message.contains("is already in use") => {
+                StatusCode::CONFLICT
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError { status, message }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "message": self.message }))).into_response()
+    }
+}
+
+/// What handlers return.
+pub type ApiResult<T> = Result<T, ApiError>;

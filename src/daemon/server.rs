@@ -1,0 +1,105 @@
+//! The router, the API-version prefix, and the bridge from async handlers to the blocking
+//! store code.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::routing::{get, post};
+use axum::{Router, ServiceExt};
+use tower::Layer;
+use tower::util::MapRequestLayer;
+
+use super::error::{ApiError, ApiResult};
+use super::{images, system};
+use crate::engine::Engine;
+
+/// The newest API version served (Docker 20.10's).
+pub const API_VERSION: &str = "1.41";
+/// The oldest API version accepted.
+pub const MIN_API_VERSION: &str = "1.12";
+
+/// What every handler gets.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+}
+
+/// Runs `f` on the engine on the blocking pool.
+pub async fn blocking<T, F>(state: &AppState, f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Engine) -> anyhow::Result<T> + Send + 'static,
+{
+    let engine = Arc::clone(&state.engine);
+    tokio::task::spawn_blocking(move || f(&engine))
+        .await
+        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::from)
+}
+
+/// Every route, without the `/v1.41` prefix.
+fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/_ping", get(system::ping).head(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/images/json", get(images::list))
+        .route(
+            "/images/{*name}",
+            get(images::by_name).delete(images::by_name_delete),
+        )
+        .route("/images/create", post(images::create))
+        .with_state(state)
+        .fallback(|req: Request| async move {
+            ApiError::not_found(format!(
+                "page not found: {} {}",
+                req.method(),
+                req.uri().path()
+            ))
+        })
+}
+
+/// `/v1.41/containers/json` -> `/containers/json`: clients put the version first.
+fn strip_version(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix("/v")
+        && let Some((version, tail)) = rest.split_once('/')
+        && !version.is_empty()
+        && version.chars().all(|c| c.is_ascii_digit() || c == '.')
+    {
+        let tail = format!("/{tail}");
+        let query = req
+            .uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        if let Ok(uri) = format!("{tail}{query}").parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub async fn serve(listener: tokio::net::UnixListener, engine: Arc<Engine>) -> anyhow::Result<()> {
+    let router = routes(AppState { engine });
+    let app = MapRequestLayer::new(strip_version).layer(router);
+    axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,158 @@
+//! `/_ping`, `/version`, `/info`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use super::error::ApiResult;
+use super::server::{API_VERSION, AppState, MIN_API_VERSION, blocking};
+use crate::commands::info;
+
+/// Docker's ping: `OK` and the headers clients negotiate the API version from.
+pub async fn ping() -> impl IntoResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert("API-Version", API_VERSION.parse().expect("static header"));
+    headers.insert("OSType", "linux".parse().expect("static header"));
+    headers.insert(
+        "Docker-Experimental",
+        "false".parse().expect("static header"),
+    );
+    headers.insert("Builder-Version", "1".parse().expect("static header"));
+    headers.insert(
+        "Cache-Control",
+        "no-cache, no-store, must-revalidate"
+            .parse()
+            .expect("static header"),
+    );
+    (headers, "OK")
+}
+
+pub async fn version() -> Json<Value> {
+    let uname = nix::sys::utsname::uname().ok();
+    let kernel = uname
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let arch = graph::image::host_architecture();
+    Json(json!({
+        "Platform": { "Name": "engine" },
+        "Components": [{
+            "Name": "Engine",
+            "Version": env!("CARGO_PKG_VERSION"),
+            "Details": {
+                "ApiVersion": API_VERSION,
+                "MinAPIVersion": MIN_API_VERSION,
+                "Os": "linux",
+                "Arch": arch,
+                "KernelVersion": kernel,
+            }
+        }],
+        "Version": env!("CARGO_PKG_VERSION"),
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "",
+        "GoVersion": concat!("rust (engine ", env!("CARGO_PKG_VERSION"), ")"),
+        "Os": "linux",
+        "Arch": arch,
+        "KernelVersion": kernel,
+        "BuildTime": "",
+    }))
+}
+
+pub async fn info(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let (i, insecure) = blocking(&state, |engine| {
+        Ok((
+            info::gather(engine)?,
+            engine.settings.insecure_registries.clone(),
+        ))
+    })
+    .await?;
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let driver_status: Vec<[String; 2]> = i
+        .driver_status
+        .iter()
+        .map(|(k, v)| [k.clone(), v.clone()])
+        .collect();
+    Ok(Json(json!({
+        "ID": "",
+        "Containers": i.containers,
+        "ContainersRunning": i.running,
+        "ContainersPaused": 0,
+        "ContainersStopped": i.containers - i.running,
+        "Images": i.images,
+        "Driver": i.driver,
+        "DriverStatus": driver_status,
+        "Plugins": {
+            "Volume": ["local"],
+            "Network": ["host", "none"],
+            "Authorization": null,
+            "Log": ["json-file"],
+        },
+        "MemoryLimit": true,
+        "SwapLimit": false,
+        "KernelMemory": false,
+        "CpuCfsPeriod": false,
+        "CpuCfsQuota": false,
+        "CPUShares": false,
+        "CPUSet": false,
+        "PidsLimit": false,
+        "IPv4Forwarding": true,
+        "BridgeNfIptables": false,
+        "BridgeNfIp6tables": false,
+        "Debug": false,
+        "NFd": 0,
+        "OomKillDisable": false,
+        "NGoroutines": 0,
+        "SystemTime": crate::container::log::now(),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": i.cgroup_version,
+        "NEventsListener": 0,
+        "KernelVersion": i.kernel,
+        "OperatingSystem": i.os,
+        "OSVersion": "",
+        "OSType": "linux",
+        "Architecture": i.arch,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+            "IndexConfigs": {},
+            "Mirrors": [],
+            "AllowNondistributableArtifactsCIDRs": [],
+            "AllowNondistributableArtifactsHostnames": [],
+            "InsecureRegistries": insecure,
+        },
+        "NCPU": i.cpus,
+        "MemTotal": i.memory_bytes,
+        "GenericResources": null,
+        "DockerRootDir": i.root_dir,
+        "HttpProxy": "",
+        "HttpsProxy": "",
+        "NoProxy": "",
+        "Name": hostname,
+        "Labels": [],
+        "ExperimentalBuild": false,
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        "Runtimes": { "engine": { "path": "engine" } },
+        "DefaultRuntime": "engine",
+        "Swarm": {
+            "NodeID": "",
+            "NodeAddr": "",
+            "LocalNodeState": "inactive",
+            "ControlAvailable": false,
+            "Error": "",
+            "RemoteManagers": null,
+        },
+        "LiveRestoreEnabled": true,
+        "Isolation": "",
+        "InitBinary": "",
+        "ContainerdCommit": { "ID": "", "Expected": "" },
+        "RuncCommit": { "ID": "", "Expected": "" },
+        "InitCommit": { "ID": "", "Expected": "" },
+        "SecurityOptions": [],
+        "Warnings": [],
+    })))
+}
