@@ -4,90 +4,17 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failure is a test failure
 
+#[macro_use]
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-const BUSYBOX: &str = "/bin/busybox";
-const APPLETS: &[&str] = &[
-    "sh", "echo", "cat", "ls", "id", "mkdir", "env", "pwd", "stat", "true", "false", "test", "wc",
-    "grep", "touch",
-];
-
-/// A data root with busybox imported, on one driver. Drop kills what the engine left running
-/// (by pid, found by the data root on its command line), unmounts everything under the root,
-/// then the temporary directory deletes it.
-struct Engine {
-    root: tempfile::TempDir,
-    driver: &'static str,
-}
+use common::*;
 
 impl Engine {
-    /// `None` (and SKIP printed) when the tier or the driver is not available.
-    fn new(test: &str, driver: &'static str) -> Option<Engine> {
-        if !graph::testsuite::root_available(test) {
-            return None;
-        }
-        if !Path::new(BUSYBOX).exists() {
-            graph::testsuite::skip(
-                test,
-                "needs /bin/busybox (apt-get install -y busybox-static)",
-            );
-            return None;
-        }
-        let e = Engine {
-            root: tempfile::Builder::new()
-                .prefix("engine-build-")
-                .tempdir()
-                .unwrap(),
-            driver,
-        };
-        let probe = e.engine(&["info"]);
-        if !probe.status.success() {
-            let err = String::from_utf8_lossy(&probe.stderr);
-            if err.contains("unknown storage driver") || err.contains("not supported") {
-                graph::testsuite::skip(
-                    test,
-                    &format!("this build has no usable {driver} driver: {err}"),
-                );
-                return None;
-            }
-            panic!("engine info failed: {err}");
-        }
-        let tar = e.root.path().join("busybox.tar");
-        std::fs::write(&tar, busybox_tar()).unwrap();
-        e.ok(&["import", tar.to_str().unwrap(), "busybox"]);
-        Some(e)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_engine"));
-        c.arg("--data-root")
-            .arg(self.root.path())
-            .arg("--storage-driver")
-            .arg(self.driver)
-            .args(args)
-            .env_remove("ENGINE_LOG");
-        c
-    }
-
-    fn engine(&self, args: &[&str]) -> Output {
-        self.command(args).stdin(Stdio::null()).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.engine(args);
-        assert!(
-            out.status.success(),
-            "engine {args:?} failed ({:?}): {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
     /// `engine build ARGS... CONTEXT`.
     fn build(&self, context: &Path, args: &[&str]) -> Output {
         let mut all: Vec<&str> = vec!["build"];
@@ -153,74 +80,6 @@ impl Engine {
     }
 }
 
-impl Drop for Engine {
-    fn drop(&mut self) {
-        let root = self.root.path().to_string_lossy().into_owned();
-        if let Ok(procs) = std::fs::read_dir("/proc") {
-            for p in procs.flatten() {
-                let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
-                    continue;
-                };
-                let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
-                if String::from_utf8_lossy(&cmdline).contains(&root) {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut points: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|mp| mp.starts_with(&root))
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for mp in points {
-            let _ = nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH);
-        }
-    }
-}
-
-/// A root filesystem with a static busybox and its applets, /etc/passwd and /etc/group.
-fn busybox_tar() -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for d in ["bin", "etc", "tmp", "root"] {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(0o755);
-        h.set_size(0);
-        h.set_mtime(1_700_000_000);
-        b.append_data(&mut h, d, &[][..]).unwrap();
-    }
-    let mut file = |path: &str, data: &[u8], mode: u32| {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        h.set_mtime(1_700_000_000);
-        b.append_data(&mut h, path, data).unwrap();
-    };
-    file("bin/busybox", &std::fs::read(BUSYBOX).unwrap(), 0o755);
-    file(
-        "etc/passwd",
-        b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/tmp:/bin/sh\n",
-        0o644,
-    );
-    file("etc/group", b"root:x:0:\napp:x:1000:\nstaff:x:50:\n", 0o644);
-    for applet in APPLETS {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_size(0);
-        h.set_mode(0o777);
-        h.set_mtime(1_700_000_000);
-        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
-            .unwrap();
-    }
-    b.into_inner().unwrap()
-}
-
 /// A context directory with these files (parents created).
 fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
@@ -233,36 +92,6 @@ fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::write(p, text).unwrap();
     }
     dir
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// `root_<name>_vfs` and `root_<name>_overlay2` running `body` on each driver.
-macro_rules! on_both_drivers {
-    ($name:ident) => {
-        mod $name {
-            #[test]
-            fn root_vfs() {
-                let test = concat!("root_", stringify!($name), "_vfs");
-                if let Some(e) = super::Engine::new(test, "vfs") {
-                    super::$name(&e);
-                }
-            }
-            #[test]
-            fn root_overlay2() {
-                let test = concat!("root_", stringify!($name), "_overlay2");
-                if let Some(e) = super::Engine::new(test, "overlay2") {
-                    super::$name(&e);
-                }
-            }
-        }
-    };
 }
 
 const CLASSIC: &str = "FROM busybox

@@ -573,34 +573,11 @@ impl Drop for Dockerd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let root = self.dir.path().to_string_lossy().into_owned();
         // dockerd's containerd and shims: whatever still runs with our directory in its
-        // command line.
-        if let Ok(procs) = std::fs::read_dir("/proc") {
-            for p in procs.flatten() {
-                let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
-                    continue;
-                };
-                let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
-                if String::from_utf8_lossy(&cmdline).contains(&root) {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-            }
-        }
+        // command line; then their mounts.
+        kill_processes_mentioning(self.dir.path());
         std::thread::sleep(Duration::from_millis(200));
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut points: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|mp| mp.starts_with(&root))
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for mp in points {
-            let _ = nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH);
-        }
+        unmount_under(self.dir.path());
     }
 }
 

@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failure is a test failure
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
@@ -17,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::{stderr, stdout};
 use sha2::{Digest as _, Sha256};
 
 const BUSYBOX: &str = "/bin/busybox";
@@ -250,26 +253,8 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        let root = self.root.path().to_string_lossy().into_owned();
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut points: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|mp| mp.starts_with(&root))
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for mp in points {
-            let _ = nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH);
-        }
+        common::unmount_under(self.root.path());
     }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A root filesystem with a static busybox, `sh`, `echo` and `cat`.

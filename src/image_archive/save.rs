@@ -78,13 +78,11 @@ pub fn save(engine: &Engine, names: &[String], format: Format, out: &mut dyn Wri
     for s in &saved {
         let image = &s.image;
         let mut layers = Vec::new();
-        let mut chain = None;
-        for diff_id in &image.config.rootfs.diff_ids {
-            let c = graph::chain_id(chain.as_ref(), diff_id);
-            let size = write_layer(engine, &mut tar, &c, diff_id, &mut written)
+        let diff_ids = &image.config.rootfs.diff_ids;
+        for (diff_id, chain) in diff_ids.iter().zip(graph::image::chain_ids(diff_ids)) {
+            let size = write_layer(engine, &mut tar, &chain, diff_id, &mut written)
                 .with_context(|| format!("saving layer {diff_id} of image {}", image.id))?;
             layers.push(descriptor(OCI_LAYER, diff_id.clone(), size));
-            chain = Some(c);
         }
         tar.blob(&image.id, &image.raw, &mut written)?;
         let manifest = Manifest {

@@ -80,16 +80,7 @@ impl Source {
                     members.insert(name, Member::Extracted(dest));
                 }
                 t if t.is_symlink() || t.is_hard_link() => {
-                    let target = entry
-                        .link_name_bytes()
-                        .map(|l| String::from_utf8_lossy(&l).into_owned())
-                        .unwrap_or_default();
-                    let target = if t.is_hard_link() {
-                        format!("/{target}")
-                    } else {
-                        target
-                    };
-                    members.insert(name, Member::Link(target));
+                    members.insert(name, Member::Link(link_target(&entry)));
                 }
                 _ => {}
             }
@@ -120,16 +111,7 @@ impl Source {
                 };
                 members.insert(name, member);
             } else if kind.is_symlink() || kind.is_hard_link() {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|l| String::from_utf8_lossy(&l).into_owned())
-                    .unwrap_or_default();
-                let target = if kind.is_hard_link() {
-                    format!("/{target}")
-                } else {
-                    target
-                };
-                members.insert(name, Member::Link(target));
+                members.insert(name, Member::Link(link_target(&entry)));
             }
         }
         let len = std::fs::metadata(path)?.len();
@@ -215,6 +197,20 @@ impl Source {
         if let Some(dir) = self.scratch {
             let _ = dir.close();
         }
+    }
+}
+
+/// Where a link member points: a symlink's target as written (relative to its directory),
+/// a hard link's as an archive path (from the top).
+fn link_target<R: Read>(entry: &tar::Entry<'_, R>) -> String {
+    let target = entry
+        .link_name_bytes()
+        .map(|l| String::from_utf8_lossy(&l).into_owned())
+        .unwrap_or_default();
+    if entry.header().entry_type().is_hard_link() {
+        format!("/{target}")
+    } else {
+        target
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 
 use anyhow::{Context, Result, bail};
 use graph::image::{ImageConfig, Reference};
-use graph::{ChainId, Digest, chain_id};
+use graph::{ChainId, Digest};
 
 use super::manifest::{Descriptor, ImageManifest, Manifest, Platform};
 use super::metadata::{BlobCache, BlobRef};
@@ -95,14 +95,7 @@ pub fn pull(
             diff_ids.len()
         );
     }
-    let chains: Vec<ChainId> = diff_ids
-        .iter()
-        .scan(None, |parent: &mut Option<ChainId>, d| {
-            let c = chain_id(parent.as_ref(), d);
-            *parent = Some(c.clone());
-            Some(c)
-        })
-        .collect();
+    let chains = graph::image::chain_ids(diff_ids);
     let image_id = Digest::of(&config_bytes);
     let had_image = engine.images.get(&image_id).is_ok();
     let previous = match reference.digest() {

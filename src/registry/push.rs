@@ -12,15 +12,14 @@
 //! and no repo digest is recorded locally for it.
 
 use std::fs::File;
-use std::io::{self, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use graph::archive::DigestWriter;
 use graph::image::Reference;
-use graph::{ChainId, Digest, chain_id};
-use sha2::{Digest as _, Sha256};
+use graph::{ChainId, Digest};
 
 use super::client::RequestBody;
 use super::manifest::{
@@ -31,59 +30,31 @@ use super::repository::Repository;
 use crate::engine::Engine;
 use crate::progress::{Progress, short};
 
-/// A writer that hashes and counts what goes through it.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    written: u64,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<W> HashingWriter<W> {
-    fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            written: 0,
-        }
-    }
-}
-
 /// Exports layer `chain` as a gzip tar into `out`; returns the blob (digest, size, and the
 /// digest of the tar inside).
 fn compress_layer(engine: &Engine, chain: &ChainId, out: &Path) -> Result<BlobRef> {
     let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    let gz = GzEncoder::new(HashingWriter::new(file), Compression::default());
-    let mut plain = HashingWriter::new(gz);
+    let gz = GzEncoder::new(DigestWriter::new(file), Compression::default());
+    let mut plain = DigestWriter::new(gz);
     engine
         .layers
         .export(chain, &mut plain)
         .with_context(|| format!("exporting layer {chain}"))?;
+    let diff_id = plain.digest();
     let compressed = plain
-        .inner
+        .into_inner()
         .finish()
         .with_context(|| format!("compressing layer {chain} into {}", out.display()))?;
+    let (digest, size) = (compressed.digest(), compressed.count());
     compressed
-        .inner
+        .into_inner()
         .sync_all()
         .with_context(|| format!("writing {}", out.display()))?;
     Ok(BlobRef {
-        digest: Digest::from_sha256(compressed.hasher),
-        size: compressed.written,
+        digest,
+        size,
         media_type: DOCKER_LAYER_GZIP.to_string(),
-        diff_id: Digest::from_sha256(plain.hasher),
+        diff_id,
     })
 }
 
@@ -108,14 +79,7 @@ pub fn push(
         reference.path()
     ));
     let diff_ids = &image.config.rootfs.diff_ids;
-    let chains: Vec<ChainId> = diff_ids
-        .iter()
-        .scan(None, |parent: &mut Option<ChainId>, d| {
-            let c = chain_id(parent.as_ref(), d);
-            *parent = Some(c.clone());
-            Some(c)
-        })
-        .collect();
+    let chains = graph::image::chain_ids(diff_ids);
     for d in diff_ids.iter().rev() {
         progress.status(&short(d), "Preparing");
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 pub const BUSYBOX: &str = "/bin/busybox";
 pub const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "nc", "httpd", "tail", "top", "true",
-    "false", "rm", "mkdir", "env", "pwd", "touch",
+    "false", "rm", "mkdir", "env", "pwd", "touch", "stat", "test", "wc", "grep",
 ];
 
 /// A data root with busybox imported, on one driver. Drop kills what the engine left running
@@ -120,24 +120,9 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        let root = self.path().to_string_lossy().into_owned();
-        // Monitors: processes started with our data root on their command line.
-        if let Ok(procs) = std::fs::read_dir("/proc") {
-            for p in procs.flatten() {
-                let name = p.file_name().to_string_lossy().into_owned();
-                let Ok(pid) = name.parse::<i32>() else {
-                    continue;
-                };
-                let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
-                if String::from_utf8_lossy(&cmdline).contains(&root) {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-            }
-        }
-        // Containers: their recorded init pids.
+        // Monitors first (so none restarts a container), then the containers by their
+        // recorded init pids, then the mounts.
+        kill_processes_mentioning(self.path());
         if let Ok(dirs) = std::fs::read_dir(self.path().join("containers")) {
             for d in dirs.flatten() {
                 let Ok(text) = std::fs::read_to_string(d.path().join("config.json")) else {
@@ -153,16 +138,42 @@ impl Drop for Engine {
             }
         }
         std::thread::sleep(Duration::from_millis(100));
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut points: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|mp| mp.starts_with(&root))
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for mp in points {
-            let _ = nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH);
+        unmount_under(self.path());
+    }
+}
+
+/// Kills every process with `root` on its command line (monitors, daemons, their helpers).
+pub fn kill_processes_mentioning(root: &Path) {
+    let root = root.to_string_lossy().into_owned();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for p in procs.flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&root) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
+    }
+}
+
+/// Detaches every mount under `root`, deepest first.
+pub fn unmount_under(root: &Path) {
+    let root = root.to_string_lossy().into_owned();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|mp| mp.starts_with(&root))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for mp in points {
+        let _ = nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH);
     }
 }
 
@@ -208,7 +219,12 @@ pub fn busybox_tar() -> Vec<u8> {
         b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/tmp:/bin/sh\n",
         0o644,
     );
-    file(&mut b, "etc/group", b"root:x:0:\napp:x:1000:\n", 0o644);
+    file(
+        &mut b,
+        "etc/group",
+        b"root:x:0:\napp:x:1000:\nstaff:x:50:\n",
+        0o644,
+    );
     file(&mut b, "www/index.html", b"hello from httpd\n", 0o644);
     file(&mut b, "etc/notexec", b"not a program\n", 0o644);
     b.into_inner().unwrap()
@@ -232,6 +248,9 @@ pub fn stderr(o: &Output) -> String {
 
 /// `root_<name>_vfs` and `root_<name>_overlay2` running `body` on each driver.
 macro_rules! on_both_drivers {
+    ($name:ident) => {
+        on_both_drivers!($name, $name);
+    };
     ($name:ident, $body:ident) => {
         mod $name {
             #[test]

@@ -55,6 +55,16 @@ impl Image {
     }
 }
 
+/// The chain ids of a layer list, bottom first.
+pub fn chain_ids(diff_ids: &[Digest]) -> Vec<ChainId> {
+    let mut chains: Vec<ChainId> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let c = chain_id(chains.last(), d);
+        chains.push(c);
+    }
+    chains
+}
+
 /// The chain id of the top of a layer list.
 pub fn top_chain(diff_ids: &[Digest]) -> Option<ChainId> {
     diff_ids
@@ -346,17 +356,7 @@ impl ImageStore {
             _ => {}
         }
         let mut removed = Vec::new();
-        let chains: Vec<ChainId> = image
-            .config
-            .rootfs
-            .diff_ids
-            .iter()
-            .scan(None, |parent: &mut Option<ChainId>, d| {
-                let c = chain_id(parent.as_ref(), d);
-                *parent = Some(c.clone());
-                Some(c)
-            })
-            .collect();
+        let chains = chain_ids(&image.config.rootfs.diff_ids);
         if let Some(top) = chains.last() {
             self.layers.unhold(top, &Self::holder(id))?;
         }
