@@ -549,6 +549,9 @@ pub struct ImagesArgs {
     /// Filter output based on conditions provided (dangling=true|false, reference=PATTERN)
     #[arg(short, long = "filter")]
     pub filters: Vec<String>,
+    /// Format output using a Go template ({{.Repository}}, {{.Tag}}, {{.ID}}, ...; "table ...")
+    #[arg(long)]
+    pub format: Option<String>,
     /// Only images of this repository (and tag)
     pub reference: Option<String>,
 }

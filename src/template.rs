@@ -555,6 +555,48 @@ pub fn display(v: &Value) -> String {
     }
 }
 
+/// Prints `rows` through a listing's `--format`: `table TEMPLATE` gives aligned columns
+/// (split at tabs) under a header row rendered from `header` (field -> column title); a bare
+/// `table` is `default`; any other template is one line a row. Templates write `\t` for a tab.
+pub fn print_listing(
+    out: &mut dyn std::io::Write,
+    format: &str,
+    default: &str,
+    header: &Value,
+    rows: &[Value],
+) -> Result<()> {
+    let format = if format == "table" { default } else { format };
+    let (table, body) = match format.strip_prefix("table") {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, format),
+    };
+    let body = body.replace("\\t", "\t").replace("\\n", "\n");
+    let template = Template::parse_strict(&body)?;
+    if !table {
+        for row in rows {
+            writeln!(out, "{}", template.render(row)?)?;
+        }
+        return Ok(());
+    }
+    let split = |line: String| line.split('\t').map(str::to_string).collect::<Vec<_>>();
+    let mut cells = vec![split(template.render(header)?)];
+    for row in rows {
+        cells.push(split(template.render(row)?));
+    }
+    crate::commands::image::write_table(out, &cells)?;
+    Ok(())
+}
+
+/// A listing row: every field by name, as strings.
+pub fn row(fields: &[(&str, &str)], get: &dyn Fn(&str) -> Option<String>) -> Value {
+    Value::Object(
+        fields
+            .iter()
+            .filter_map(|(f, _)| get(f).map(|v| (f.to_string(), Value::String(v))))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -140,6 +140,17 @@ impl<R: Read> Read for ProgressReader<R> {
     }
 }
 
+/// The fields of an `images --format` template and their column titles.
+const IMAGE_FIELDS: &[(&str, &str)] = &[
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+];
+
 /// A row of `engine images`.
 struct Row {
     repository: String,
@@ -339,6 +350,33 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
         }
         return Ok(());
     }
+    if let Some(format) = &args.format {
+        let header = crate::template::row(IMAGE_FIELDS, &|f| {
+            IMAGE_FIELDS
+                .iter()
+                .find(|(n, _)| *n == f)
+                .map(|(_, h)| h.to_string())
+        });
+        let values: Vec<_> = rows
+            .iter()
+            .map(|row| {
+                crate::template::row(IMAGE_FIELDS, &|f| {
+                    Some(match f {
+                        "ID" => short_id(&row.image, args.no_trunc),
+                        "Repository" => row.repository.clone(),
+                        "Tag" => row.tag.clone(),
+                        "Digest" => row.digest.clone(),
+                        "CreatedSince" => human::ago(row.image.created_unix()),
+                        "CreatedAt" => row.image.config.created.clone().unwrap_or_default(),
+                        "Size" => human::size(image_size(engine, &row.image)),
+                        _ => return None,
+                    })
+                })
+            })
+            .collect();
+        let default = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+        return crate::template::print_listing(&mut out, format, default, &header, &values);
+    }
     let mut table = vec![{
         let mut h = vec!["REPOSITORY".to_string(), "TAG".into()];
         if args.digests {
@@ -362,7 +400,7 @@ pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
 }
 
 /// Columns padded to the widest cell plus three spaces, as Docker's tabwriter does.
-pub fn write_table(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
+pub fn write_table(out: &mut (impl Write + ?Sized), rows: &[Vec<String>]) -> io::Result<()> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {

@@ -7,13 +7,12 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Result, bail};
 
-use super::image::write_table;
 use crate::cli::PsArgs;
 use crate::container::record::Record;
 use crate::container::store::ContainerStore;
 use crate::engine::Engine;
 use crate::human;
-use crate::template::Template;
+use crate::template;
 
 /// Template fields and their `table` headers.
 const FIELDS: &[(&str, &str)] = &[
@@ -61,37 +60,13 @@ pub fn run(engine: &Engine, args: PsArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let template = args.format.as_deref().unwrap_or(DEFAULT_TABLE);
-    let template = if template == "table" {
-        DEFAULT_TABLE
-    } else {
-        template
-    };
-    let (table, body) = match template.strip_prefix("table") {
-        Some(rest) => (true, rest.trim_start()),
-        None => (false, template),
-    };
-    let body = body.replace("\\t", "\t").replace("\\n", "\n");
-    let template = Template::parse_strict(&body)?;
-    if table {
-        let mut cells = vec![
-            template
-                .render(&fields_value(&|f| header(f)))?
-                .split('\t')
-                .map(str::to_string)
-                .collect::<Vec<_>>(),
-        ];
-        for r in &rows {
-            let line = template.render(&fields_value(&|f| field(r, f, args.no_trunc)))?;
-            cells.push(line.split('\t').map(str::to_string).collect());
-        }
-        write_table(&mut out, &cells)?;
-    } else {
-        for r in &rows {
-            let line = template.render(&fields_value(&|f| field(r, f, args.no_trunc)))?;
-            writeln!(out, "{line}")?;
-        }
-    }
+    let header = template::row(FIELDS, &|f| header(f));
+    let values: Vec<_> = rows
+        .iter()
+        .map(|r| template::row(FIELDS, &|f| field(r, f, args.no_trunc)))
+        .collect();
+    let format = args.format.as_deref().unwrap_or(DEFAULT_TABLE);
+    template::print_listing(&mut out, format, DEFAULT_TABLE, &header, &values)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -169,16 +144,6 @@ fn field(r: &Record, name: &str, no_trunc: bool) -> Option<String> {
     })
 }
 
-/// The template's `.`: every field by name.
-fn fields_value(get: &dyn Fn(&str) -> Option<String>) -> serde_json::Value {
-    serde_json::Value::Object(
-        FIELDS
-            .iter()
-            .filter_map(|(f, _)| get(f).map(|v| (f.to_string(), serde_json::Value::String(v))))
-            .collect(),
-    )
-}
-
 /// Parses an RFC 3339 time as stored.
 pub fn system_time(s: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339_weak(s).ok()
@@ -244,8 +209,8 @@ mod tests {
 
     #[test]
     fn templates_render_fields_and_reject_unknown_ones() {
-        let value = fields_value(&|f: &str| (f == "ID").then(|| "abc".to_string()));
-        let render = |t: &str| Template::parse_strict(t).and_then(|t| t.render(&value));
+        let value = template::row(FIELDS, &|f: &str| (f == "ID").then(|| "abc".to_string()));
+        let render = |t: &str| template::Template::parse_strict(t).and_then(|t| t.render(&value));
         assert_eq!(render("{{.ID}}: {{ .ID }}").unwrap(), "abc: abc");
         assert!(render("{{.Nope}}").is_err());
         assert!(render("{{.ID").is_err());
