@@ -123,6 +123,22 @@ fn save_load_round_trip(e: &Engine) {
     assert_eq!(out.trim(), "Loaded image: app:v1");
     assert_eq!(image_id(e, "app:v1"), id);
     assert_eq!(layers_of(e, "app:v1"), layers);
+    // Go templates, as docker's --format flags take them.
+    assert_eq!(
+        e.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Id}} {{len .RootFS.Layers}}",
+            "app:v1"
+        ])
+        .trim(),
+        format!("{id} 2")
+    );
+    assert_eq!(
+        e.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}", "app"]),
+        "app:v1\n"
+    );
     assert_eq!(
         e.ok(&["run", "--rm", "app:v1", "cat", "/added"]),
         "second layer\n"
