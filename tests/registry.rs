@@ -554,6 +554,58 @@ fn root_skopeo_pushes_docker_and_oci_manifests_that_engine_pulls_and_runs() {
 }
 
 #[test]
+fn root_run_and_build_pull_a_missing_image() {
+    let test = "root_run_and_build_pull_a_missing_image";
+    if !available(test, &[]) {
+        return;
+    }
+    let reg = Registry::start(RegistryOpts::default());
+    let e = Engine::new();
+    let name = format!("{}/auto:v1", reg.host);
+    e.ok(&["tag", "busybox", &name]);
+    e.ok(&["push", "-q", &name]);
+    e.ok(&["rmi", &name, "busybox"]);
+
+    // run: "Unable to find image" on stderr, the container's output alone on stdout.
+    let out = e.engine(&["run", "--rm", &name, "cat", "/hello.txt"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "made by the registry tests\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("Unable to find image '{name}' locally")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{err}"
+    );
+
+    // build: a missing base image is pulled too.
+    e.ok(&["rmi", &name]);
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {name}\nRUN cat /hello.txt > /copy.txt\n"),
+    )
+    .unwrap();
+    e.ok(&["build", "-t", "built:1", ctx.path().to_str().unwrap()]);
+    assert_eq!(
+        e.ok(&["run", "--rm", "built:1", "cat", "/copy.txt"]),
+        "made by the registry tests\n"
+    );
+
+    // A name no registry has: the pull's error, status 125.
+    let missing = format!("{}/nosuch:v1", reg.host);
+    let out = e.engine(&["run", "--rm", &missing, "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("manifest unknown") || stderr(&out).contains("not found"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn root_engine_push_is_read_by_skopeo() {
     let test = "root_engine_push_is_read_by_skopeo";
     if !available(test, &["skopeo"]) {

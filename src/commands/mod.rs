@@ -11,7 +11,7 @@ mod layer;
 mod lifecycle;
 mod logs;
 mod ps;
-mod registry;
+pub mod registry;
 mod run;
 
 use std::process::ExitCode;

@@ -45,6 +45,28 @@ pub fn pull(engine: &Engine, args: PullArgs) -> Result<()> {
     Ok(())
 }
 
+/// Pulls `reference` for a command that found it missing (`run`, `create`, `build`), as
+/// Docker does; quiet but for the final status line, written to `report`.
+pub fn pull_missing(
+    engine: &Engine,
+    reference: &Reference,
+    report: &mut dyn std::io::Write,
+) -> Result<()> {
+    let progress = Progress::new(true);
+    let repo = open_repository(reference, &options(&engine.settings), "pull")?;
+    let request = PullRequest {
+        reference: reference.clone(),
+        platform: None,
+    };
+    pull::pull(engine, &repo, &request, &progress)?;
+    writeln!(
+        report,
+        "Status: Downloaded newer image for {}",
+        reference.familiar()
+    )?;
+    Ok(())
+}
+
 pub fn push(engine: &Engine, args: PushArgs) -> Result<()> {
     let progress = Progress::new(args.quiet);
     let reference = parse_reference(&args.name, &progress)?;

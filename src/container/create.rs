@@ -260,13 +260,23 @@ fn find_image(engine: &Engine, name: &str) -> Result<Image> {
             if familiar == "hello-world:latest" {
                 return hello::ensure(engine);
             }
-            Err(ExitError::new(
-                125,
-                format!(
-                    "Unable to find image '{familiar}' locally\nengine: Error: No such image: {familiar}: this engine has no registry client.\nGet the image onto this machine and load it: `engine import ROOTFS.tar {familiar}` (a root filesystem tarball) or `engine load -i IMAGE.tar` (a `docker save` archive)."
-                ),
-            )
-            .into())
+            // As Docker: say so on stderr, pull it, and go on with what was pulled.
+            eprintln!("Unable to find image '{familiar}' locally");
+            let pulled = reference
+                .ok_or_else(|| anyhow::anyhow!("invalid reference format: {name}"))
+                .and_then(|r| {
+                    crate::commands::registry::pull_missing(engine, &r, &mut std::io::stderr())
+                });
+            if let Err(e) = pulled {
+                return Err(ExitError::new(
+                    125,
+                    format!(
+                        "{e:#}\nTo use an image not in a registry, load it first: `engine load -i IMAGE.tar` (a `docker save` archive) or `engine import ROOTFS.tar {familiar}`."
+                    ),
+                )
+                .into());
+            }
+            Ok(engine.images.resolve(name)?)
         }
         Err(e) => Err(e.into()),
     }

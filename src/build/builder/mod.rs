@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use graph::Digest;
 use graph::image::{History, Image, ImageConfig, Reference, RunConfig, now_rfc3339, top_chain};
 use runtime::Network;
@@ -311,24 +311,19 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// The base image `name`, pulled first when it is missing (as `docker build` does).
     fn resolve_image(&self, name: &str) -> Result<Image> {
-        self.engine.images.resolve(name).map_err(|e| match e.kind() {
-            graph::ErrorKind::NotFound => {
-                let shown = Reference::parse(name)
-                    .map(|r| {
-                        if r.tag().is_none() && r.digest().is_none() {
-                            r.with_tag("latest").familiar()
-                        } else {
-                            r.familiar()
-                        }
-                    })
-                    .unwrap_or_else(|_| name.to_string());
-                anyhow!(
-                    "pull access denied for {shown}: No such image: {shown} (this engine has no registry client; `engine import` or `engine load` the image first)"
-                )
+        match self.engine.images.resolve(name) {
+            Ok(image) => Ok(image),
+            Err(e) if e.kind() == graph::ErrorKind::NotFound => {
+                let reference = Reference::parse(name)?;
+                let mut out = std::io::stdout();
+                crate::commands::registry::pull_missing(self.engine, &reference, &mut out)
+                    .with_context(|| format!("pull access denied for {}", reference.familiar()))?;
+                Ok(self.engine.images.resolve(name)?)
             }
-            _ => e.into(),
-        })
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn arg(&mut self, instr: &Instruction) -> Result<()> {
