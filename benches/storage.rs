@@ -159,6 +159,8 @@ struct DriverBench {
     store: LayerStore,
     base: ChainId,
     counter: Cell<u64>,
+    /// Criterion's target time for the bodies that run many times per sample.
+    target: Duration,
     root: tempfile::TempDir,
 }
 
@@ -199,6 +201,11 @@ impl DriverBench {
             store,
             base,
             counter: Cell::new(0),
+            target: if sizes == Sizes::quick() {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(5)
+            },
             root,
         })
     }
@@ -291,7 +298,7 @@ impl DriverBench {
         g.sampling_mode(SamplingMode::Flat)
             .sample_size(10)
             .warm_up_time(Duration::from_millis(1))
-            .measurement_time(Duration::from_secs(5))
+            .measurement_time(self.target)
             .throughput(Throughput::Bytes(s.apply_bytes()));
         g.bench_function(self.name, |b| {
             b.iter_custom(|iters| {
@@ -317,7 +324,7 @@ impl DriverBench {
         g.sampling_mode(SamplingMode::Flat)
             .sample_size(10)
             .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(5));
+            .measurement_time(self.target);
         g.bench_function(self.name, |b| {
             b.iter_custom(|iters| {
                 let t = Instant::now();
@@ -353,7 +360,7 @@ impl DriverBench {
         g.sampling_mode(SamplingMode::Flat)
             .sample_size(10)
             .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(5));
+            .measurement_time(self.target);
         g.bench_function(self.name, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;

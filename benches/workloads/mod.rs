@@ -2,7 +2,9 @@
 //! bench (`benches/storage.rs`, a writable layer of the layer store) and the workload tool
 //! (`benches/workload.rs`, any directory: a container root of `engine` or `docker`, or the
 //! bare backing filesystem). Both include this file with `#[path]`, so all of them run the
-//! identical code, timed the same way: each workload times its own I/O and returns it.
+//! identical code, timed the same way: each workload times its own I/O and returns it. Each
+//! starts with an untimed `syncfs`, so it never pays for writes made before it (a vfs layer's
+//! copy of the image, an earlier workload).
 //!
 //! The image layer ([`write_base_layer`]) holds a 64 MiB file, a 100 MiB file and a few
 //! thousand small files; the workloads then write into a writable layer on top of it:
@@ -143,6 +145,7 @@ pub fn run_all(root: &Path, sizes: &Sizes) -> io::Result<Timings> {
 pub fn create_files(root: &Path, sizes: &Sizes) -> io::Result<Duration> {
     let data = pattern(sizes.new_file_bytes, 1);
     let base = root.join(OUT_DIR).join("files");
+    syncfs(root)?;
     let t = Instant::now();
     fs::create_dir_all(&base).map_err(|e| ctx(e, "create", &base))?;
     let mut dir = base.clone();
@@ -166,6 +169,7 @@ pub fn seq_write(root: &Path, sizes: &Sizes) -> io::Result<Duration> {
     let dir = root.join(OUT_DIR);
     fs::create_dir_all(&dir).map_err(|e| ctx(e, "create", &dir))?;
     let path = dir.join("seq.bin");
+    syncfs(root)?;
     let t = Instant::now();
     let mut f = File::create(&path).map_err(|e| ctx(e, "create", &path))?;
     let mut left = sizes.seq_bytes;
@@ -186,6 +190,7 @@ pub fn random_overwrite(root: &Path, sizes: &Sizes) -> io::Result<Duration> {
     let block = pattern(BLOCK, 3);
     let path = root.join(HOT_FILE);
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    syncfs(root)?;
     let t = Instant::now();
     let f = OpenOptions::new()
         .write(true)
@@ -205,6 +210,7 @@ pub fn random_overwrite(root: &Path, sizes: &Sizes) -> io::Result<Duration> {
 /// file is copied up first.
 pub fn append_byte(root: &Path) -> io::Result<Duration> {
     let path = root.join(BIG_FILE);
+    syncfs(root)?;
     let t = Instant::now();
     let mut f = OpenOptions::new()
         .append(true)
