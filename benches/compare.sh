@@ -233,6 +233,6 @@ mkdir -p "$(dirname "$out")"
   --quick "${quick:-0}" --reps "$reps" --run-reps "$run_reps" --load-reps "$load_reps" \
   --load-bytes "$load_bytes" --tmpdir "$tmp" --command "$cmdline" \
   --engine-version "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-  --docker-version "$("$docker_bin" --version 2>/dev/null | head -n1), $(dockerd --version | head -n1)"
+  --docker-version "client $("$docker_bin" --version 2>/dev/null | head -n1), daemon $(dockerd --version | head -n1)"
 cp "$results" "$out.jsonl"
 log "wrote $out.md, $out.png and the raw timings $out.jsonl"

@@ -132,6 +132,16 @@ pub struct Timings {
 /// Runs the four write workloads on `root` (which holds the image layer's files), in the
 /// order of the table above; seconds each.
 pub fn run_all(root: &Path, sizes: &Sizes) -> io::Result<Timings> {
+    let out = root.join(OUT_DIR);
+    if out.exists() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists: the workloads already ran here; they need a fresh container (the copy-ups happen once)",
+                out.display()
+            ),
+        ));
+    }
     Ok(Timings {
         create_files: create_files(root, sizes)?.as_secs_f64(),
         seq_write: seq_write(root, sizes)?.as_secs_f64(),
