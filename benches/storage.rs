@@ -12,7 +12,8 @@
 //!
 //! Each driver gets a fresh data root under `$ENGINE_BENCH_TMPDIR` (default `/var/tmp`, which
 //! must not be tmpfs: the point is the disk) with one image layer registered (a 64 MiB and a
-//! 100 MiB file and a few thousand small ones). Bodies, as `<body>/<driver>`:
+//! 100 MiB file and a few thousand small ones). Bodies, as `<body>/<driver>` (`<driver>-quick`
+//! with `ENGINE_BENCH_QUICK=1`, so criterion never compares a smoke run with a real one):
 //!
 //! - `create_files`, `seq_write`, `random_overwrite`, `append_byte`: the workload, timed by
 //!   itself, in a fresh writable layer (`LayerStore::create_rw` + `mount_rw`) on the image;
@@ -155,6 +156,9 @@ fn open_driver(name: &str, home: PathBuf) -> Result<Box<dyn Driver>> {
 /// on drop.
 struct DriverBench {
     name: &'static str,
+    /// The benchmark id under each body: the driver, `-quick` appended for the smoke sizes
+    /// so criterion never compares a quick run with a full one.
+    label: String,
     sizes: Sizes,
     store: LayerStore,
     base: ChainId,
@@ -195,13 +199,19 @@ impl DriverBench {
             .chain_id;
         std::fs::remove_file(&tar).with_context(|| format!("removing {}", tar.display()))?;
         let root = guard.disarm();
+        let quick = sizes == Sizes::quick();
         Ok(DriverBench {
             name,
+            label: if quick {
+                format!("{name}-quick")
+            } else {
+                name.to_string()
+            },
             sizes,
             store,
             base,
             counter: Cell::new(0),
-            target: if sizes == Sizes::quick() {
+            target: if quick {
                 Duration::from_secs(1)
             } else {
                 Duration::from_secs(5)
@@ -265,7 +275,7 @@ impl DriverBench {
         work: impl Fn(&Path) -> io::Result<Duration>,
     ) {
         let mut g = self.one_run_group(c, body, throughput);
-        g.bench_function(self.name, |b| {
+        g.bench_function(&self.label, |b| {
             self.runs(b, |ctr| {
                 work(&ctr.root).unwrap_or_else(|e| panic!("{body} on {}: {e}", self.name))
             })
@@ -276,7 +286,7 @@ impl DriverBench {
     fn commit(&self, c: &mut Criterion) {
         let s = self.sizes;
         let mut g = self.one_run_group(c, "commit", Some(Throughput::Bytes(s.changed_bytes())));
-        g.bench_function(self.name, |b| {
+        g.bench_function(&self.label, |b| {
             self.runs(b, |ctr| {
                 workloads::run_all(&ctr.root, &s).expect("workloads before the commit");
                 let t = Instant::now();
@@ -301,7 +311,7 @@ impl DriverBench {
             .warm_up_time(Duration::from_millis(1))
             .measurement_time(self.target)
             .throughput(Throughput::Bytes(s.apply_bytes()));
-        g.bench_function(self.name, |b| {
+        g.bench_function(&self.label, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
@@ -326,7 +336,7 @@ impl DriverBench {
             .sample_size(10)
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(self.target);
-        g.bench_function(self.name, |b| {
+        g.bench_function(&self.label, |b| {
             b.iter_custom(|iters| {
                 let t = Instant::now();
                 for _ in 0..iters {
@@ -362,7 +372,7 @@ impl DriverBench {
             .sample_size(10)
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(self.target);
-        g.bench_function(self.name, |b| {
+        g.bench_function(&self.label, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
