@@ -112,6 +112,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 timed() { "$py" "$repo/benches/timeit.py" "$results" "$@"; }
+# A command, then syncfs on the disk under test: for the steps that leave written data behind
+# (load, commit), so each contender pays for its own writeback and not the next step. Other
+# timed steps start after an untimed sync.
+durable=(sh -c '"$@" >/dev/null && exec sync -f "$0"' "$work")
 
 # --- inputs --------------------------------------------------------------------------------
 log "writing the image layer and the 150 MB load image ${quick:+(quick sizes)}"
@@ -139,7 +143,7 @@ done
 for i in $(seq "$load_reps"); do
   mkdir -p "$work/bare/x"
   sync
-  timed bare - load -- sh -c "tar -C '$work/bare/x' -xf '$work/apply.tar' && sync -f '$work/bare/x'"
+  timed bare - load -- "${durable[@]}" tar -C "$work/bare/x" -xf "$work/apply.tar"
   rm -rf "$work/bare/x"
 done
 
@@ -165,7 +169,8 @@ measure() {
   local who=$1 d=$2 i dir
   log "$who on $d: load x$load_reps"
   for i in $(seq "$load_reps"); do
-    timed "$who" "$d" load -- "${cli[@]}" load -i "$work/load.tar" >/dev/null
+    sync
+    timed "$who" "$d" load -- "${durable[@]}" "${cli[@]}" load -i "$work/load.tar"
     "${cli[@]}" rmi bench-load:latest >/dev/null
   done
   if [ "$who" = docker ]; then
@@ -175,6 +180,7 @@ measure() {
   "${cli[@]}" import "$work/base.tar" bench-base:latest >/dev/null
   log "$who on $d: run --rm true x$run_reps"
   "${cli[@]}" run --rm --network none bench-base true
+  sync
   for i in $(seq "$run_reps"); do
     timed "$who" "$d" run_true -- "${cli[@]}" run --rm --network none bench-base true
   done
@@ -187,7 +193,8 @@ measure() {
     printf '{"contender":"%s","driver":"%s","workload":%s}\n' "$who" "$d" \
       "$("$workload_bin" run "$dir" "${qflag[@]}")" >> "$results"
     sync
-    timed "$who" "$d" commit -- "${cli[@]}" commit "bench-$i" "bench-commit:$i" >/dev/null
+    timed "$who" "$d" commit -- "${durable[@]}" "${cli[@]}" commit "bench-$i" "bench-commit:$i"
+    sync
     timed "$who" "$d" rm -- "${cli[@]}" rm -f "bench-$i" >/dev/null
     "${cli[@]}" rmi "bench-commit:$i" >/dev/null
   done
