@@ -25,7 +25,8 @@
 //!
 //! Every sample of the container bodies is one container, so criterion is told a tiny target
 //! time and prints "Unable to complete 10 samples" for them: that is expected. The data root
-//! is unmounted and removed when a driver is done, also when a body panics. HTML report:
+//! is unmounted and removed when a driver is done, also when a body panics; roots left by a
+//! killed run (their lock file free) are swept at the next start. HTML report:
 //! `target/criterion/report/index.html`.
 
 #[path = "workloads/mod.rs"]
@@ -163,6 +164,8 @@ struct DriverBench {
     store: LayerStore,
     base: ChainId,
     counter: Cell<u64>,
+    /// Held while the root is in use, so a sweep by another run leaves it alone.
+    _lock: File,
     /// Criterion's target time for the bodies that run many times per sample.
     target: Duration,
     root: tempfile::TempDir,
@@ -178,10 +181,12 @@ impl DriverBench {
                 tmp.display()
             );
         }
+        sweep_leftovers(&tmp);
         let root = tempfile::Builder::new()
-            .prefix(&format!("engine-bench-{name}-"))
+            .prefix(&format!("{ROOT_PREFIX}{name}-"))
             .tempdir_in(&tmp)
             .with_context(|| format!("creating a data root in {}", tmp.display()))?;
+        let lock = hold_lock(root.path())?;
         // From here on a failure drops the root, which unmounts what the driver mounted.
         let mut guard = RootGuard {
             root: Some(root),
@@ -211,6 +216,7 @@ impl DriverBench {
             store,
             base,
             counter: Cell::new(0),
+            _lock: lock,
             target: if quick {
                 Duration::from_secs(1)
             } else {
@@ -497,6 +503,47 @@ fn release(root: &Path, driver: Option<&Arc<dyn Driver>>) {
     points.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for mp in points {
         let _ = nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Data roots are `<tmpdir>/engine-bench-<driver>-XXXXXX`.
+const ROOT_PREFIX: &str = "engine-bench-";
+/// The file a live run keeps locked in its data root.
+const LOCK_FILE: &str = ".bench-lock";
+
+fn hold_lock(root: &Path) -> Result<File> {
+    let path = root.join(LOCK_FILE);
+    let f = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    f.lock()
+        .with_context(|| format!("locking {}", path.display()))?;
+    Ok(f)
+}
+
+/// Removes data roots that a killed run left behind (unmounting what is mounted there):
+/// those whose lock file nobody holds. Roots of live runs, and roots without a lock file,
+/// are left alone.
+fn sweep_leftovers(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(ROOT_PREFIX) {
+            continue;
+        }
+        let root = entry.path();
+        let Ok(lock) = File::open(root.join(LOCK_FILE)) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() {
+            eprintln!(
+                "storage benchmarks: removing {}, left by an interrupted run",
+                root.display()
+            );
+            release(&root, None);
+            if let Err(e) = std::fs::remove_dir_all(&root) {
+                eprintln!("storage benchmarks: removing {}: {e}", root.display());
+            }
+        }
     }
 }
 
