@@ -6,7 +6,7 @@
 # after the workloads, and rm. Writes docs/benchmarks.md (medians and ratios) and
 # docs/benchmarks.png.
 #
-#   sudo benches/compare.sh                  the benchmark (about 15 minutes on 2 cores)
+#   sudo benches/compare.sh                  the benchmark (15-20 minutes on 2 cores)
 #   sudo BENCH_QUICK=1 benches/compare.sh    smoke run: small sizes, few repetitions
 #
 # Environment:
