@@ -65,6 +65,7 @@ command -v dockerd >/dev/null || die "dockerd not found (apt-get install docker.
 docker_bin=/usr/bin/docker
 [ -x "$docker_bin" ] || docker_bin=$(command -v docker) || die "docker client not found"
 
+command -v cargo >/dev/null || die "cargo not found (under sudo: sudo env PATH=\"\$PATH\" benches/compare.sh)"
 log "building engine and the workload tool (release)"
 cargo build --release --quiet --bin engine --example workload
 engine_bin=$repo/target/release/engine
@@ -123,7 +124,7 @@ log "writing the image layer and the 150 MB load image ${quick:+(quick sizes)}"
 "$workload_bin" apply-tar "$work/apply.tar" "${qflag[@]}"
 # The load image: a `docker save` format archive of one layer (engine writes Docker's format;
 # tests/images.rs checks dockerd loads it).
-prep=(  "$engine_bin" --data-root "$work/prep" --storage-driver vfs )
+prep=("$engine_bin" --data-root "$work/prep" --storage-driver vfs)
 "${prep[@]}" import "$work/apply.tar" bench-load:latest >/dev/null
 "${prep[@]}" save -o "$work/load.tar" bench-load:latest
 "${prep[@]}" rmi bench-load:latest >/dev/null
