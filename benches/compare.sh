@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Side by side, in one run: the write workloads on the bare backing filesystem (the physical
+# limit) and in a container's writable layer of `engine` and of Docker 20.10 (dockerd started
+# here with its own data root on the same disk), on overlay2 and vfs; plus `run --rm IMAGE
+# true` latency, `load -i` of a 150 MB / 10,000-file image (engine's peak RSS too), commit
+# after the workloads, and rm. Writes docs/benchmarks.md (medians and ratios) and
+# docs/benchmarks.png.
+#
+#   sudo benches/compare.sh                  the benchmark (15-20 minutes on 2 cores)
+#   sudo BENCH_QUICK=1 benches/compare.sh    smoke run: small sizes, few repetitions
+#
+# Environment:
+#   BENCH_QUICK=1        small sizes (benches/workloads/mod.rs Sizes::quick) and 2 repetitions
+#   BENCH_DRIVERS        drivers to compare (default "overlay2 vfs")
+#   BENCH_REPS           fresh containers running the workloads, per contender (5; quick 2)
+#   BENCH_RUN_REPS       `run --rm IMAGE true` repetitions (20; quick 5)
+#   BENCH_LOAD_REPS      `load -i` repetitions (3; quick 1)
+#   BENCH_TMPDIR         where the data roots go, on the disk under test (default /var/tmp)
+#   BENCH_OUT            output path without extension (default docs/benchmarks)
+#
+# On a fresh Debian machine it installs what it needs (docker.io, busybox-static,
+# python3-matplotlib). Every workload runs the shared code of benches/workloads/mod.rs through
+# the workload tool (benches/workload.rs) on the container's root directory, from the host.
+# Everything it starts (dockerd, containers) is stopped and its scratch directory removed at
+# exit, also on failure or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+die() { echo "compare: error: $*" >&2; exit 1; }
+log() { echo "compare: $*" >&2; }
+[ "$(id -u)" = 0 ] || die "must run as root (containers, mounts, dockerd)"
+
+quick=${BENCH_QUICK:-0}
+[ "$quick" = 0 ] && quick=
+drivers=${BENCH_DRIVERS:-overlay2 vfs}
+reps=${BENCH_REPS:-$([ -n "$quick" ] && echo 2 || echo 5)}
+run_reps=${BENCH_RUN_REPS:-$([ -n "$quick" ] && echo 5 || echo 20)}
+load_reps=${BENCH_LOAD_REPS:-$([ -n "$quick" ] && echo 1 || echo 3)}
+tmp=${BENCH_TMPDIR:-/var/tmp}
+out=${BENCH_OUT:-docs/benchmarks}
+qflag=()
+[ -n "$quick" ] && qflag=(--quick)
+py=/usr/bin/python3
+command -v "$py" >/dev/null || py=python3
+
+# --- what it needs -------------------------------------------------------------------------
+need=()
+command -v dockerd >/dev/null && [ -x /usr/bin/docker ] || need+=(docker.io)
+[ -x /bin/busybox ] || need+=(busybox-static)
+"$py" -c 'import matplotlib' 2>/dev/null || need+=(python3-matplotlib)
+if ((${#need[@]})); then
+  log "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+    || log "warning: apt-get install ${need[*]} failed"
+fi
+if ! "$py" -c 'import matplotlib' 2>/dev/null; then
+  "$py" -m pip install -q matplotlib 2>/dev/null \
+    || "$py" -m pip install -q --break-system-packages matplotlib 2>/dev/null \
+    || log "warning: no matplotlib: the chart will be missing"
+fi
+command -v dockerd >/dev/null || die "dockerd not found (apt-get install docker.io)"
+docker_bin=/usr/bin/docker
+[ -x "$docker_bin" ] || docker_bin=$(command -v docker) || die "docker client not found"
+
+command -v cargo >/dev/null || die "cargo not found (under sudo: sudo env PATH=\"\$PATH\" benches/compare.sh)"
+log "building engine and the workload tool (release)"
+cargo build --release --quiet --bin engine --example workload
+engine_bin=$repo/target/release/engine
+workload_bin=$repo/target/release/examples/workload
+
+# --- scratch dir and cleanup ---------------------------------------------------------------
+[ "$(stat -f -c %T "$tmp")" = tmpfs ] && log "warning: $tmp is tmpfs: these are memory figures (set BENCH_TMPDIR)"
+work=$(mktemp -d "$tmp/engine-compare.XXXXXX")
+results=$work/results.jsonl
+dockerd_pid=
+kill_under_work() {
+  # Processes with our scratch dir on their command line (containerd, shims, engine
+  # monitors), by pid.
+  local p
+  for p in /proc/[0-9]*; do
+    if tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF "$work"; then
+      kill -9 "${p#/proc/}" 2>/dev/null || true
+    fi
+  done
+}
+unmount_under_work() {
+  awk -v w="$work" 'index($5, w) == 1 { print length($5), $5 }' /proc/self/mountinfo \
+    | sort -rn | cut -d' ' -f2- | while read -r mp; do umount -l "$mp" 2>/dev/null || true; done
+}
+stop_dockerd() {
+  [ -n "$dockerd_pid" ] || return 0
+  kill "$dockerd_pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
+  kill -9 "$dockerd_pid" 2>/dev/null || true
+  dockerd_pid=
+}
+cleanup() {
+  set +e
+  stop_dockerd
+  for d in $drivers; do
+    [ -d "$work/engine-$d" ] && "$engine_bin" --data-root "$work/engine-$d" --storage-driver "$d" \
+      ps -aq 2>/dev/null | xargs -r "$engine_bin" --data-root "$work/engine-$d" --storage-driver "$d" rm -f >/dev/null 2>&1
+  done
+  kill_under_work
+  sleep 0.5
+  unmount_under_work
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+timed() { "$py" "$repo/benches/timeit.py" "$results" "$@"; }
+# A command, then syncfs on the disk under test: for the steps that leave written data behind
+# (load, commit), so each contender pays for its own writeback and not the next step. Other
+# timed steps start after an untimed sync.
+durable=(sh -c '"$@" >/dev/null && exec sync -f "$0"' "$work")
+
+# --- inputs --------------------------------------------------------------------------------
+log "writing the image layer and the 150 MB load image ${quick:+(quick sizes)}"
+"$workload_bin" base-tar "$work/base.tar" --busybox /bin/busybox "${qflag[@]}"
+"$workload_bin" apply-tar "$work/apply.tar" "${qflag[@]}"
+# The load image: a `docker save` format archive of one layer (engine writes Docker's format;
+# tests/images.rs checks dockerd loads it).
+prep=("$engine_bin" --data-root "$work/prep" --storage-driver vfs)
+"${prep[@]}" import "$work/apply.tar" bench-load:latest >/dev/null
+"${prep[@]}" save -o "$work/load.tar" bench-load:latest
+"${prep[@]}" rmi bench-load:latest >/dev/null
+rm -rf "$work/prep"
+load_bytes=$(stat -c %s "$work/load.tar")
+
+# --- the bare filesystem: the limit ---------------------------------------------------------
+log "bare filesystem ($tmp)"
+for i in $(seq "$reps"); do
+  dir=$work/bare/$i
+  mkdir -p "$dir"
+  tar -C "$dir" -xf "$work/base.tar"
+  sync
+  printf '{"contender":"bare","driver":"-","workload":%s}\n' "$("$workload_bin" run "$dir" "${qflag[@]}")" >> "$results"
+  rm -rf "$dir"
+done
+for i in $(seq "$load_reps"); do
+  mkdir -p "$work/bare/x"
+  sync
+  timed bare - load -- "${durable[@]}" tar -C "$work/bare/x" -xf "$work/apply.tar"
+  rm -rf "$work/bare/x"
+done
+
+# --- one contender on one driver -------------------------------------------------------------
+# $1 contender (engine|docker), $2 driver; the CLI is in the array `cli`, the data root in
+# $data, and rootdir_of prints a running container's root directory.
+engine_rootdir() {
+  local id merged
+  id=$("${cli[@]}" inspect "$1" | "$py" -c 'import json,sys; print(json.load(sys.stdin)[0]["Id"])')
+  merged=$("${cli[@]}" inspect "$1" | "$py" -c 'import json,sys; print(json.load(sys.stdin)[0]["GraphDriver"]["Data"].get("MergedDir", ""))')
+  if [ -n "$merged" ]; then echo "$merged"; else vfs_dir "$id"; fi
+}
+docker_rootdir() {
+  local id merged
+  id=$("${cli[@]}" inspect -f '{{.Id}}' "$1")
+  merged=$("${cli[@]}" inspect -f '{{if .GraphDriver.Data}}{{.GraphDriver.Data.MergedDir}}{{end}}' "$1")
+  if [ -n "$merged" ] && [ "$merged" != "<no value>" ]; then echo "$merged"; else vfs_dir "$id"; fi
+}
+# Both keep Docker's layout: the container's layer id is layerdb/mounts/<id>/mount-id.
+vfs_dir() { echo "$data/vfs/dir/$(cat "$data/image/vfs/layerdb/mounts/$1/mount-id")"; }
+
+measure() {
+  local who=$1 d=$2 i dir
+  log "$who on $d: load x$load_reps"
+  for i in $(seq "$load_reps"); do
+    sync
+    timed "$who" "$d" load -- "${durable[@]}" "${cli[@]}" load -i "$work/load.tar"
+    "${cli[@]}" rmi bench-load:latest >/dev/null
+  done
+  if [ "$who" = docker ]; then
+    printf '{"contender":"docker","driver":"%s","metric":"dockerd_hwm","kb":%s}\n' "$d" \
+      "$(awk '/^VmHWM/ {print $2}' "/proc/$dockerd_pid/status")" >> "$results"
+  fi
+  "${cli[@]}" import "$work/base.tar" bench-base:latest >/dev/null
+  log "$who on $d: run --rm true x$run_reps"
+  "${cli[@]}" run --rm --network none bench-base true
+  sync
+  for i in $(seq "$run_reps"); do
+    timed "$who" "$d" run_true -- "${cli[@]}" run --rm --network none bench-base true
+  done
+  log "$who on $d: workloads, commit, rm x$reps"
+  for i in $(seq "$reps"); do
+    "${cli[@]}" run -d --name "bench-$i" --network none bench-base sleep 1d >/dev/null
+    dir=$("${who}_rootdir" "bench-$i")
+    [ -f "$dir/bench/hot.bin" ] || die "$who on $d: $dir is not the container's root"
+    sync
+    printf '{"contender":"%s","driver":"%s","workload":%s}\n' "$who" "$d" \
+      "$("$workload_bin" run "$dir" "${qflag[@]}")" >> "$results"
+    sync
+    timed "$who" "$d" commit -- "${durable[@]}" "${cli[@]}" commit "bench-$i" "bench-commit:$i"
+    sync
+    timed "$who" "$d" rm -- "${cli[@]}" rm -f "bench-$i" >/dev/null
+    "${cli[@]}" rmi "bench-commit:$i" >/dev/null
+  done
+}
+
+start_dockerd() {
+  local d=$1 dd=$work/docker-$1
+  mkdir -p "$dd"
+  dockerd --data-root "$dd/data" --exec-root "$dd/exec" --pidfile "$dd/dockerd.pid" \
+    -H "unix://$dd/docker.sock" --bridge=none --iptables=false --ip-masq=false \
+    --storage-driver "$d" > "$dd/dockerd.log" 2>&1 &
+  dockerd_pid=$!
+  cli=("$docker_bin" -H "unix://$dd/docker.sock")
+  export DOCKER_CONFIG=$dd/client
+  for _ in $(seq 300); do
+    "${cli[@]}" version >/dev/null 2>&1 && return 0
+    kill -0 "$dockerd_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  cat "$dd/dockerd.log" >&2
+  die "dockerd ($d) did not start"
+}
+
+for d in $drivers; do
+  data=$work/engine-$d
+  cli=("$engine_bin" --data-root "$data" --storage-driver "$d")
+  measure engine "$d"
+  "${cli[@]}" rmi bench-base >/dev/null
+  rm -rf "$data"
+
+  start_dockerd "$d"
+  data=$work/docker-$d/data
+  measure docker "$d"
+  stop_dockerd
+  unmount_under_work
+  rm -rf "$work/docker-$d"
+done
+
+# --- report ----------------------------------------------------------------------------------
+cmdline="sudo ${BENCH_QUICK:+BENCH_QUICK=$BENCH_QUICK }${BENCH_DRIVERS:+BENCH_DRIVERS=\"$BENCH_DRIVERS\" }benches/compare.sh"
+mkdir -p "$(dirname "$out")"
+"$py" benches/report.py "$results" "$out" \
+  --quick "${quick:-0}" --reps "$reps" --run-reps "$run_reps" --load-reps "$load_reps" \
+  --load-bytes "$load_bytes" --tmpdir "$tmp" --command "$cmdline" \
+  --engine-version "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  --docker-version "client $("$docker_bin" --version 2>/dev/null | head -n1), daemon $(dockerd --version | head -n1)"
+cp "$results" "$out.jsonl"
+log "wrote $out.md, $out.png and the raw timings $out.jsonl"

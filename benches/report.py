@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Turns the timings of benches/compare.sh (JSON lines) into OUT.md and OUT.png.
+
+    report.py RESULTS.jsonl OUT [--quick 0|1] [--reps N] ... (see benches/compare.sh)
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+CONTENDERS = ["engine", "docker"]
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gib = "?"
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem_gib = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    return cpu, os.cpu_count(), mem_gib, platform.release()
+
+
+def backing_fs(path):
+    try:
+        out = subprocess.run(
+            ["findmnt", "-n", "-o", "SOURCE,FSTYPE,OPTIONS", "-T", path],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()
+        return f"{out[1]} on {out[0]} ({out[2]})"
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        return "unknown"
+
+
+def load(path):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results")
+    ap.add_argument("out")
+    ap.add_argument("--quick", default="0")
+    ap.add_argument("--reps", type=int)
+    ap.add_argument("--run-reps", type=int)
+    ap.add_argument("--load-reps", type=int)
+    ap.add_argument("--load-bytes", type=int)
+    ap.add_argument("--tmpdir", default="/var/tmp")
+    ap.add_argument("--command", default="benches/compare.sh")
+    ap.add_argument("--engine-version", default="")
+    ap.add_argument("--docker-version", default="")
+    a = ap.parse_args()
+    quick = a.quick not in ("", "0")
+    rows = load(a.results)
+
+    # samples[(metric, contender, driver)] = [seconds...]
+    samples = {}
+    sizes = None
+    for r in rows:
+        if "workload" in r:
+            sizes = r["workload"]["sizes"]
+            for metric, secs in r["workload"]["timings"].items():
+                samples.setdefault((metric, r["contender"], r["driver"]), []).append(secs)
+        elif "secs" in r and r.get("rc", 0) == 0:
+            samples.setdefault((r["metric"], r["contender"], r["driver"]), []).append(r["secs"])
+            if r["metric"] == "load" and r["contender"] == "engine":
+                samples.setdefault(("load_rss", "engine", r["driver"]), []).append(r["maxrss_kb"])
+        elif r.get("metric") == "dockerd_hwm":
+            samples.setdefault(("load_rss", "docker", r["driver"]), []).append(r["kb"])
+    if sizes is None:
+        sys.exit("report: no workload results")
+    drivers = sorted({d for (_, c, d) in samples if c in CONTENDERS}, key=lambda d: (d != "overlay2", d))
+
+    mib = 1 << 20
+    metrics = [
+        ("create_files", f"create {sizes['new_files']:,} files of {sizes['new_file_bytes'] // 1024} KiB + syncfs", sizes["new_files"], "files/s"),
+        ("seq_write", f"sequential write {sizes['seq_bytes'] // mib} MiB + fsync", sizes["seq_bytes"] / mib, "MiB/s"),
+        ("random_overwrite", f"{sizes['overwrites']} random 4 KiB overwrites + fdatasync, {sizes['hot_bytes'] // mib} MiB lower file", sizes["overwrites"], "writes/s"),
+        ("append_byte", f"append 1 byte to the {sizes['big_bytes'] // mib} MiB lower file (copy-up)", None, None),
+        ("commit", "commit after the workloads, + syncfs", None, None),
+        ("rm", "rm -f of that container", None, None),
+        ("run_true", "run --rm IMAGE true", None, None),
+        ("load", f"load -i of a {a.load_bytes / 1e6:.0f} MB / {sizes['apply_files']:,}-file image, + syncfs" if a.load_bytes else "load -i, + syncfs", a.load_bytes / mib if a.load_bytes else None, "MiB/s"),
+    ]
+
+    def med(metric, contender, driver):
+        v = samples.get((metric, contender, driver))
+        return statistics.median(v) if v else None
+
+    def fmt_t(s):
+        if s is None:
+            return "n/a"
+        return f"{s * 1000:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+    def fmt_rate(s, work, unit):
+        if s is None or work is None or s == 0:
+            return ""
+        return f" ({work / s:,.0f} {unit})"
+
+    def ratio(x, y):
+        return f"{x / y:.2f}x" if x is not None and y else "n/a"
+
+    cpu, ncpu, mem, kernel = machine()
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = []
+    title = "# Benchmarks: engine vs Docker vs the bare filesystem"
+    lines.append(title + (" (QUICK MODE)" if quick else ""))
+    lines.append("")
+    if quick:
+        lines.append("> **QUICK MODE: a smoke run with small sizes and few repetitions, on a busy machine.**")
+        lines.append("> These numbers only prove the tooling works end to end; they are not the benchmark.")
+        lines.append("> The benchmark is `sudo benches/compare.sh` (no `BENCH_QUICK`).")
+        lines.append("")
+    lines.append(f"- Date: {now}")
+    lines.append(f"- Machine: {ncpu} CPUs ({cpu}), {mem} RAM; kernel {kernel}")
+    lines.append(f"- Disk under test: {backing_fs(a.tmpdir)} ({a.tmpdir}); every contender's data root and the bare directory are there")
+    lines.append(f"- engine: git {a.engine_version}, release build; Docker: {a.docker_version} (dockerd started by the script, `--bridge=none --iptables=false`)")
+    lines.append(f"- Medians of {a.reps} fresh containers per contender (workloads, commit, rm), {a.run_reps} runs (`run --rm`), {a.load_reps} loads")
+    lines.append(f"- Command: `{a.command}`; raw timings: `{os.path.basename(a.out)}.jsonl`")
+    lines.append("")
+    lines.append("The workloads (benches/workloads/mod.rs, the code the criterion bench runs too) run from the")
+    lines.append("host on the container's root directory (overlay2: the merged mount; vfs: the layer's directory)")
+    lines.append("while the container runs `sleep 1d`. The bare filesystem is the same workload on a plain")
+    lines.append("directory holding the image's files: the physical limit. Its load is `tar -x` + `syncfs`.")
+    lines.append("Load and commit are timed up to a `syncfs` of the disk (each pays for its own writeback);")
+    lines.append("every other timed step starts after an untimed `sync`. Ratios are of times: below 1x is faster.")
+    lines.append("")
+    lines.append("| workload | driver | bare fs (limit) | engine | docker | engine / docker | engine / limit | docker / limit |")
+    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for key, label, work, unit in metrics:
+        bare = med(key, "bare", "-")
+        for d in drivers:
+            e, k = med(key, "engine", d), med(key, "docker", d)
+            if e is None and k is None:
+                continue
+            lines.append(
+                f"| {label} | {d} | {fmt_t(bare)}{fmt_rate(bare, work, unit)} | {fmt_t(e)}{fmt_rate(e, work, unit)} "
+                f"| {fmt_t(k)}{fmt_rate(k, work, unit)} | {ratio(e, k)} | {ratio(e, bare)} | {ratio(k, bare)} |"
+            )
+    for d in drivers:
+        e, k = med("load_rss", "engine", d), med("load_rss", "docker", d)
+        if e is not None or k is not None:
+            lines.append(
+                f"| peak RSS during load | {d} | | {e / 1024:.1f} MiB (engine process) | "
+                f"{(f'{k / 1024:.1f} MiB' if k else 'n/a')} (dockerd VmHWM) | | | |"
+            )
+    lines.append("")
+    lines.append(f"![chart]({os.path.basename(a.out)}.png)")
+    lines.append("")
+    with open(a.out + ".md", "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    chart(a.out + ".png", metrics, drivers, med, quick)
+
+
+def chart(path, metrics, drivers, med, quick):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("report: no matplotlib: no chart", file=sys.stderr)
+        return
+    shown = [m for m in metrics if any(med(m[0], c, d) is not None for c in CONTENDERS for d in drivers)]
+    cols = 4
+    rows = (len(shown) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    bars = [("bare", "-", "bare fs", "#7f7f7f")]
+    palette = {"engine": ["#1f77b4", "#9ecae1"], "docker": ["#d62728", "#fc9272"]}
+    for i, d in enumerate(drivers):
+        for c in CONTENDERS:
+            bars.append((c, d, f"{c} {d}", palette[c][i % 2]))
+    for ax, (key, label, _, _) in zip(axes.flat, shown):
+        names, values, colors = [], [], []
+        for c, d, name, color in bars:
+            v = med(key, c, d)
+            if v is not None:
+                names.append(name)
+                values.append(v * 1000)
+                colors.append(color)
+        ax.bar(range(len(values)), values, color=colors)
+        ax.set_xticks(range(len(values)))
+        ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
+        ax.set_title(label, fontsize=8)
+        ax.set_ylabel("ms (median, lower is better)", fontsize=7)
+    for ax in list(axes.flat)[len(shown):]:
+        ax.axis("off")
+    fig.suptitle("engine vs docker vs bare filesystem" + (" - QUICK MODE (smoke run, not the benchmark)" if quick else ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
