@@ -62,9 +62,11 @@ fn attach_inner(engine: &Engine, args: AttachArgs) -> Result<ExitCode> {
     let store = ContainerStore::open(&engine.settings.data_root)?;
     let record = store.resolve(&args.container)?;
     if !record.state.running || !store.monitor_alive(&record.id) {
-        return Err(
-            ExitError::new(1, "You cannot attach to a stopped container, start it first").into(),
-        );
+        return Err(ExitError::new(
+            1,
+            "You cannot attach to a stopped container, start it first",
+        )
+        .into());
     }
     let stdin = record.config.open_stdin && !args.no_stdin;
     if stdin && record.config.tty && !io::stdin().is_terminal() {
@@ -77,9 +79,11 @@ fn attach_inner(engine: &Engine, args: AttachArgs) -> Result<ExitCode> {
     }
     let hello = hello(stdin);
     let Some(session) = attach::connect(&store, &record.id, &hello)? else {
-        return Err(
-            ExitError::new(1, "You cannot attach to a stopped container, start it first").into(),
-        );
+        return Err(ExitError::new(
+            1,
+            "You cannot attach to a stopped container, start it first",
+        )
+        .into());
     };
     let ended = relay(session, stdin, &detach_keys)?;
     finish(&store, &record.id, ended)

@@ -143,7 +143,10 @@ mod tests {
         assert_eq!(&buf[..8], &[2, 0, 0, 0, 0, 0, 0, 5]);
         write_frame(&mut buf, STDOUT, b"").unwrap();
         let mut r = &buf[..];
-        assert_eq!(read_frame(&mut r).unwrap(), Some((STDERR, b"oops\n".to_vec())));
+        assert_eq!(
+            read_frame(&mut r).unwrap(),
+            Some((STDERR, b"oops\n".to_vec()))
+        );
         assert_eq!(read_frame(&mut r).unwrap(), Some((STDOUT, Vec::new())));
         assert_eq!(read_frame(&mut r).unwrap(), None);
     }
