@@ -7,13 +7,13 @@ mod container;
 mod exec;
 pub mod image;
 pub mod info;
-mod inspect;
+pub mod inspect;
 mod layer;
 mod lifecycle;
 mod logs;
 mod ps;
 pub mod registry;
-mod run;
+pub mod run;
 
 use std::process::ExitCode;
 

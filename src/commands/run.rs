@@ -149,7 +149,9 @@ pub fn spawn_monitor(engine: &Engine, id: &str) -> Result<()> {
             Ok(())
         });
     }
-    cmd.spawn().context("starting the container monitor")?;
+    let mut child = cmd.spawn().context("starting the container monitor")?;
+    // Reaped when it ends, so a long-lived caller (the API daemon) collects no zombies.
+    std::thread::spawn(move || child.wait());
     drop(writer);
     drop(cmd);
     let mut reader = BufReader::new(reader);

@@ -149,8 +149,9 @@ impl Hub {
         loop {
             let (kind, payload) = match protocol::read_frame(&mut conn) {
                 // A client may half-close and still read output; it is dropped when a write
-                // to it fails or the run ends.
-                Ok(None) => return,
+                // to it fails or the run ends. One that wants no output is done.
+                Ok(None) if hello.stdout || hello.stderr => return,
+                Ok(None) => break,
                 Ok(Some(f)) => f,
                 Err(_) => break,
             };
