@@ -30,6 +30,35 @@ pub enum Input {
     Pty(File),
 }
 
+/// The container's stdin as attached clients see it.
+#[derive(Debug)]
+enum Stdin {
+    /// No run yet (or between runs): input is kept for the next run, as is its end and the
+    /// last window size, so a client that attached before the start loses nothing.
+    Waiting {
+        buffered: Vec<u8>,
+        closed: bool,
+        size: Option<(u16, u16)>,
+    },
+    /// A run's stdin.
+    Open(Input),
+    /// Closed for this run (StdinOnce), or nothing to write to.
+    Closed,
+}
+
+impl Default for Stdin {
+    fn default() -> Self {
+        Stdin::Waiting {
+            buffered: Vec::new(),
+            closed: false,
+            size: None,
+        }
+    }
+}
+
+/// At most this much input is kept for a container that has not started yet.
+const MAX_BUFFERED_INPUT: usize = 1 << 20;
+
 #[derive(Debug)]
 struct Client {
     id: u64,
@@ -55,7 +84,7 @@ pub struct Hub {
     arrived: Condvar,
     /// Separate from `clients`: a write to a full stdin pipe may block, and output must still
     /// flow meanwhile (the container may be blocked writing it).
-    input: Mutex<Option<Input>>,
+    input: Mutex<Stdin>,
 }
 
 impl Hub {
@@ -77,7 +106,7 @@ impl Hub {
             welcome: Welcome { tty, open_stdin },
             clients: Mutex::new(Clients::default()),
             arrived: Condvar::new(),
-            input: Mutex::new(None),
+            input: Mutex::new(Stdin::default()),
         });
         let accepting = Arc::clone(&hub);
         std::thread::Builder::new()
@@ -105,7 +134,7 @@ impl Hub {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lock_input(&self) -> MutexGuard<'_, Option<Input>> {
+    fn lock_input(&self) -> MutexGuard<'_, Stdin> {
         self.input.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -171,14 +200,22 @@ impl Hub {
 
     fn write_input(&self, data: &[u8]) {
         let mut input = self.lock_input();
-        let result = match input.as_mut() {
-            Some(Input::Pipe(f) | Input::Pty(f)) => f.write_all(data),
-            None => Ok(()),
+        let result = match &mut *input {
+            Stdin::Open(Input::Pipe(f) | Input::Pty(f)) => f.write_all(data),
+            Stdin::Waiting { buffered, .. } => {
+                if buffered.len() + data.len() <= MAX_BUFFERED_INPUT {
+                    buffered.extend_from_slice(data);
+                } else {
+                    tracing::warn!("input for a container that has not started is dropped");
+                }
+                Ok(())
+            }
+            Stdin::Closed => Ok(()),
         };
         if let Err(e) = result {
             // The container closed its stdin (or exited): nothing more can go in.
             tracing::debug!(error = %e, "attached input dropped");
-            *input = None;
+            *input = Stdin::Closed;
         }
     }
 
@@ -186,28 +223,56 @@ impl Hub {
     /// end of input to pass on; its stdin stays open.
     fn close_input(&self) {
         let mut input = self.lock_input();
-        if matches!(*input, Some(Input::Pipe(_))) {
-            *input = None;
+        match &mut *input {
+            Stdin::Open(Input::Pipe(_)) => *input = Stdin::Closed,
+            Stdin::Waiting { closed, .. } => *closed = true,
+            _ => {}
         }
     }
 
     fn resize(&self, rows: u16, cols: u16) {
-        if let Some(Input::Pty(f)) = self.lock_input().as_ref()
-            && let Err(e) = runtime::set_window_size(f.as_fd(), rows, cols)
-        {
-            tracing::debug!(error = %e, "resize failed");
+        match &mut *self.lock_input() {
+            Stdin::Open(Input::Pty(f)) => {
+                if let Err(e) = runtime::set_window_size(f.as_fd(), rows, cols) {
+                    tracing::debug!(error = %e, "resize failed");
+                }
+            }
+            Stdin::Waiting { size, .. } => *size = Some((rows, cols)),
+            _ => {}
         }
     }
 
-    /// Starts a run: attached input goes to `input` from now on.
+    /// Starts a run: attached input goes to `input` from now on, after what was sent before.
     pub fn begin_run(&self, input: Option<Input>) {
-        *self.lock_input() = input;
+        let mut state = self.lock_input();
+        let before = std::mem::replace(&mut *state, Stdin::Closed);
+        let Some(mut input) = input else {
+            return;
+        };
+        if let Stdin::Waiting {
+            buffered,
+            closed,
+            size,
+        } = before
+        {
+            if let (Input::Pty(f), Some((rows, cols))) = (&input, size) {
+                let _ = runtime::set_window_size(f.as_fd(), rows, cols);
+            }
+            let (Input::Pipe(f) | Input::Pty(f)) = &mut input;
+            if !buffered.is_empty() && f.write_all(&buffered).is_err() {
+                return;
+            }
+            if closed && matches!(input, Input::Pipe(_)) {
+                return;
+            }
+        }
+        *state = Stdin::Open(input);
     }
 
     /// Ends a run: closes the container's stdin, sends every client the exit code, and
     /// disconnects them all.
     pub fn end_run(&self, exit_code: Option<i32>) {
-        *self.lock_input() = None;
+        *self.lock_input() = Stdin::default();
         let mut clients = self.lock_clients();
         for mut c in clients.list.drain(..) {
             if let Some(code) = exit_code {
