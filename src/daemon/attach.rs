@@ -65,7 +65,10 @@ pub fn upgrade_response(tty: bool) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
-    headers.insert(header::CONNECTION, "Upgrade".parse().expect("static header"));
+    headers.insert(
+        header::CONNECTION,
+        "Upgrade".parse().expect("static header"),
+    );
     headers.insert(header::UPGRADE, "tcp".parse().expect("static header"));
     headers.insert(
         header::CONTENT_TYPE,
@@ -269,7 +272,9 @@ fn container_side(
         std::thread::spawn(move || {
             while let Some(msg) = input.blocking_recv() {
                 let sent = match msg {
-                    InputMsg::Data(d) => protocol::write_frame(&mut to_monitor, protocol::STDIN, &d),
+                    InputMsg::Data(d) => {
+                        protocol::write_frame(&mut to_monitor, protocol::STDIN, &d)
+                    }
                     InputMsg::Close => {
                         protocol::write_frame(&mut to_monitor, protocol::CLOSE_STDIN, &[])
                     }
@@ -314,7 +319,12 @@ impl Waiting {
     }
 
     /// Waits for the monitor; `None` when the container ran (or failed to start) without us.
-    fn connect(self, store: &ContainerStore, id: &str, hello: &Hello) -> anyhow::Result<Option<Session>> {
+    fn connect(
+        self,
+        store: &ContainerStore,
+        id: &str,
+        hello: &Hello,
+    ) -> anyhow::Result<Option<Session>> {
         let Waiting {
             pending,
             started_at,
@@ -352,7 +362,10 @@ pub async fn wait(
     Query(q): Query<WaitQuery>,
 ) -> ApiResult<Response> {
     let condition = q.condition.unwrap_or_else(|| "not-running".into());
-    if !matches!(condition.as_str(), "" | "not-running" | "next-exit" | "removed") {
+    if !matches!(
+        condition.as_str(),
+        "" | "not-running" | "next-exit" | "removed"
+    ) {
         return Err(ApiError::bad_request(format!(
             "invalid condition: {condition:?}"
         )));
@@ -376,12 +389,12 @@ pub async fn wait(
     let body = async move {
         let code = match done {
             Some(code) => Ok(code),
-            None => tokio::task::spawn_blocking(move || {
-                wait_for_exit(&store, &id, waiting, removed)
-            })
-            .await
-            .map_err(anyhow::Error::from)
-            .and_then(|r| r),
+            None => {
+                tokio::task::spawn_blocking(move || wait_for_exit(&store, &id, waiting, removed))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r)
+            }
         };
         let doc = match code {
             Ok(code) => json!({ "StatusCode": code, "Error": null }),

@@ -117,7 +117,10 @@ fn run_args(body: &Value, name: Option<String>) -> ApiResult<RunArgs> {
 }
 
 /// `POST /containers/{id}/start`: 204, or 304 when a monitor already owns it.
-pub async fn start(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn start(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     blocking(&state, move |engine| {
         let store = ContainerStore::open(&engine.settings.data_root)?;
         let record = store.resolve(&name)?;
@@ -139,7 +142,10 @@ pub async fn start(State(state): State<AppState>, Path(name): Path<String>) -> A
 }
 
 /// `GET /containers/{id}/json`.
-pub async fn inspect(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn inspect(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     let doc = blocking(&state, move |engine| {
         let store = ContainerStore::open(&engine.settings.data_root)?;
         let record = store.resolve(&name)?;

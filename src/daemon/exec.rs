@@ -278,7 +278,10 @@ fn launch(
     let mut proc = runtime::exec(pid, &process, set)?;
     if let Some(master) = proc.take_pty_master() {
         let master = File::from(master);
-        let dup = |f: &File| f.try_clone().map_err(|e| runtime::Error::io("dup pty", "", e));
+        let dup = |f: &File| {
+            f.try_clone()
+                .map_err(|e| runtime::Error::io("dup pty", "", e))
+        };
         exec.state().pty = Some(dup(&master)?);
         if stdin {
             stdin_w = Some(dup(&master)?);
@@ -372,7 +375,10 @@ pub async fn resize(
 }
 
 /// `GET /exec/{id}/json`.
-pub async fn inspect(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn inspect(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let exec = state.execs.get(&id)?;
     let s = exec.state();
     let c = &exec.config;
