@@ -214,11 +214,7 @@ fn relay(session: Session, stdin: bool, detach_keys: &[u8]) -> Result<Ended> {
     let mut input = stream;
     let mut stdout = io::stdout();
     let mut stderr = io::stderr();
-    loop {
-        let frame = match protocol::read_frame(&mut input) {
-            Ok(Some(f)) => f,
-            Ok(None) | Err(_) => break,
-        };
+    while let Ok(Some(frame)) = protocol::read_frame(&mut input) {
         match frame {
             (protocol::STDOUT, data) => {
                 stdout.write_all(&data)?;

@@ -286,14 +286,13 @@ fn container_side(
         });
     }
     while let Ok(Some((kind, data))) = protocol::read_frame(&mut stream) {
-        match kind {
-            protocol::STDOUT | protocol::STDERR => {
-                if out.blocking_send((kind, data)).is_err() {
-                    break;
-                }
-            }
-            protocol::EXIT => break,
-            _ => {}
+        let go_on = match kind {
+            protocol::STDOUT | protocol::STDERR => out.blocking_send((kind, data)).is_ok(),
+            protocol::EXIT => false,
+            _ => true,
+        };
+        if !go_on {
+            break;
         }
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -333,7 +332,7 @@ impl Waiting {
         let polls = Cell::new(0u32);
         attach::connect_when_started(store, id, hello, pending, || {
             polls.set(polls.get() + 1);
-            if polls.get() % STORE_CHECK_EVERY != 0 {
+            if !polls.get().is_multiple_of(STORE_CHECK_EVERY) {
                 return false;
             }
             match store.load(id) {
