@@ -11,13 +11,11 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 
 use crate::cli::{AttachArgs, StartArgs};
-use crate::container::attach::{self, Hello, PendingAttach, Session, protocol};
+use crate::container::attach::{self, DetachKeys, Hello, PendingAttach, Session, protocol};
 use crate::container::store::ContainerStore;
 use crate::container::{ExitError, monitor};
 use crate::engine::Engine;
 
-/// Docker's default detach sequence, ctrl-p ctrl-q.
-const DEFAULT_DETACH_KEYS: &[u8] = &[0x10, 0x11];
 /// How often the terminal's size is checked and forwarded.
 const RESIZE_POLL: Duration = Duration::from_millis(200);
 /// How often the record is read while waiting for the exit to be recorded.
@@ -72,18 +70,24 @@ fn attach_inner(engine: &Engine, args: AttachArgs) -> Result<ExitCode> {
     if stdin && record.config.tty && !io::stdin().is_terminal() {
         return Err(ExitError::new(1, "the input device is not a TTY").into());
     }
-    let detach_keys = detach_keys(args.detach_keys.as_deref())?;
+    let detach_keys = DetachKeys::parse(args.detach_keys.as_deref())?;
     let pid = Arc::new(AtomicI32::new(record.state.pid));
     if args.sig_proxy && !record.config.tty {
         monitor::forward_signals(Arc::clone(&pid))?;
     }
     let hello = hello(stdin);
     let Some(session) = attach::connect(&store, &record.id, &hello)? else {
-        return Err(ExitError::new(
-            1,
-            "You cannot attach to a stopped container, start it first",
-        )
-        .into());
+        let running = store.monitor_alive(&record.id) && store.load(&record.id)?.state.running;
+        let message = if running {
+            // Its monitor is a foreground `engine run`, which owns the terminal's streams.
+            format!(
+                "container {} runs in the foreground of an `engine run`; only containers started with -d or `engine start` can be attached to",
+                record.short_id()
+            )
+        } else {
+            "You cannot attach to a stopped container, start it first".to_string()
+        };
+        return Err(ExitError::new(1, message).into());
     };
     let ended = relay(session, stdin, &detach_keys)?;
     finish(&store, &record.id, ended)
@@ -99,7 +103,7 @@ fn start_attached_inner(engine: &Engine, args: &StartArgs) -> Result<ExitCode> {
     if stdin && record.config.tty && !io::stdin().is_terminal() {
         return Err(ExitError::new(1, "the input device is not a TTY").into());
     }
-    let detach_keys = detach_keys(args.detach_keys.as_deref())?;
+    let detach_keys = DetachKeys::parse(args.detach_keys.as_deref())?;
     let pid = Arc::new(AtomicI32::new(0));
     if !record.config.tty {
         // Before any thread starts, so every thread inherits the blocked signals.
@@ -179,7 +183,7 @@ fn exit_code(code: i32) -> ExitCode {
 
 /// Relays the terminal to the session until the container exits, the monitor goes, or the
 /// user detaches.
-fn relay(session: Session, stdin: bool, detach_keys: &[u8]) -> Result<Ended> {
+fn relay(session: Session, stdin: bool, detach_keys: &DetachKeys) -> Result<Ended> {
     let Session {
         stream, welcome, ..
     } = session;
@@ -195,13 +199,13 @@ fn relay(session: Session, stdin: bool, detach_keys: &[u8]) -> Result<Ended> {
         let mut out = stream.try_clone()?;
         let detached = Arc::clone(&detached);
         // Detach keys only from a terminal: piped input is data, whatever its bytes.
-        let keys = if io::stdin().is_terminal() {
-            detach_keys.to_vec()
+        let mut keys = if io::stdin().is_terminal() {
+            detach_keys.clone()
         } else {
-            Vec::new()
+            DetachKeys::none()
         };
         std::thread::spawn(move || {
-            if copy_input(&mut out, &keys) {
+            if copy_input(&mut out, &mut keys) {
                 detached.store(true, Ordering::SeqCst);
                 let _ = out.shutdown(std::net::Shutdown::Both);
             }
@@ -239,32 +243,21 @@ fn relay(session: Session, stdin: bool, detach_keys: &[u8]) -> Result<Ended> {
 }
 
 /// Copies stdin into stdin frames; at its end, says so. Returns true when the user typed
-/// `detach_keys` (which are not passed on).
-fn copy_input(out: &mut impl Write, detach_keys: &[u8]) -> bool {
+/// the detach keys (which are not passed on).
+fn copy_input(out: &mut impl Write, keys: &mut DetachKeys) -> bool {
     let mut stdin = io::stdin().lock();
     let mut buf = vec![0u8; 32 * 1024];
-    let mut matched = 0usize;
     loop {
         let n = match stdin.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let mut data = Vec::with_capacity(n + matched);
-        for &b in &buf[..n] {
-            if !detach_keys.is_empty() && b == detach_keys[matched] {
-                matched += 1;
-                if matched == detach_keys.len() {
-                    return true;
-                }
-                continue;
-            }
-            // A partial sequence that did not complete is ordinary input.
-            data.extend_from_slice(&detach_keys[..matched]);
-            matched = 0;
-            data.push(b);
-        }
+        let (data, detach) = keys.scan(&buf[..n]);
         if !data.is_empty() && protocol::write_frame(out, protocol::STDIN, &data).is_err() {
             return false;
+        }
+        if detach {
+            return true;
         }
     }
     let _ = protocol::write_frame(out, protocol::CLOSE_STDIN, &[]);
@@ -288,44 +281,5 @@ fn forward_resizes(out: &mut impl Write) {
             last = size;
         }
         std::thread::sleep(RESIZE_POLL);
-    }
-}
-
-/// Docker's `--detach-keys`: comma-separated `ctrl-X` or single characters.
-fn detach_keys(spec: Option<&str>) -> Result<Vec<u8>> {
-    let Some(spec) = spec else {
-        return Ok(DEFAULT_DETACH_KEYS.to_vec());
-    };
-    let mut keys = Vec::new();
-    for part in spec.split(',') {
-        let key = match part.strip_prefix("ctrl-") {
-            Some(k) if k.len() == 1 => {
-                let c = k.as_bytes()[0];
-                match c {
-                    b'a'..=b'z' | b'@' | b'[' | b'\\' | b']' | b'^' | b'_' => {
-                        c.to_ascii_uppercase() & 0x1f
-                    }
-                    _ => bail!("Unknown character: '{k}'"),
-                }
-            }
-            None if part.len() == 1 => part.as_bytes()[0],
-            _ => bail!("Unknown character: '{part}'"),
-        };
-        keys.push(key);
-    }
-    Ok(keys)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn detach_keys_parse_like_dockers() {
-        assert_eq!(detach_keys(None).unwrap(), vec![0x10, 0x11]);
-        assert_eq!(detach_keys(Some("ctrl-a,x")).unwrap(), vec![0x01, b'x']);
-        assert_eq!(detach_keys(Some("ctrl-@")).unwrap(), vec![0x00]);
-        assert!(detach_keys(Some("ctrl-ab")).is_err());
-        assert!(detach_keys(Some("xy")).is_err());
     }
 }

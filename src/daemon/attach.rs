@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use super::error::{ApiError, ApiResult};
 use super::server::{AppState, blocking};
-use crate::container::attach::{self, Hello, PendingAttach, Session, protocol};
+use crate::container::attach::{self, DetachKeys, Hello, PendingAttach, Session, protocol};
 use crate::container::log;
 use crate::container::store::ContainerStore;
 
@@ -83,7 +83,7 @@ pub fn hijack(
     req: &mut Request,
     tty: bool,
     output: mpsc::Receiver<Chunk>,
-    input: Option<mpsc::Sender<InputMsg>>,
+    input: Option<(mpsc::Sender<InputMsg>, DetachKeys)>,
 ) -> ApiResult<()> {
     if !req.headers().contains_key(header::UPGRADE) {
         return Err(ApiError::bad_request(
@@ -100,35 +100,46 @@ pub fn hijack(
     Ok(())
 }
 
-/// Output to the client until the channel closes; the client's bytes to `input` meanwhile.
+/// Output to the client until the channel closes; the client's bytes to `input` meanwhile,
+/// until its end (passed on) or the detach keys (which end the relay, input left open).
 async fn relay<IO>(
     io: IO,
     tty: bool,
     mut output: mpsc::Receiver<Chunk>,
-    input: Option<mpsc::Sender<InputMsg>>,
+    input: Option<(mpsc::Sender<InputMsg>, DetachKeys)>,
 ) where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(io);
-    let reader = input.map(|tx| {
+    let (detached_tx, mut detached) = tokio::sync::oneshot::channel::<()>();
+    let reader = input.map(|(tx, mut keys)| {
         tokio::spawn(async move {
             let mut buf = vec![0u8; 32 * 1024];
             loop {
-                match rd.read(&mut buf).await {
+                let n = match rd.read(&mut buf).await {
                     Ok(0) | Err(_) => {
                         let _ = tx.send(InputMsg::Close).await;
                         break;
                     }
-                    Ok(n) => {
-                        if tx.send(InputMsg::Data(buf[..n].to_vec())).await.is_err() {
-                            break;
-                        }
-                    }
+                    Ok(n) => n,
+                };
+                let (data, detach) = keys.scan(&buf[..n]);
+                if !data.is_empty() && tx.send(InputMsg::Data(data)).await.is_err() {
+                    break;
+                }
+                if detach {
+                    let _ = detached_tx.send(());
+                    break;
                 }
             }
         })
     });
-    while let Some((stream, data)) = output.recv().await {
+    loop {
+        let chunk = tokio::select! {
+            chunk = output.recv() => chunk,
+            _ = &mut detached => None,
+        };
+        let Some((stream, data)) = chunk else { break };
         let mut bytes = Vec::with_capacity(data.len() + 8);
         if !tty {
             bytes.extend_from_slice(&protocol::header(stream, data.len()));
@@ -156,6 +167,8 @@ pub struct AttachQuery {
     stderr: Option<String>,
     #[serde(default)]
     logs: Option<String>,
+    #[serde(default, rename = "detachKeys")]
+    detach_keys: Option<String>,
 }
 
 /// What the blocking side of an attach starts from.
@@ -176,6 +189,8 @@ pub async fn attach(
     mut req: Request,
 ) -> ApiResult<Response> {
     let (stream, logs) = (flag(&q.stream), flag(&q.logs));
+    let keys = DetachKeys::parse(q.detach_keys.as_deref())
+        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     let hello = Hello {
         stdin: flag(&q.stdin),
         stdout: flag(&q.stdout),
@@ -210,7 +225,9 @@ pub async fn attach(
     let (out_tx, out_rx) = mpsc::channel(CHANNEL);
     let (in_tx, in_rx) = mpsc::channel(CHANNEL);
     let tty = prepared.tty;
-    let input = prepared.stdin.then_some(in_tx);
+    // Detach keys in a terminal's input only: piped input is data, whatever its bytes.
+    let keys = if tty { keys } else { DetachKeys::none() };
+    let input = prepared.stdin.then_some((in_tx, keys));
     hijack(&mut req, tty, out_rx, input)?;
     std::thread::Builder::new()
         .name("api-attach".into())

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use super::attach::{self as hijacked, Chunk, InputMsg, ResizeQuery};
 use super::error::{ApiError, ApiResult};
 use super::server::{AppState, blocking};
-use crate::container::attach::protocol;
+use crate::container::attach::{DetachKeys, protocol};
 use crate::container::create::random_id;
 use crate::container::spec;
 use crate::container::store::ContainerStore;
@@ -40,6 +40,7 @@ pub struct ExecConfig {
     pub attach_stderr: bool,
     pub detach: bool,
     pub privileged: bool,
+    pub detach_keys: Option<String>,
 }
 
 /// One exec instance.
@@ -187,7 +188,13 @@ pub async fn start(
     }
     let (out_tx, out_rx) = mpsc::channel(64);
     let (in_tx, in_rx) = mpsc::channel(64);
-    let input = exec.config.attach_stdin.then_some(in_tx);
+    let keys = if tty {
+        DetachKeys::parse(exec.config.detach_keys.as_deref())
+            .map_err(|e| ApiError::bad_request(format!("{e:#}")))?
+    } else {
+        DetachKeys::none()
+    };
+    let input = exec.config.attach_stdin.then_some((in_tx, keys));
     hijacked::hijack(&mut req, tty, out_rx, input)?;
     match started {
         Ok(started) => {

@@ -44,6 +44,7 @@
 
 mod client;
 mod hub;
+mod keys;
 pub mod protocol;
 
 use std::fs::File;
@@ -54,6 +55,7 @@ use anyhow::{Context, Result};
 
 pub use client::{PendingAttach, Session, connect, connect_when_started};
 pub use hub::{Hub, Input};
+pub use keys::DetachKeys;
 pub use protocol::Hello;
 
 /// The socket's name in the container's directory.
