@@ -59,6 +59,13 @@ fn report(result: Result<ExitCode>) -> Result<ExitCode> {
 fn attach_inner(engine: &Engine, args: AttachArgs) -> Result<ExitCode> {
     let store = ContainerStore::open(&engine.settings.data_root)?;
     let record = store.resolve(&args.container)?;
+    if record.state.restarting && store.monitor_alive(&record.id) {
+        return Err(ExitError::new(
+            1,
+            "You cannot attach to a restarting container, wait until it is running",
+        )
+        .into());
+    }
     if !record.state.running || !store.monitor_alive(&record.id) {
         return Err(ExitError::new(
             1,

@@ -189,9 +189,6 @@ fn supervise(store: &ContainerStore, id: &str, rootfs: &Path, mode: &mut Mode) -
             let _ = c.join();
         }
         drop(running);
-        if let Some(hub) = hub {
-            hub.end_run(Some(status.code));
-        }
         let ran_for = started.elapsed();
         // Decided before the state is written, so nobody ever sees "exited" for a container
         // that is about to restart.
@@ -212,6 +209,10 @@ fn supervise(store: &ContainerStore, id: &str, rootfs: &Path, mode: &mut Mode) -
             r.state.finished_at = log::now();
             r.network_settings.ports.clear();
         })?;
+        // After the record: whoever learns the exit from the attach socket finds it recorded.
+        if let Some(hub) = hub {
+            hub.end_run(Some(status.code));
+        }
         if !restart {
             return Ok(status.code);
         }

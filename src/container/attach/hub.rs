@@ -398,3 +398,103 @@ impl Write for HubWriter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::container::attach::{PendingAttach, connect, connect_when_started};
+    use crate::container::store::ContainerStore;
+
+    fn store_with(id: &str) -> (tempfile::TempDir, ContainerStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContainerStore::open(dir.path()).unwrap();
+        fs::create_dir(store.dir(id)).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn input_before_the_run_is_kept_for_it_with_its_end() {
+        let (_dir, store) = store_with("c");
+        let hub = Hub::bind(&store.dir("c"), false, true).unwrap();
+        hub.write_input(b"early ");
+        hub.write_input(b"input");
+        hub.close_input();
+        let (mut r, w) = io::pipe().unwrap();
+        hub.begin_run(Some(Input::Pipe(File::from(std::os::fd::OwnedFd::from(w)))));
+        let mut got = String::new();
+        // EOF comes: the end of input was kept too, and the pipe closed with it.
+        r.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "early input");
+        hub.close();
+    }
+
+    #[test]
+    fn clients_get_the_streams_they_asked_for_then_the_exit() {
+        let (_dir, store) = store_with("c");
+        let hub = Hub::bind(&store.dir("c"), false, false).unwrap();
+        let hello = Hello {
+            stdout: true,
+            ..Hello::default()
+        };
+        let mut session = connect(&store, "c", &hello).unwrap().unwrap();
+        assert_eq!(
+            session.welcome,
+            Welcome {
+                tty: false,
+                open_stdin: false
+            }
+        );
+        hub.broadcast(protocol::STDERR, b"not for you");
+        hub.broadcast(protocol::STDOUT, b"out");
+        hub.end_run(Some(3));
+        let s = &mut session.stream;
+        assert_eq!(
+            protocol::read_frame(s).unwrap(),
+            Some((protocol::STDOUT, b"out".to_vec()))
+        );
+        assert_eq!(
+            protocol::read_frame(s).unwrap(),
+            Some((protocol::EXIT, b"3".to_vec()))
+        );
+        assert_eq!(protocol::read_frame(s).unwrap(), None);
+        hub.close();
+        assert!(!store.dir("c").join(SOCKET).exists());
+        assert!(connect(&store, "c", &hello).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_monitor_waits_for_a_pending_attach_and_drops_stale_ones() {
+        let (_dir, store) = store_with("c");
+        // A stale token: its owner is gone (the file is not locked).
+        fs::write(store.dir("c").join(format!("{PENDING_PREFIX}dead")), b"").unwrap();
+        let pending = PendingAttach::register(&store, "c").unwrap();
+        let client = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                // Connects only after a while: the monitor must wait for it.
+                std::thread::sleep(Duration::from_millis(300));
+                connect_when_started(&store, "c", &Hello::default(), pending, || false)
+                    .unwrap()
+                    .is_some()
+            })
+        };
+        let hub = Hub::bind(&store.dir("c"), false, false).unwrap();
+        let started = Instant::now();
+        hub.await_pending(Duration::from_secs(10));
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(client.join().unwrap());
+        let left: Vec<_> = fs::read_dir(store.dir("c"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(PENDING_PREFIX))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        hub.close();
+    }
+}
