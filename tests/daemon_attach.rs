@@ -286,3 +286,105 @@ fn root_docker_attach_through_the_daemon() {
     assert_eq!(stdout(&out), "first\n", "{}", stderr(&out));
     assert_eq!(out.status.code(), Some(9));
 }
+
+/// A raw hijacked attach on the API socket: the 101 answer and its content type, then what
+/// follows it until `until` has been seen (or the connection closes).
+struct RawAttach {
+    stream: std::os::unix::net::UnixStream,
+    head: String,
+}
+
+impl RawAttach {
+    fn open(d: &Daemon, container: &str, query: &str) -> RawAttach {
+        let mut stream = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "POST /v1.41/containers/{container}/attach?{query} HTTP/1.1\r\nHost: engine\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(stream.read(&mut byte).unwrap(), 1, "no answer");
+            head.push(byte[0]);
+        }
+        RawAttach {
+            stream,
+            head: String::from_utf8(head).unwrap().to_ascii_lowercase(),
+        }
+    }
+
+    fn read_until(&mut self, until: &[u8]) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.windows(until.len()).any(|w| w == until) {
+            match self.stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        got
+    }
+}
+
+#[test]
+fn root_raw_attach_speaks_dockers_stream_formats_and_detach_keys() {
+    let Some((e, d)) = setup("root_raw_attach_speaks_dockers_stream_formats_and_detach_keys")
+    else {
+        return;
+    };
+    // Non-TTY: multiplexed frames, stdout 1 and stderr 2, each with its 8-byte header.
+    d.ok(&[
+        "create",
+        "--name",
+        "mux",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.5; echo out; echo err >&2",
+    ]);
+    let mut a = RawAttach::open(&d, "mux", "stream=1&stdout=1&stderr=1");
+    assert!(a.head.starts_with("http/1.1 101"), "{}", a.head);
+    assert!(
+        a.head
+            .contains("content-type: application/vnd.docker.multiplexed-stream"),
+        "{}",
+        a.head
+    );
+    d.ok(&["start", "mux"]);
+    let got = a.read_until(b"err\n");
+    let mut frames = Vec::new();
+    let mut rest = &got[..];
+    while rest.len() >= 8 {
+        let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        frames.push((rest[0], rest[8..8 + len].to_vec()));
+        rest = &rest[8 + len..];
+    }
+    assert_eq!(
+        frames,
+        vec![(1, b"out\n".to_vec()), (2, b"err\n".to_vec())],
+        "{got:?}"
+    );
+    // TTY: raw bytes; ctrl-p ctrl-q from the client detaches and leaves the shell running.
+    d.ok(&["run", "-d", "-it", "--name", "tty", "busybox", "sh"]);
+    let mut a = RawAttach::open(&d, "tty", "stream=1&stdin=1&stdout=1&stderr=1");
+    assert!(
+        a.head
+            .contains("content-type: application/vnd.docker.raw-stream"),
+        "{}",
+        a.head
+    );
+    a.stream.write_all(b"echo raw-$((4+4))\n").unwrap();
+    let got = a.read_until(b"raw-8");
+    assert!(
+        String::from_utf8_lossy(&got).contains("raw-8"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    a.stream.write_all(b"\x10\x11").unwrap();
+    a.read_until(b"never printed");
+    assert_eq!(e.inspect("tty")["State"]["Status"], "running");
+}

@@ -134,10 +134,18 @@ async fn relay<IO>(
             }
         })
     });
+    // Armed while a reader may still send the detach; a dropped sender just disarms it.
+    let mut armed = true;
     loop {
         let chunk = tokio::select! {
             chunk = output.recv() => chunk,
-            _ = &mut detached => None,
+            r = &mut detached, if armed => match r {
+                Ok(()) => None,
+                Err(_) => {
+                    armed = false;
+                    continue;
+                }
+            },
         };
         let Some((stream, data)) = chunk else { break };
         let mut bytes = Vec::with_capacity(data.len() + 8);
