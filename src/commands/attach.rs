@@ -173,12 +173,14 @@ fn finish(store: &ContainerStore, id: &str, ended: Ended) -> Result<ExitCode> {
             0
         }
         Ended::Disconnected => {
-            let mut record = store.load(id)?;
-            while record.state.running && store.monitor_alive(id) {
+            // The monitor went without an exit frame (a failed start, or it was killed): the
+            // record has the code, unless `--rm` took the container with it.
+            let mut record = store.load(id).ok();
+            while record.as_ref().is_some_and(|r| r.state.running) && store.monitor_alive(id) {
                 std::thread::sleep(POLL);
-                record = store.load(id)?;
+                record = store.load(id).ok();
             }
-            record.state.exit_code
+            record.map_or(0, |r| r.state.exit_code)
         }
     };
     Ok(exit_code(code))

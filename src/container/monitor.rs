@@ -4,7 +4,9 @@
 //! policy says with Docker's backoff, and unmounts (or removes, with `--rm`) at the end.
 //!
 //! A detached container's monitor is a re-exec of the engine (`engine container-monitor ID`)
-//! in its own session; a foreground `run` is its own monitor. Either way the monitor holds
+//! in its own session; a foreground `run` is its own monitor. A detached monitor also serves
+//! the container's attach socket ([`super::attach`]): it holds the container's stdin (with
+//! `-i`) and pty (with `-t`), and relays output, input and resizes to attached clients. Either way the monitor holds
 //! `monitor.lock` in the container's directory while it lives, which is how other commands
 //! know a monitor owns the container.
 
