@@ -413,10 +413,15 @@ pub async fn wait(
     let body = async move {
         let code = match done {
             Some(code) => Ok(code),
+            // A thread of its own, not the blocking pool's: a wait lasts as long as the
+            // container runs, and many of them must not starve the other requests.
             None => {
-                tokio::task::spawn_blocking(move || wait_for_exit(&store, &id, waiting, removed))
-                    .await
-                    .map_err(anyhow::Error::from)
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                std::thread::spawn(move || {
+                    let _ = tx.send(wait_for_exit(&store, &id, waiting, removed));
+                });
+                rx.await
+                    .map_err(|_| anyhow::anyhow!("the wait thread ended without an answer"))
                     .and_then(|r| r)
             }
         };
