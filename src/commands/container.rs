@@ -20,6 +20,7 @@ pub fn dispatch(engine: &Engine, cmd: ContainerCommand) -> Result<ExitCode> {
         ContainerCommand::Run(a) => run::run(engine, a),
         ContainerCommand::Create(a) => run::create(engine, a),
         ContainerCommand::Start(a) => run::start(engine, a),
+        ContainerCommand::Attach(a) => super::attach::attach(engine, a),
         ContainerCommand::Stop(a) => lifecycle::stop(engine, a),
         ContainerCommand::Restart(a) => lifecycle::restart(engine, a),
         ContainerCommand::Kill(a) => lifecycle::kill(engine, a),

@@ -1,18 +1,19 @@
 //! One module per command.
 
 mod archive;
+mod attach;
 mod build;
 mod container;
 mod exec;
 pub mod image;
 pub mod info;
-mod inspect;
+pub mod inspect;
 mod layer;
 mod lifecycle;
 mod logs;
 mod ps;
 pub mod registry;
-mod run;
+pub mod run;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,7 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Run(args) => return run::run(&engine, args),
         Command::Create(args) => return run::create(&engine, args),
         Command::Start(args) => return run::start(&engine, args),
+        Command::Attach(args) => return attach::attach(&engine, args),
         Command::Stop(args) => return lifecycle::stop(&engine, args),
         Command::Restart(args) => return lifecycle::restart(&engine, args),
         Command::Kill(args) => return lifecycle::kill(&engine, args),

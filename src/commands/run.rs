@@ -86,18 +86,7 @@ pub fn create(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
 pub fn start(engine: &Engine, args: StartArgs) -> Result<ExitCode> {
     let store = ContainerStore::open(&engine.settings.data_root)?;
     if args.attach {
-        if args.containers.len() > 1 {
-            bail!("you cannot start and attach multiple containers at once");
-        }
-        let record = store.resolve(&args.containers[0])?;
-        store.update(&record.id, |r| r.has_been_manually_stopped = false)?;
-        return match monitor::run(engine, &store, &record.id, Mode::Foreground) {
-            Ok(code) => Ok(exit_code(code)),
-            Err(e) => {
-                eprintln!("Error response from daemon: {e:#}");
-                Ok(exit_code(monitor::exit_code_of(&e)))
-            }
-        };
+        return super::attach::start_attached(engine, &args);
     }
     let mut failed = Vec::new();
     for name in &args.containers {
@@ -160,7 +149,9 @@ pub fn spawn_monitor(engine: &Engine, id: &str) -> Result<()> {
             Ok(())
         });
     }
-    cmd.spawn().context("starting the container monitor")?;
+    let mut child = cmd.spawn().context("starting the container monitor")?;
+    // Reaped when it ends, so a long-lived caller (the API daemon) collects no zombies.
+    std::thread::spawn(move || child.wait());
     drop(writer);
     drop(cmd);
     let mut reader = BufReader::new(reader);

@@ -2,6 +2,7 @@
 //! flags, the per-container monitor that owns a running container, json-file logs, restart
 //! policies, random names, and the built-in hello-world image.
 
+pub mod attach;
 pub mod create;
 pub mod hello;
 pub mod log;

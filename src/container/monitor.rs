@@ -4,7 +4,9 @@
 //! policy says with Docker's backoff, and unmounts (or removes, with `--rm`) at the end.
 //!
 //! A detached container's monitor is a re-exec of the engine (`engine container-monitor ID`)
-//! in its own session; a foreground `run` is its own monitor. Either way the monitor holds
+//! in its own session; a foreground `run` is its own monitor. A detached monitor also serves
+//! the container's attach socket ([`super::attach`]): it holds the container's stdin (with
+//! `-i`) and pty (with `-t`), and relays output, input and resizes to attached clients. Either way the monitor holds
 //! `monitor.lock` in the container's directory while it lives, which is how other commands
 //! know a monitor owns the container.
 
@@ -25,7 +27,7 @@ use runtime::{Container, ProxyHandle, Stdio, StdioSet};
 use super::log::{self, LogWriter};
 use super::record::{PortBinding, Record};
 use super::store::ContainerStore;
-use super::{ExitError, restart, spec};
+use super::{ExitError, attach, restart, spec};
 use crate::engine::Engine;
 
 /// How the monitor is attached to the user.
@@ -115,14 +117,28 @@ struct Running {
     copiers: Vec<JoinHandle<()>>,
     /// The tty master, for a foreground `-t` run to copy on the terminal.
     pty: Option<OwnedFd>,
-    /// Keeps a detached `-i` container's stdin open.
-    _stdin: Option<io::PipeWriter>,
 }
 
 fn supervise(store: &ContainerStore, id: &str, rootfs: &Path, mode: &mut Mode) -> Result<i32> {
     let current_pid = Arc::new(AtomicI32::new(0));
     if matches!(mode, Mode::Foreground) {
         forward_signals(Arc::clone(&current_pid))?;
+    }
+    // A detached container is attached to through its monitor's socket (see `attach`).
+    let hub = match mode {
+        Mode::Detached { .. } => {
+            let record = store.load(id)?;
+            Some(HubGuard(attach::Hub::bind(
+                &store.dir(id),
+                record.config.tty,
+                record.config.open_stdin,
+            )?))
+        }
+        Mode::Foreground => None,
+    };
+    let hub = hub.as_ref().map(|h| &h.0);
+    if let Some(hub) = hub {
+        hub.await_pending(PENDING_ATTACH_TIMEOUT);
     }
     let mut backoff = restart::Backoff::default();
     let mut first = true;
@@ -131,7 +147,7 @@ fn supervise(store: &ContainerStore, id: &str, rootfs: &Path, mode: &mut Mode) -
         let log = LogWriter::open(Path::new(&record.log_path))
             .with_context(|| format!("opening {}", record.log_path))?;
         let started = Instant::now();
-        let mut running = match start(store, &record, rootfs, mode, &log, &current_pid) {
+        let mut running = match start(store, &record, rootfs, mode, hub, &log, &current_pid) {
             Ok(r) => r,
             Err(e) => {
                 let code = exit_code_of(&e);
@@ -195,6 +211,10 @@ fn supervise(store: &ContainerStore, id: &str, rootfs: &Path, mode: &mut Mode) -
             r.state.finished_at = log::now();
             r.network_settings.ports.clear();
         })?;
+        // After the record: whoever learns the exit from the attach socket finds it recorded.
+        if let Some(hub) = hub {
+            hub.end_run(Some(status.code));
+        }
         if !restart {
             return Ok(status.code);
         }
@@ -222,12 +242,25 @@ fn supervise(store: &ContainerStore, id: &str, rootfs: &Path, mode: &mut Mode) -
     }
 }
 
+/// How long a monitor waits for clients that attached before it started (`docker run`).
+const PENDING_ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Closes the attach socket when the monitor is done, however it ends.
+struct HubGuard(Arc<attach::Hub>);
+
+impl Drop for HubGuard {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// Starts the container once: stdio, the runtime, published ports, the running state.
 fn start(
     store: &ContainerStore,
     record: &Record,
     rootfs: &Path,
     mode: &Mode,
+    hub: Option<&Arc<attach::Hub>>,
     log: &LogWriter,
     current_pid: &AtomicI32,
 ) -> Result<Running> {
@@ -235,7 +268,7 @@ fn start(
     let foreground = matches!(mode, Mode::Foreground);
     let mut copiers = Vec::new();
     let mut stdio = StdioSet::default();
-    let mut keep_stdin = None;
+    let mut input = None;
     let mut readers = Vec::new();
     if !record.config.tty {
         for stream in ["stdout", "stderr"] {
@@ -254,7 +287,7 @@ fn start(
             Stdio::Inherit
         } else {
             let (r, w) = io::pipe().context("creating a pipe")?;
-            keep_stdin = Some(w);
+            input = Some(attach::Input::Pipe(File::from(OwnedFd::from(w))));
             Stdio::Fd(OwnedFd::from(r))
         };
     }
@@ -263,20 +296,29 @@ fn start(
     current_pid.store(container.pid(), Ordering::SeqCst);
     for (stream, reader) in readers {
         let log = log.clone();
-        let echo: Option<Box<dyn Write + Send>> = match (foreground, stream) {
-            (true, "stdout") => Some(Box::new(io::stdout())),
-            (true, _) => Some(Box::new(io::stderr())),
-            _ => None,
+        let echo: Option<Box<dyn Write + Send>> = match (foreground, stream, hub) {
+            (true, "stdout", _) => Some(Box::new(io::stdout())),
+            (true, _, _) => Some(Box::new(io::stderr())),
+            (false, "stdout", Some(hub)) => Some(Box::new(hub.writer(attach::protocol::STDOUT))),
+            (false, _, Some(hub)) => Some(Box::new(hub.writer(attach::protocol::STDERR))),
+            (false, _, None) => None,
         };
         copiers.push(std::thread::spawn(move || log.copy(stream, reader, echo)));
     }
     let mut pty = container.take_pty_master();
     if !foreground && let Some(master) = pty.take() {
-        // Nobody watches a detached tty: its output goes to the log.
+        // A detached tty's output goes to the log and to whoever is attached; their input
+        // and resizes go to the master.
+        let master = File::from(master);
+        let duplicate = master.try_clone().context("duplicating the pty master")?;
+        input = Some(attach::Input::Pty(duplicate));
         let log = log.clone();
-        copiers.push(std::thread::spawn(move || {
-            log.copy("stdout", File::from(master), None)
-        }));
+        let echo: Option<Box<dyn Write + Send>> =
+            hub.map(|h| Box::new(h.writer(attach::protocol::STDOUT)) as Box<dyn Write + Send>);
+        copiers.push(std::thread::spawn(move || log.copy("stdout", master, echo)));
+    }
+    if let Some(hub) = hub {
+        hub.begin_run(input);
     }
     let pid = container.pid();
     let mut proxies = Vec::new();
@@ -351,7 +393,6 @@ fn start(
         _proxies: proxies,
         copiers,
         pty,
-        _stdin: keep_stdin,
     })
 }
 

@@ -10,7 +10,10 @@
 //! Requests are served by axum on a tokio runtime; store work is blocking and runs on
 //! tokio's blocking pool ([`server::blocking`]).
 
+mod attach;
+mod containers;
 mod error;
+mod exec;
 mod images;
 mod server;
 mod system;

@@ -10,7 +10,7 @@ use tower::Layer;
 use tower::util::MapRequestLayer;
 
 use super::error::{ApiError, ApiResult};
-use super::{images, system};
+use super::{attach, containers, exec, images, system};
 use crate::engine::Engine;
 
 /// The newest API version served (Docker 20.10's).
@@ -22,6 +22,8 @@ pub const MIN_API_VERSION: &str = "1.12";
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// Exec instances (`POST /containers/{id}/exec`), in memory as in dockerd.
+    pub execs: Arc<exec::Execs>,
 }
 
 /// Runs `f` on the engine on the blocking pool.
@@ -49,6 +51,16 @@ fn routes(state: AppState) -> Router {
             get(images::by_name).delete(images::by_name_delete),
         )
         .route("/images/create", post(images::create))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/attach", post(attach::attach))
+        .route("/containers/{id}/wait", post(attach::wait))
+        .route("/containers/{id}/resize", post(attach::resize))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         .with_state(state)
         .fallback(|req: Request| async move {
             ApiError::not_found(format!(
@@ -82,7 +94,10 @@ fn strip_version(mut req: Request) -> Request {
 
 /// Serves until SIGINT or SIGTERM.
 pub async fn serve(listener: tokio::net::UnixListener, engine: Arc<Engine>) -> anyhow::Result<()> {
-    let router = routes(AppState { engine });
+    let router = routes(AppState {
+        engine,
+        execs: Arc::default(),
+    });
     let app = MapRequestLayer::new(strip_version).layer(router);
     axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
         .with_graceful_shutdown(shutdown())
