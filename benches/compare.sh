@@ -2,7 +2,8 @@
 # Side by side, in one run: the write workloads on the bare backing filesystem (the physical
 # limit) and in a container's writable layer of `engine` and of Docker 20.10 (dockerd started
 # here with its own data root on the same disk), on overlay2 and vfs; plus `run --rm IMAGE
-# true` latency, `load -i` of a 150 MB / 10,000-file image (engine's peak RSS too), commit
+# true` latency, `load -i` and `pull` (from a loopback docker-registry) of a 150 MB /
+# 10,000-file image (engine's peak RSS too), commit
 # after the workloads, and rm. Writes docs/benchmarks.md (medians and ratios) and
 # docs/benchmarks.png.
 #
@@ -47,6 +48,7 @@ command -v "$py" >/dev/null || py=python3
 # --- what it needs -------------------------------------------------------------------------
 need=()
 command -v dockerd >/dev/null && [ -x /usr/bin/docker ] || need+=(docker.io)
+[ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 [ -x /bin/busybox ] || need+=(busybox-static)
 "$py" -c 'import matplotlib' 2>/dev/null || need+=(python3-matplotlib)
 if ((${#need[@]})); then
@@ -131,6 +133,23 @@ prep=("$engine_bin" --data-root "$work/prep" --storage-driver vfs)
 rm -rf "$work/prep"
 load_bytes=$(stat -c %s "$work/load.tar")
 
+# The pull image: the same image, pushed by engine to a registry of our own on loopback
+# (which Docker, as engine, reaches over plain HTTP without configuration).
+reg_port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$work/registry"
+printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' \
+  "$work/registry/data" "$reg_port" > "$work/registry/config.yml"
+docker-registry serve "$work/registry/config.yml" > "$work/registry/log" 2>&1 &
+for _ in $(seq 100); do
+  "$py" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$reg_port/v2/')" 2>/dev/null && break
+  sleep 0.1
+done
+pull_ref=127.0.0.1:$reg_port/bench-load:latest
+"${prep[@]}" load -i "$work/load.tar" >/dev/null
+"${prep[@]}" tag bench-load:latest "$pull_ref"
+"${prep[@]}" push -q "$pull_ref" >/dev/null
+"${prep[@]}" rmi bench-load:latest "$pull_ref" >/dev/null
+
 # --- the bare filesystem: the limit ---------------------------------------------------------
 log "bare filesystem ($tmp)"
 for i in $(seq "$reps"); do
@@ -173,6 +192,12 @@ measure() {
     sync
     timed "$who" "$d" load -- "${durable[@]}" "${cli[@]}" load -i "$work/load.tar"
     "${cli[@]}" rmi bench-load:latest >/dev/null
+  done
+  log "$who on $d: pull x$load_reps"
+  for i in $(seq "$load_reps"); do
+    sync
+    timed "$who" "$d" pull -- "${durable[@]}" "${cli[@]}" pull -q "$pull_ref"
+    "${cli[@]}" rmi "$pull_ref" >/dev/null
   done
   if [ "$who" = docker ]; then
     printf '{"contender":"docker","driver":"%s","metric":"dockerd_hwm","kb":%s}\n' "$d" \

@@ -84,8 +84,8 @@ def main():
                 samples.setdefault((metric, r["contender"], r["driver"]), []).append(secs)
         elif "secs" in r and r.get("rc", 0) == 0:
             samples.setdefault((r["metric"], r["contender"], r["driver"]), []).append(r["secs"])
-            if r["metric"] == "load" and r["contender"] == "engine":
-                samples.setdefault(("load_rss", "engine", r["driver"]), []).append(r["maxrss_kb"])
+            if r["metric"] in ("load", "pull") and r["contender"] == "engine":
+                samples.setdefault((r["metric"] + "_rss", "engine", r["driver"]), []).append(r["maxrss_kb"])
         elif r.get("metric") == "dockerd_hwm":
             samples.setdefault(("load_rss", "docker", r["driver"]), []).append(r["kb"])
     if sizes is None:
@@ -102,6 +102,7 @@ def main():
         ("rm", "rm -f of that container", None, None),
         ("run_true", "run --rm IMAGE true", None, None),
         ("load", f"load -i of a {a.load_bytes / 1e6:.0f} MB / {sizes['apply_files']:,}-file image, + syncfs" if a.load_bytes else "load -i, + syncfs", a.load_bytes / mib if a.load_bytes else None, "MiB/s"),
+        ("pull", "pull of that image from a loopback docker-registry (gzip layers), + syncfs", a.load_bytes / mib if a.load_bytes else None, "MiB/s"),
     ]
 
     def med(metric, contender, driver):
@@ -165,6 +166,9 @@ def main():
                 f"| peak RSS during load | {d} | | {e / 1024:.1f} MiB (engine process) | "
                 f"{(f'{k / 1024:.1f} MiB' if k else 'n/a')} (dockerd VmHWM) | | | |"
             )
+        e = med("pull_rss", "engine", d)
+        if e is not None:
+            lines.append(f"| peak RSS during pull | {d} | | {e / 1024:.1f} MiB (engine process) | | | | |")
     lines.append("")
     lines.append(f"![chart]({os.path.basename(a.out)}.png)")
     lines.append("")
