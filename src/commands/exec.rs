@@ -29,20 +29,7 @@ pub fn run(engine: &Engine, args: ExecArgs) -> Result<ExitCode> {
     // The container's root as its init sees it: users and groups resolve there.
     let rootfs = PathBuf::from(format!("/proc/{pid}/root"));
     let mut record = record;
-    if let Some(u) = &args.user {
-        record.config.user = u.clone();
-    }
-    if let Some(w) = &args.workdir {
-        record.config.working_dir = w.clone();
-    }
-    for e in &args.env {
-        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
-        record
-            .config
-            .env
-            .retain(|x| x.split_once('=').map(|(k, _)| k) != Some(key));
-        record.config.env.push(e.clone());
-    }
+    record.exec_overrides(args.user.as_deref(), args.workdir.as_deref(), &args.env);
     let mut process = spec::process(&record, &rootfs, args.tty, args.interactive)?;
     process.args = args.command.clone();
     let current = Arc::new(AtomicI32::new(0));

@@ -57,6 +57,24 @@ pub struct Record {
 }
 
 impl Record {
+    /// What an `exec` sees: the container's settings with the exec's user, working directory
+    /// and environment (an exec's `KEY=value` replaces the container's `KEY`) over them.
+    pub fn exec_overrides(&mut self, user: Option<&str>, workdir: Option<&str>, env: &[String]) {
+        if let Some(u) = user.filter(|u| !u.is_empty()) {
+            self.config.user = u.to_string();
+        }
+        if let Some(w) = workdir.filter(|w| !w.is_empty()) {
+            self.config.working_dir = w.to_string();
+        }
+        for e in env {
+            let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+            self.config
+                .env
+                .retain(|x| x.split_once('=').map(|(k, _)| k) != Some(key));
+            self.config.env.push(e.clone());
+        }
+    }
+
     /// The name without its leading slash.
     pub fn short_name(&self) -> &str {
         self.name.trim_start_matches('/')

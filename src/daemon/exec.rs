@@ -232,20 +232,11 @@ fn launch(
     }
     let pid = record.state.pid;
     let c = &exec.config;
-    if let Some(u) = c.user.as_ref().filter(|u| !u.is_empty()) {
-        record.config.user = u.clone();
-    }
-    if let Some(w) = c.working_dir.as_ref().filter(|w| !w.is_empty()) {
-        record.config.working_dir = w.clone();
-    }
-    for e in c.env.iter().flatten() {
-        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
-        record
-            .config
-            .env
-            .retain(|x| x.split_once('=').map(|(k, _)| k) != Some(key));
-        record.config.env.push(e.clone());
-    }
+    record.exec_overrides(
+        c.user.as_deref(),
+        c.working_dir.as_deref(),
+        c.env.as_deref().unwrap_or_default(),
+    );
     let stdin = c.attach_stdin && !detach;
     let rootfs = PathBuf::from(format!("/proc/{pid}/root"));
     let mut process =
