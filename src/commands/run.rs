@@ -11,7 +11,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use crate::cli::{RunArgs, StartArgs};
 use crate::container::monitor::{self, Mode};
 use crate::container::store::ContainerStore;
-use crate::container::{ExitError, create};
+use crate::container::create::{self, Request};
+use crate::container::{ExitError, NoSuchImage};
 use crate::engine::Engine;
 
 /// `engine run`: exits with the container's status, or Docker's 125/126/127 when it could not
@@ -33,7 +34,7 @@ fn run_inner(engine: &Engine, args: &RunArgs) -> Result<i32> {
         return Err(ExitError::new(1, "the input device is not a TTY").into());
     }
     let store = ContainerStore::open(&engine.settings.data_root)?;
-    let (record, warnings) = create::create(engine, &store, args)?;
+    let (record, warnings) = create::create(engine, &store, &Request::from_args(args)?)?;
     for w in warnings {
         eprintln!("{w}");
     }
@@ -48,8 +49,10 @@ fn run_inner(engine: &Engine, args: &RunArgs) -> Result<i32> {
 /// Prints a `run`/`create` failure as Docker's CLI does.
 fn report_run_error(e: &anyhow::Error, command: &str) {
     let msg = format!("{e:#}");
-    if msg.starts_with("Unable to find image") {
-        eprintln!("{msg}");
+    if let Some(NoSuchImage(familiar)) = e.downcast_ref::<NoSuchImage>() {
+        eprintln!(
+            "Unable to find image '{familiar}' locally\nengine: Error: No such image: {familiar}: this engine pulls only with `engine pull`.\nGet the image onto this machine: `engine pull {familiar}`, `engine import ROOTFS.tar {familiar}` (a root filesystem tarball) or `engine load -i IMAGE.tar` (a `docker save` archive)."
+        );
     } else {
         let end = if msg.ends_with('.') { "" } else { "." };
         eprintln!("engine: Error: {msg}{end}");
@@ -65,7 +68,7 @@ fn exit_code(code: i32) -> ExitCode {
 pub fn create(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
     let args = args.split();
     let store = ContainerStore::open(&engine.settings.data_root)?;
-    match create::create(engine, &store, &args) {
+    match Request::from_args(&args).and_then(|req| create::create(engine, &store, &req)) {
         Ok((record, warnings)) => {
             for w in warnings {
                 eprintln!("{w}");

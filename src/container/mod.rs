@@ -41,3 +41,16 @@ impl fmt::Display for ExitError {
 }
 
 impl std::error::Error for ExitError {}
+
+/// The image to create a container from is not here (the API answers 404, the CLI explains
+/// how to get it).
+#[derive(Debug)]
+pub struct NoSuchImage(pub String);
+
+impl fmt::Display for NoSuchImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "No such image: {}", self.0)
+    }
+}
+
+impl std::error::Error for NoSuchImage {}
