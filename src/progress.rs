@@ -25,7 +25,10 @@ enum Mode {
     Lines,
     Bars(MultiProgress),
     /// Docker's JSON messages; `quiet` keeps only results.
-    Json { sink: JsonSink, quiet: bool },
+    Json {
+        sink: JsonSink,
+        quiet: bool,
+    },
 }
 
 impl std::fmt::Debug for Mode {
@@ -231,7 +234,9 @@ impl Progress {
 /// Docker's `[=====>     ]  1.2MB/3.4MB`.
 fn bar_text(current: u64, total: u64) -> String {
     const WIDTH: u64 = 50;
-    let filled = (current.min(total) * WIDTH).checked_div(total).unwrap_or(WIDTH);
+    let filled = (current.min(total) * WIDTH)
+        .checked_div(total)
+        .unwrap_or(WIDTH);
     let mut bar = "=".repeat(filled as usize);
     if filled < WIDTH {
         bar.push('>');

@@ -1,18 +1,18 @@
 //! One module per command.
 
-mod archive;
-mod build;
-mod container;
+pub mod archive;
+pub mod build;
+pub mod container;
 mod exec;
 pub mod image;
 pub mod info;
-mod inspect;
+pub mod inspect;
 mod layer;
-mod lifecycle;
-mod logs;
-mod ps;
+pub mod lifecycle;
+pub mod logs;
+pub mod ps;
 mod registry;
-mod run;
+pub mod run;
 
 use std::process::ExitCode;
 

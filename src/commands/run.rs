@@ -9,9 +9,9 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::cli::{RunArgs, StartArgs};
+use crate::container::create::{self, Request};
 use crate::container::monitor::{self, Mode};
 use crate::container::store::ContainerStore;
-use crate::container::create::{self, Request};
 use crate::container::{ExitError, NoSuchImage};
 use crate::engine::Engine;
 
@@ -104,13 +104,9 @@ pub fn start(engine: &Engine, args: StartArgs) -> Result<ExitCode> {
     }
     let mut failed = Vec::new();
     for name in &args.containers {
-        let result = store.resolve(name).and_then(|record| {
-            if store.monitor_alive(&record.id) {
-                return Ok(());
-            }
-            store.update(&record.id, |r| r.has_been_manually_stopped = false)?;
-            spawn_monitor(engine, &record.id)
-        });
+        let result = store
+            .resolve(name)
+            .and_then(|record| super::lifecycle::start_one(engine, &store, &record).map(drop));
         match result {
             Ok(()) => println!("{name}"),
             Err(e) => {
@@ -126,8 +122,9 @@ pub fn start(engine: &Engine, args: StartArgs) -> Result<ExitCode> {
 }
 
 /// Starts `engine container-monitor ID` in its own session, detached from the terminal, and
-/// waits until it reports that the container runs (or why it does not).
-pub fn spawn_monitor(engine: &Engine, id: &str) -> Result<()> {
+/// waits until it reports that the container runs (or why it does not). The monitor is our
+/// child: a short-lived CLI just exits; the daemon reaps it.
+pub fn spawn_monitor(engine: &Engine, id: &str) -> Result<std::process::Child> {
     let (reader, writer) = io::pipe().context("creating a pipe")?;
     let settings = &engine.settings;
     let mut cmd = Command::new("/proc/self/exe");
@@ -163,15 +160,16 @@ pub fn spawn_monitor(engine: &Engine, id: &str) -> Result<()> {
             Ok(())
         });
     }
-    cmd.spawn().context("starting the container monitor")?;
+    let mut child = cmd.spawn().context("starting the container monitor")?;
     drop(writer);
     drop(cmd);
     let mut reader = BufReader::new(reader);
     let mut first = String::new();
     reader.read_line(&mut first)?;
     if first.starts_with("ok") {
-        return Ok(());
+        return Ok(child);
     }
+    let _ = child.wait();
     if let Some(code) = first.strip_prefix("err ") {
         let code: i32 = code.trim().parse().unwrap_or(125);
         let mut message = String::new();

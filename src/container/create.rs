@@ -151,7 +151,10 @@ pub fn create(
         exposed.insert(key.clone(), serde_json::json!({}));
     }
     let id = random_id();
-    let hostname = match (req.hostname.as_ref().filter(|h| !h.is_empty()), network_mode) {
+    let hostname = match (
+        req.hostname.as_ref().filter(|h| !h.is_empty()),
+        network_mode,
+    ) {
         (Some(h), _) => h.clone(),
         (None, "host") => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())

@@ -54,3 +54,16 @@ impl fmt::Display for NoSuchImage {
 }
 
 impl std::error::Error for NoSuchImage {}
+
+/// A request the container's state refuses ("You cannot remove a running container", "is not
+/// running"): Docker's 409.
+#[derive(Debug)]
+pub struct Conflict(pub String);
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Conflict {}
