@@ -11,7 +11,7 @@ mod layer;
 pub mod lifecycle;
 pub mod logs;
 pub mod ps;
-mod registry;
+pub mod registry;
 pub mod run;
 
 use std::process::ExitCode;

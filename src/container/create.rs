@@ -238,10 +238,11 @@ fn register(store: &ContainerStore, mut record: Record, name: Option<&str>) -> R
             names::validate(n)?;
             let wanted = format!("/{}", n.trim_start_matches('/'));
             if let Some(other) = store.by_name(&wanted)? {
-                bail!(
+                return Err(super::Conflict(format!(
                     "Conflict. The container name \"{wanted}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
                     other.id
-                );
+                ))
+                .into());
             }
             record.name = wanted;
         }

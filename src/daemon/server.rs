@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Router, ServiceExt};
 use tower::Layer;
 use tower::util::MapRequestLayer;
 
 use super::error::{ApiError, ApiResult};
-use super::{images, system};
+use super::events::{self, Events};
+use super::{build, container_output, containers, images, system, transfer};
 use crate::engine::Engine;
 
 /// The newest API version served (Docker 20.10's).
@@ -22,6 +23,20 @@ pub const MIN_API_VERSION: &str = "1.12";
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    pub events: Arc<Events>,
+}
+
+/// Waits for a monitor the daemon started, so it does not linger as a zombie once it ends.
+/// (The monitor outlives the daemon if the daemon goes first: it is in its own session.)
+pub fn reap(mut child: std::process::Child) {
+    let spawned = std::thread::Builder::new()
+        .name("reap-monitor".into())
+        .spawn(move || {
+            let _ = child.wait();
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start a thread to reap a container monitor");
+    }
 }
 
 /// Runs `f` on the engine on the blocking pool.
@@ -43,12 +58,46 @@ fn routes(state: AppState) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/system/df", get(system::df))
+        .route("/auth", post(system::auth))
+        .route("/events", get(events::stream))
+        .route("/networks", get(system::networks))
+        .route("/networks/{id}", get(system::network))
+        // Images.
         .route("/images/json", get(images::list))
+        .route("/images/create", post(transfer::create))
+        .route("/images/load", post(transfer::load))
+        .route("/images/get", get(transfer::save_many))
+        .route("/images/prune", post(images::prune))
         .route(
             "/images/{*name}",
-            get(images::by_name).delete(images::by_name_delete),
+            get(images::by_name)
+                .delete(images::by_name_delete)
+                .post(images::by_name_post),
         )
-        .route("/images/create", post(images::create))
+        .route("/build", post(build::build))
+        .route("/commit", post(build::commit))
+        // Containers.
+        .route("/containers/json", get(containers::list))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}", delete(containers::remove))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/logs", get(container_output::logs))
+        .route("/containers/{id}/export", get(container_output::export))
+        .route("/containers/{id}/changes", get(container_output::changes))
+        .route("/containers/{id}/top", get(container_output::top))
+        // attach.rs (branch `attach`) adds here:
+        //   POST /containers/{id}/attach, POST /containers/{id}/wait,
+        //   POST /containers/{id}/resize
+        // exec.rs (branch `attach`) adds here:
+        //   POST /containers/{id}/exec, POST /exec/{id}/start, POST /exec/{id}/resize,
+        //   GET /exec/{id}/json
         .with_state(state)
         .fallback(|req: Request| async move {
             ApiError::not_found(format!(
@@ -82,7 +131,14 @@ fn strip_version(mut req: Request) -> Request {
 
 /// Serves until SIGINT or SIGTERM.
 pub async fn serve(listener: tokio::net::UnixListener, engine: Arc<Engine>) -> anyhow::Result<()> {
-    let router = routes(AppState { engine });
+    let events = Arc::new(Events::default());
+    tokio::spawn(events::watch_containers(
+        Arc::clone(&engine),
+        Arc::clone(&events),
+    ));
+    let state = AppState { engine, events };
+    tokio::spawn(super::restore::restart_containers(state.clone()));
+    let router = routes(state);
     let app = MapRequestLayer::new(strip_version).layer(router);
     axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
         .with_graceful_shutdown(shutdown())
