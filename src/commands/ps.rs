@@ -96,8 +96,7 @@ pub fn list(
             ),
         }
     }
-    let all =
-        all || limit.is_some() || parsed.iter().any(|(k, _)| k == "status" || k == "exited");
+    let all = all || limit.is_some() || parsed.iter().any(|(k, _)| k == "status" || k == "exited");
     // Docker: several values of one key match any of them; different keys must all match.
     let mut rows: Vec<Record> = store
         .list()?

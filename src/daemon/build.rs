@@ -33,7 +33,11 @@ pub async fn build(
         None => BTreeMap::new(),
     };
     let request = BuildRequest {
-        tags: params.all("t").into_iter().filter(|t| !t.is_empty()).collect(),
+        tags: params
+            .all("t")
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .collect(),
         // An argument given without a value (null) is left unset, as Docker leaves it.
         build_args: build_args
             .into_iter()
@@ -75,13 +79,19 @@ pub async fn commit(State(state): State<AppState>, params: Params) -> ApiResult<
     let Some(container) = params.non_empty("container").map(str::to_string) else {
         return Err(ApiError::bad_request("container is required"));
     };
-    let reference = params.non_empty("repo").map(|repo| match params.non_empty("tag") {
-        Some(tag) => format!("{repo}:{tag}"),
-        None => repo.to_string(),
-    });
+    let reference = params
+        .non_empty("repo")
+        .map(|repo| match params.non_empty("tag") {
+            Some(tag) => format!("{repo}:{tag}"),
+            None => repo.to_string(),
+        });
     let request = CommitRequest {
         reference: reference.clone(),
-        changes: params.all("changes").into_iter().filter(|c| !c.is_empty()).collect(),
+        changes: params
+            .all("changes")
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .collect(),
         author: params.non_empty("author").map(str::to_string),
         message: params.non_empty("comment").map(str::to_string),
     };

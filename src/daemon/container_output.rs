@@ -57,31 +57,35 @@ pub async fn logs(
     } else {
         "application/vnd.docker.multiplexed-stream"
     };
-    Ok(stream::stream_blocking(&state, content_type, move |engine, out| {
-        let store = ContainerStore::open(&engine.settings.data_root)?;
-        let cancelled = {
-            let out = out.clone();
-            move || out.closed()
-        };
-        logs::read_log(&store, &record, &query, &cancelled, &mut |e| {
-            let stream = if e.stream == "stderr" { STDERR } else { STDOUT };
-            if (stream == STDOUT && !want_out) || (stream == STDERR && !want_err) {
-                return Ok(());
-            }
-            let mut payload = Vec::new();
-            if timestamps {
-                payload.extend_from_slice(e.time.as_bytes());
-                payload.push(b' ');
-            }
-            payload.extend_from_slice(e.log.as_bytes());
-            let bytes = if record.config.tty {
-                payload
-            } else {
-                frame(stream, &payload)
+    Ok(stream::stream_blocking(
+        &state,
+        content_type,
+        move |engine, out| {
+            let store = ContainerStore::open(&engine.settings.data_root)?;
+            let cancelled = {
+                let out = out.clone();
+                move || out.closed()
             };
-            Ok(out.send(bytes)?)
-        })
-    }))
+            logs::read_log(&store, &record, &query, &cancelled, &mut |e| {
+                let stream = if e.stream == "stderr" { STDERR } else { STDOUT };
+                if (stream == STDOUT && !want_out) || (stream == STDERR && !want_err) {
+                    return Ok(());
+                }
+                let mut payload = Vec::new();
+                if timestamps {
+                    payload.extend_from_slice(e.time.as_bytes());
+                    payload.push(b' ');
+                }
+                payload.extend_from_slice(e.log.as_bytes());
+                let bytes = if record.config.tty {
+                    payload
+                } else {
+                    frame(stream, &payload)
+                };
+                Ok(out.send(bytes)?)
+            })
+        },
+    ))
 }
 
 /// `GET /containers/{id}/export`: the filesystem as a tar.
@@ -176,7 +180,16 @@ mod tests {
         assert_eq!(frame(STDERR, b"hi"), [2, 0, 0, 0, 0, 0, 0, 2, b'h', b'i']);
         assert_eq!(
             split_columns("root   1  0 0 10:00 ?  00:00:00 httpd -f -p 80", 8),
-            ["root", "1", "0", "0", "10:00", "?", "00:00:00", "httpd -f -p 80"]
+            [
+                "root",
+                "1",
+                "0",
+                "0",
+                "10:00",
+                "?",
+                "00:00:00",
+                "httpd -f -p 80"
+            ]
         );
     }
 }

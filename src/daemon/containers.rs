@@ -20,8 +20,8 @@ use super::server::{AppState, blocking, reap};
 use crate::commands::{inspect, lifecycle, ps};
 use crate::container::create::{self, Request};
 use crate::container::record::{PortBinding, RestartPolicy};
-use crate::container::store::ContainerStore;
 use crate::container::restart;
+use crate::container::store::ContainerStore;
 use crate::engine::Engine;
 
 /// Docker's default grace period of `stop` and `restart`.
@@ -154,7 +154,8 @@ impl CreateBody {
         let restart = match policy.name.as_deref() {
             None | Some("") => RestartPolicy::default(),
             Some(name) => {
-                let mut p = restart::parse(name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let mut p =
+                    restart::parse(name).map_err(|e| ApiError::bad_request(e.to_string()))?;
                 p.maximum_retry_count = policy.maximum_retry_count.unwrap_or(0);
                 if p.maximum_retry_count > 0 && p.name != "on-failure" {
                     return Err(ApiError::bad_request(

@@ -34,7 +34,6 @@ impl ApiError {
         Self::new(StatusCode::NOT_MODIFIED, "")
     }
 }
-}
 
 /// The status an engine error maps to: graph's error kind where there is one, else the
 /// wording Docker's own errors use.

@@ -144,24 +144,14 @@ fn compare(events: &Events, before: &HashMap<String, Seen>, now: &HashMap<String
         if let Some(old) = old
             && old.name != r.name
         {
-            events.container(
-                "rename",
-                r,
-                &[("oldName", old.short_name().to_string())],
-            );
+            events.container("rename", r, &[("oldName", old.short_name().to_string())]);
         }
         let zero = ZERO_TIME.to_string();
         let old_started = old.map_or(&zero, |o| &o.state.started_at);
         let old_finished = old.map_or(&zero, |o| &o.state.finished_at);
         let started = r.state.started_at != *old_started && r.state.started_at != ZERO_TIME;
         let died = r.state.finished_at != *old_finished && r.state.finished_at != ZERO_TIME;
-        let die = || {
-            events.container(
-                "die",
-                r,
-                &[("exitCode", r.state.exit_code.to_string())],
-            )
-        };
+        let die = || events.container("die", r, &[("exitCode", r.state.exit_code.to_string())]);
         match (started, died) {
             (true, true) if r.state.finished_at < r.state.started_at => {
                 die();
@@ -195,24 +185,25 @@ fn wanted(filters: &[(String, String)], v: &Value) -> bool {
     let id = v["Actor"]["ID"].as_str().unwrap_or("");
     let kind = v["Type"].as_str().unwrap_or("");
     keys.iter().all(|key| {
-        filters.iter().filter(|(k, _)| k == key).any(|(_, want)| {
-            match *key {
+        filters
+            .iter()
+            .filter(|(k, _)| k == key)
+            .any(|(_, want)| match *key {
                 "type" => kind == want,
                 "event" => v["Action"].as_str() == Some(want.as_str()),
                 "container" => {
-                    kind == "container"
-                        && (id.starts_with(want.as_str()) || attr("name") == want)
+                    kind == "container" && (id.starts_with(want.as_str()) || attr("name") == want)
                 }
                 "image" => {
-                    attr("image") == want || (kind == "image" && (id == want || attr("name") == want))
+                    attr("image") == want
+                        || (kind == "image" && (id == want || attr("name") == want))
                 }
                 "label" => match want.split_once('=') {
                     Some((k, val)) => attr(k) == val,
                     None => !attr(want).is_empty(),
                 },
                 _ => true,
-            }
-        })
+            })
     })
 }
 
@@ -224,7 +215,10 @@ pub async fn stream(
     let filters: Vec<(String, String)> = params
         .filters()?
         .into_iter()
-        .filter_map(|f| f.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|f| {
+            f.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect();
     let since = params.time("since")?;
     let until = params.time("until")?;
@@ -232,7 +226,10 @@ pub async fn stream(
     let mut rx = events.tx.subscribe();
     let past: Vec<Value> = match since {
         Some(since) => {
-            let since = since.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
+            let since = since
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos() as u64;
             let recent = events.recent.lock().unwrap_or_else(|e| e.into_inner());
             recent
                 .iter()
@@ -251,7 +248,10 @@ pub async fn stream(
         None => true,
     };
     tokio::spawn(async move {
-        for v in past.iter().filter(|v| wanted(&filters, v) && before_until(v)) {
+        for v in past
+            .iter()
+            .filter(|v| wanted(&filters, v) && before_until(v))
+        {
             if tx.json(v).await.is_err() {
                 return;
             }
@@ -295,7 +295,10 @@ mod tests {
         ev.image("tag", "busybox:latest");
         let v = ev.recent.lock().unwrap()[0].clone();
         let f = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
         };
         assert!(wanted(&[], &v));
         assert!(wanted(&f(&[("type", "image")]), &v));

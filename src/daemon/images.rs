@@ -77,7 +77,9 @@ pub async fn by_name(
     if let Some(name) = path.strip_suffix("/get") {
         return super::transfer::save(state, vec![name.to_string()]).await;
     }
-    by_name_json(state, path).await.map(IntoResponse::into_response)
+    by_name_json(state, path)
+        .await
+        .map(IntoResponse::into_response)
 }
 
 async fn by_name_json(state: AppState, path: String) -> ApiResult<Json<Value>> {
@@ -173,7 +175,8 @@ pub async fn prune(State(state): State<AppState>, params: Params) -> ApiResult<J
     let all = filters
         .get("dangling")
         .is_some_and(|v| v.iter().any(|d| matches!(d.as_str(), "false" | "0")));
-    let (deleted, reclaimed) = blocking(&state, move |engine| image::prune_images(engine, all)).await?;
+    let (deleted, reclaimed) =
+        blocking(&state, move |engine| image::prune_images(engine, all)).await?;
     for (what, id) in &deleted {
         state.events.image(&what.to_lowercase(), id);
     }

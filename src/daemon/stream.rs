@@ -187,9 +187,9 @@ impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pending.is_empty() {
             let body = &mut self.body;
-            let frame = self
-                .handle
-                .block_on(std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)));
+            let frame = self.handle.block_on(std::future::poll_fn(|cx| {
+                Pin::new(&mut *body).poll_frame(cx)
+            }));
             match frame {
                 None => return Ok(0),
                 Some(Err(e)) => return Err(io::Error::other(e)),

@@ -215,7 +215,9 @@ pub async fn auth(
         check_login(&engine.settings, &server, &credentials)
     })
     .await?;
-    Ok(Json(json!({ "Status": "Login Succeeded", "IdentityToken": "" })))
+    Ok(Json(
+        json!({ "Status": "Login Succeeded", "IdentityToken": "" }),
+    ))
 }
 
 /// The network modes a container can have, as Docker lists networks.

@@ -129,14 +129,8 @@ fn import(state: AppState, src: String, params: Params, body: Body) -> ApiResult
         } else {
             anyhow::bail!("fromSrc must be - (the request body) or an http(s) URL, not {src:?}");
         };
-        let image = image::import_from(
-            engine,
-            input,
-            &src,
-            reference.as_ref(),
-            run_config,
-            message,
-        )?;
+        let image =
+            image::import_from(engine, input, &src, reference.as_ref(), run_config, message)?;
         out.json(&json!({ "status": image.id.to_string() }))?;
         events.image(
             "import",
@@ -270,6 +264,11 @@ mod tests {
             "busybox:1.36"
         );
         let d = format!("sha256:{}", "a".repeat(64));
-        assert!(pull_reference("busybox", Some(&d)).unwrap().digest().is_some());
+        assert!(
+            pull_reference("busybox", Some(&d))
+                .unwrap()
+                .digest()
+                .is_some()
+        );
     }
 }
