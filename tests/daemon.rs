@@ -154,7 +154,7 @@ fn root_docker_runs_lists_logs_stops_and_removes_containers() {
         "busybox",
         "sh",
         "-c",
-        "echo one; echo two; echo oops >&2",
+        "echo one; echo two; sleep 0.2; echo oops >&2",
     ]);
     e.wait_for("talker", 10, |v| v["State"]["Status"] == "exited");
     let out = d.docker(&["logs", "talker"]);
