@@ -7,16 +7,48 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+
+/// Where JSON progress messages go (the daemon's response stream).
+pub type JsonSink = Arc<dyn Fn(Value) + Send + Sync>;
+
+/// Byte progress is reported at most this often per layer in JSON.
+const JSON_BYTES_EVERY: Duration = Duration::from_millis(100);
 
 /// How progress is shown.
-#[derive(Debug)]
 enum Mode {
     Quiet,
     Lines,
     Bars(MultiProgress),
+    /// Docker's JSON messages; `quiet` keeps only results.
+    Json {
+        sink: JsonSink,
+        quiet: bool,
+    },
+}
+
+impl std::fmt::Debug for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Quiet => "Quiet",
+            Mode::Lines => "Lines",
+            Mode::Bars(_) => "Bars",
+            Mode::Json { .. } => "Json",
+        })
+    }
+}
+
+/// Bytes moved of one layer, for JSON progress.
+#[derive(Debug)]
+struct Moved {
+    verb: String,
+    current: u64,
+    total: u64,
+    last_sent: Option<Instant>,
 }
 
 /// Progress of one command; shared by the threads that move layers.
@@ -24,6 +56,7 @@ enum Mode {
 pub struct Progress {
     mode: Mode,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    moved: Mutex<HashMap<String, Moved>>,
 }
 
 impl Progress {
@@ -39,6 +72,31 @@ impl Progress {
         Progress {
             mode,
             bars: Mutex::new(HashMap::new()),
+            moved: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Docker's JSON progress messages to `sink`; `quiet` sends only results.
+    pub fn json(sink: JsonSink, quiet: bool) -> Self {
+        Progress {
+            mode: Mode::Json { sink, quiet },
+            bars: Mutex::new(HashMap::new()),
+            moved: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn send(&self, v: Value) {
+        if let Mode::Json { sink, quiet: false } = &self.mode {
+            sink(v);
+        }
+    }
+
+    /// A line about the whole operation that belongs to `id` ("latest: Pulling from
+    /// library/busybox"): `id: text` on a terminal, `{"status":text,"id":id}` in JSON.
+    pub fn line_for(&self, id: &str, text: &str) {
+        match &self.mode {
+            Mode::Json { .. } => self.send(json!({ "status": text, "id": id })),
+            _ => self.line(&format!("{id}: {text}")),
         }
     }
 
@@ -52,11 +110,16 @@ impl Progress {
                 self.settle();
                 print_line(text);
             }
+            Mode::Json { .. } => self.send(json!({ "status": text })),
         }
     }
 
-    /// The command's result: printed even when quiet.
+    /// The command's result: printed even when quiet (a `stream` message in JSON).
     pub fn result(&self, text: &str) {
+        if let Mode::Json { sink, .. } = &self.mode {
+            sink(json!({ "stream": format!("{text}\n") }));
+            return;
+        }
         self.settle();
         print_line(text);
     }
@@ -96,6 +159,9 @@ impl Progress {
         match &self.mode {
             Mode::Quiet => {}
             Mode::Lines => print_line(&format!("{id}: {status}")),
+            Mode::Json { .. } => {
+                self.send(json!({ "status": status, "progressDetail": {}, "id": id }))
+            }
             Mode::Bars(_) => {
                 if let Some(bar) = self.bar(id) {
                     let style = ProgressStyle::with_template("{prefix}: {msg}")
@@ -110,6 +176,19 @@ impl Progress {
 
     /// A layer starts moving `total` bytes (`verb` is "Downloading" or "Pushing").
     pub fn start_bytes(&self, id: &str, verb: &str, total: u64) {
+        if let Mode::Json { .. } = &self.mode {
+            let mut moved = self.moved.lock().unwrap_or_else(|e| e.into_inner());
+            moved.insert(
+                id.to_string(),
+                Moved {
+                    verb: verb.to_string(),
+                    current: 0,
+                    total,
+                    last_sent: None,
+                },
+            );
+            return;
+        }
         if let Some(bar) = self.bar(id) {
             let template = format!("{{prefix}}: {verb} [{{bar:40}}] {{bytes}}/{{total_bytes}}");
             let style = ProgressStyle::with_template(&template)
@@ -123,10 +202,51 @@ impl Progress {
 
     /// `n` more bytes of a layer moved.
     pub fn advance(&self, id: &str, n: u64) {
+        if let Mode::Json { .. } = &self.mode {
+            let message = {
+                let mut moved = self.moved.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(m) = moved.get_mut(id) else {
+                    return;
+                };
+                m.current += n;
+                let due = m.current >= m.total
+                    || m.last_sent.is_none_or(|t| t.elapsed() >= JSON_BYTES_EVERY);
+                if !due {
+                    return;
+                }
+                m.last_sent = Some(Instant::now());
+                json!({
+                    "status": m.verb,
+                    "progressDetail": { "current": m.current, "total": m.total },
+                    "progress": bar_text(m.current, m.total),
+                    "id": id,
+                })
+            };
+            self.send(message);
+            return;
+        }
         if let Some(bar) = self.bar(id) {
             bar.inc(n);
         }
     }
+}
+
+/// Docker's `[=====>     ]  1.2MB/3.4MB`.
+fn bar_text(current: u64, total: u64) -> String {
+    const WIDTH: u64 = 50;
+    let filled = (current.min(total) * WIDTH)
+        .checked_div(total)
+        .unwrap_or(WIDTH);
+    let mut bar = "=".repeat(filled as usize);
+    if filled < WIDTH {
+        bar.push('>');
+        bar.push_str(&" ".repeat((WIDTH - filled - 1) as usize));
+    }
+    format!(
+        "[{bar}] {}/{}",
+        crate::human::size(current),
+        crate::human::size(total)
+    )
 }
 
 fn print_line(text: &str) {

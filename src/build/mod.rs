@@ -14,6 +14,7 @@
 //!   content ([`context`]), so an unchanged rebuild reuses every step.
 //! - The [`context`] is a directory read file by file with [`dockerignore`] applied, or a tar
 //!   from standard input unpacked to a temporary directory; [`copy`] writes into a rootfs.
+//! - Messages and RUN output go to an [`output`]: the terminal, or the API daemon's stream.
 
 pub mod builder;
 pub mod cache;
@@ -22,8 +23,10 @@ pub mod copy;
 pub mod dockerignore;
 pub mod expand;
 pub mod instructions;
+pub mod output;
 pub mod parser;
 pub mod sandbox;
 
 pub use builder::{Builder, Options};
 pub use context::BuildContext;
+pub use output::Output;

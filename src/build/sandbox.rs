@@ -2,8 +2,8 @@
 //! mounted, worked on (a RUN process, a COPY), committed as a new read-only layer through the
 //! layer store, and removed, also when the step fails (Drop).
 
-use std::io::{self, Seek, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::{Read, Seek};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -101,6 +101,8 @@ pub struct RunSpec {
     pub network: Network,
     /// Capture the output (printed only on failure) instead of streaming it.
     pub quiet: bool,
+    /// Where the output goes.
+    pub output: super::Output,
 }
 
 /// Ctrl-C (SIGINT), SIGTERM and SIGHUP during a build kill the step's running process, so the
@@ -191,14 +193,15 @@ pub fn run(sandbox: &mut Sandbox<'_>, spec: &RunSpec, interrupt: &Interrupt) -> 
     p.user = runtime::resolve_user(&rootfs, &spec.user)?;
     c.process = p;
     let mut capture = None;
+    let mut copier = None;
     let (out, err): (OwnedFd, OwnedFd) = if spec.quiet {
         let f = tempfile::tempfile().context("creating the step's output file")?;
         let fd = OwnedFd::from(f.try_clone()?);
         capture = Some(f);
         (fd.try_clone()?, fd)
     } else {
-        io::stdout().flush()?;
-        let fd = io::stdout().as_fd().try_clone_to_owned()?;
+        let (fd, thread) = spec.output.process_fd()?;
+        copier = thread;
         (fd.try_clone()?, fd)
     };
     let stdio = StdioSet {
@@ -215,15 +218,21 @@ pub fn run(sandbox: &mut Sandbox<'_>, spec: &RunSpec, interrupt: &Interrupt) -> 
     }
     let status = container.wait();
     interrupt.pid.store(0, Ordering::SeqCst);
-    let status = status?;
     drop(container);
+    // Every writer is gone with the container (its PID namespace died with its init).
+    if let Some(c) = copier {
+        let _ = c.join();
+    }
+    let status = status?;
     marks.restore()?;
     interrupt.check()?;
     if status.code != 0
         && let Some(mut f) = capture
     {
         f.rewind()?;
-        io::copy(&mut f, &mut io::stderr())?;
+        let mut text = Vec::new();
+        f.read_to_end(&mut text)?;
+        spec.output.text(&String::from_utf8_lossy(&text));
     }
     drop(files);
     Ok(status.code)

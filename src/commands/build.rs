@@ -5,31 +5,28 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use graph::image::Reference;
+use graph::image::{Image, Reference};
 use runtime::Network;
 
-use crate::build::{BuildContext, Builder, Options};
+use crate::build::{BuildContext, Builder, Options, Output};
 use crate::cli::BuildArgs;
 use crate::engine::Engine;
 
+/// What to build, from `engine build`'s flags or the API's query.
+#[derive(Debug, Default)]
+pub struct BuildRequest {
+    /// `-t` names (a missing tag is `latest`).
+    pub tags: Vec<String>,
+    /// `--build-arg` values.
+    pub build_args: Vec<(String, String)>,
+    pub no_cache: bool,
+    pub target: Option<String>,
+    /// `--network`: host (default, bridge) or none.
+    pub network: String,
+    pub quiet: bool,
+}
+
 pub fn run(engine: &Engine, args: BuildArgs) -> Result<()> {
-    let mut tags = Vec::new();
-    for t in &args.tags {
-        let r = Reference::parse(t).with_context(|| format!("invalid tag {t:?}"))?;
-        if r.digest().is_some() {
-            bail!("invalid tag {t:?}: a tag cannot contain a digest");
-        }
-        tags.push(if r.tag().is_none() {
-            r.with_tag("latest")
-        } else {
-            r
-        });
-    }
-    let network = match args.network.as_str() {
-        "host" | "default" | "bridge" => Network::Host,
-        "none" => Network::None,
-        other => bail!("network mode {other:?} not supported for build: use host or none"),
-    };
     let mut build_args = Vec::new();
     for a in &args.build_args {
         match a.split_once('=') {
@@ -42,6 +39,16 @@ pub fn run(engine: &Engine, args: BuildArgs) -> Result<()> {
             }
         }
     }
+    let request = BuildRequest {
+        tags: args.tags.clone(),
+        build_args,
+        no_cache: args.no_cache,
+        target: args.target.clone(),
+        network: args.network.clone(),
+        quiet: args.quiet,
+    };
+    // Checked before the context is read.
+    parse_tags(&request.tags)?;
     let stdin_dockerfile = args.file.as_deref() == Some(Path::new("-"));
     let (context, dockerfile) = if args.context == "-" {
         if stdin_dockerfile {
@@ -62,27 +69,71 @@ pub fn run(engine: &Engine, args: BuildArgs) -> Result<()> {
         };
         (context, dockerfile)
     };
+    build(engine, &request, &context, dockerfile, Output::Stdout, true)?;
+    Ok(())
+}
+
+fn parse_tags(tags: &[String]) -> Result<Vec<Reference>> {
+    let mut out = Vec::new();
+    for t in tags {
+        let r = Reference::parse(t).with_context(|| format!("invalid tag {t:?}"))?;
+        if r.digest().is_some() {
+            bail!("invalid tag {t:?}: a tag cannot contain a digest");
+        }
+        out.push(if r.tag().is_none() {
+            r.with_tag("latest")
+        } else {
+            r
+        });
+    }
+    Ok(out)
+}
+
+/// Builds `dockerfile` in `context`, tags the image and reports as Docker does ("Successfully
+/// built ...", or only the id when quiet) to `output`. The CLI and the API both build here.
+pub fn build(
+    engine: &Engine,
+    request: &BuildRequest,
+    context: &BuildContext,
+    dockerfile: String,
+    output: Output,
+    handle_signals: bool,
+) -> Result<Image> {
+    let tags = parse_tags(&request.tags)?;
+    let network = match request.network.as_str() {
+        "" | "host" | "default" | "bridge" => Network::Host,
+        "none" => Network::None,
+        other => bail!("network mode {other:?} not supported for build: use host or none"),
+    };
     let opts = Options {
         dockerfile,
-        build_args,
-        no_cache: args.no_cache,
-        target: args.target.clone(),
+        build_args: request.build_args.clone(),
+        no_cache: request.no_cache,
+        target: request.target.clone().filter(|t| !t.is_empty()),
         network,
-        quiet: args.quiet,
+        quiet: request.quiet,
+        output: output.clone(),
+        handle_signals,
     };
-    let image = Builder::new(engine, &opts, &context).build()?;
+    let image = Builder::new(engine, &opts, context).build()?;
     for t in &tags {
         engine.images.tag(t, &image.id)?;
     }
-    if args.quiet {
-        println!("{}", image.id);
-        return Ok(());
+    if request.quiet {
+        output.line(&image.id.to_string());
+        return Ok(image);
     }
-    println!("Successfully built {}", &image.id.hex()[..12]);
+    output.line(&format!("Successfully built {}", &image.id.hex()[..12]));
     for t in &tags {
-        println!("Successfully tagged {}", t.familiar());
+        output.line(&format!("Successfully tagged {}", t.familiar()));
     }
-    Ok(())
+    Ok(image)
+}
+
+/// The Dockerfile in a context: `name` relative to its root (default `Dockerfile`).
+pub fn context_dockerfile(context: &BuildContext, name: Option<&str>) -> Result<String> {
+    let name = name.filter(|n| !n.is_empty()).unwrap_or("Dockerfile");
+    read_dockerfile(&context.source.root.join(name))
 }
 
 fn read_dockerfile(path: &Path) -> Result<String> {
@@ -107,7 +158,6 @@ fn stdin_context(file: Option<&Path>) -> Result<(BuildContext, String)> {
         return Ok((BuildContext::empty()?, text));
     }
     let context = BuildContext::tar(input)?;
-    let name = file.map_or_else(|| PathBuf::from("Dockerfile"), Path::to_path_buf);
-    let dockerfile = read_dockerfile(&context.source.root.join(name))?;
+    let dockerfile = context_dockerfile(&context, file.and_then(Path::to_str))?;
     Ok((context, dockerfile))
 }

@@ -5,12 +5,14 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use graph::image::{History, Reference};
+use graph::image::{History, Image, Reference};
 
 use super::{exec, inspect, lifecycle, logs, ps, run};
 use crate::changes;
 use crate::cli::{CommitArgs, ContainerCommand, DiffArgs, ExportArgs, TopArgs};
+use crate::container::Conflict;
 use crate::container::log;
+use crate::container::record::Record;
 use crate::container::store::ContainerStore;
 use crate::engine::Engine;
 
@@ -43,35 +45,45 @@ pub fn dispatch(engine: &Engine, cmd: ContainerCommand) -> Result<ExitCode> {
 pub fn diff(engine: &Engine, args: DiffArgs) -> Result<ExitCode> {
     let store = ContainerStore::open(&engine.settings.data_root)?;
     let record = store.resolve(&args.container)?;
+    let mut out = io::stdout().lock();
+    for c in changes(engine, &record)? {
+        writeln!(out, "{} {}", c.kind, c.path.display())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The container's changes to its image, sorted by path, without the runtime's own.
+pub fn changes(engine: &Engine, record: &Record) -> Result<Vec<graph::Change>> {
     let mut changes = engine
         .layers
         .changes_rw(&record.id)
         .context("reading the container's changes")?;
     changes.sort_by(|a, b| a.path.cmp(&b.path));
-    let changes = hide_runtime_paths(changes);
-    let mut out = io::stdout().lock();
-    for c in changes {
-        writeln!(out, "{} {}", c.kind, c.path.display())?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(hide_runtime_paths(changes))
 }
 
 /// `export`: the container's whole filesystem as a tar.
 pub fn export(engine: &Engine, args: ExportArgs) -> Result<ExitCode> {
     let store = ContainerStore::open(&engine.settings.data_root)?;
     let record = store.resolve(&args.container)?;
+    super::archive::write_output(args.output.as_deref(), &mut |out| {
+        export_to(engine, &record, out)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the container's whole filesystem to `out` as a tar.
+pub fn export_to(engine: &Engine, record: &Record, out: &mut dyn Write) -> Result<()> {
     let root = engine
         .layers
         .mount_rw(&record.id)
         .context("mounting the container's filesystem")?;
-    let written = super::archive::write_output(args.output.as_deref(), &mut |out| {
-        graph::archive::export_tree(&root, out, graph::archive::WhiteoutFormat::Delete)
-            .context("exporting the container's filesystem")
-    });
+    let written = graph::archive::export_tree(&root, out, graph::archive::WhiteoutFormat::Delete)
+        .context("exporting the container's filesystem");
     let released = engine.layers.unmount_rw(&record.id);
     written?;
     released?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Paths the runtime itself adds to the writable layer (mount points of /proc, /sys, /dev and
@@ -116,12 +128,23 @@ fn hide_runtime_paths(changes: Vec<graph::Change>) -> Vec<graph::Change> {
 pub fn top(engine: &Engine, args: TopArgs) -> Result<ExitCode> {
     let store = ContainerStore::open(&engine.settings.data_root)?;
     let record = store.resolve(&args.container)?;
+    let (header, lines) = top_lines(&record, &args.ps_args)?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "{header}")?;
+    for line in lines {
+        writeln!(out, "{line}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ps` (default `-ef`)'s header and the lines of the container's processes.
+pub fn top_lines(record: &Record, ps_args: &[String]) -> Result<(String, Vec<String>)> {
     if !record.state.running || record.state.pid <= 0 {
-        bail!("Container {} is not running", record.id);
+        return Err(Conflict(format!("Container {} is not running", record.id)).into());
     }
     let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
     let Some(theirs) = ns(&record.state.pid.to_string()) else {
-        bail!("Container {} is not running", record.id);
+        return Err(Conflict(format!("Container {} is not running", record.id)).into());
     };
     let mut pids = HashSet::new();
     for entry in std::fs::read_dir("/proc")? {
@@ -130,10 +153,10 @@ pub fn top(engine: &Engine, args: TopArgs) -> Result<ExitCode> {
             pids.insert(name);
         }
     }
-    let ps_args = if args.ps_args.is_empty() {
+    let ps_args = if ps_args.is_empty() {
         vec!["-ef".to_string()]
     } else {
-        args.ps_args.clone()
+        ps_args.to_vec()
     };
     let output = std::process::Command::new("ps")
         .args(&ps_args)
@@ -145,33 +168,53 @@ pub fn top(engine: &Engine, args: TopArgs) -> Result<ExitCode> {
     let text = String::from_utf8_lossy(&output.stdout);
     let mut lines = text.lines();
     let Some(header) = lines.next() else {
-        return Ok(ExitCode::SUCCESS);
+        return Ok((String::new(), Vec::new()));
     };
     let Some(pid_col) = header.split_whitespace().position(|h| h == "PID") else {
         bail!("Couldn't find PID field in ps output");
     };
-    let mut out = io::stdout().lock();
-    writeln!(out, "{header}")?;
-    for line in lines {
-        if line
-            .split_whitespace()
-            .nth(pid_col)
-            .is_some_and(|p| pids.contains(p))
-        {
-            writeln!(out, "{line}")?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    let rows = lines
+        .filter(|line| {
+            line.split_whitespace()
+                .nth(pid_col)
+                .is_some_and(|p| pids.contains(p))
+        })
+        .map(str::to_string)
+        .collect();
+    Ok((header.to_string(), rows))
 }
 
-/// `engine commit`: a new image from the image plus the container's writable layer, with the
-/// container's configuration (and `-c` changes) as its config.
+/// What `commit` makes: `-c` changes, `-m`, `-a`.
+#[derive(Debug, Default)]
+pub struct CommitRequest {
+    pub reference: Option<String>,
+    pub changes: Vec<String>,
+    pub author: Option<String>,
+    pub message: Option<String>,
+}
+
+/// `engine commit`: prints the new image's id.
 pub fn commit(engine: &Engine, args: CommitArgs) -> Result<ExitCode> {
     let store = ContainerStore::open(&engine.settings.data_root)?;
     let record = store.resolve(&args.container)?;
+    let request = CommitRequest {
+        reference: args.reference.clone(),
+        changes: args.changes.clone(),
+        author: args.author.clone(),
+        message: args.message.clone(),
+    };
+    let image = commit_container(engine, &record, &request)?;
+    println!("{}", image.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A new image from the image plus the container's writable layer, with the
+/// container's configuration (and the changes asked for) as its config; tagged when asked.
+pub fn commit_container(engine: &Engine, record: &Record, args: &CommitRequest) -> Result<Image> {
     let reference = args
         .reference
         .as_deref()
+        .filter(|r| !r.is_empty())
         .map(Reference::parse)
         .transpose()?;
     let base = engine.images.get(&record.image.parse()?)?;
@@ -224,6 +267,5 @@ pub fn commit(engine: &Engine, args: CommitArgs) -> Result<ExitCode> {
         };
         engine.images.tag(&r, &image.id)?;
     }
-    println!("{}", image.id);
-    Ok(ExitCode::SUCCESS)
+    Ok(image)
 }

@@ -83,19 +83,37 @@ pub fn import(engine: &Engine, args: ImportArgs) -> Result<()> {
     } else {
         Box::new(File::open(&args.file).with_context(|| format!("opening {}", args.file))?)
     };
+    let image = import_from(
+        engine,
+        input,
+        &args.file,
+        reference.as_ref(),
+        run_config,
+        args.message.clone(),
+    )?;
+    println!("{}", image.id);
+    Ok(())
+}
+
+/// An image of one layer from the rootfs tarball `input` (`source` names it in the
+/// history), with `run_config`, tagged `reference`.
+pub fn import_from(
+    engine: &Engine,
+    input: Box<dyn Read + '_>,
+    source: &str,
+    reference: Option<&Reference>,
+    run_config: RunConfig,
+    message: Option<String>,
+) -> Result<Image> {
     let layer = engine
         .layers
         .register(input, None)
-        .with_context(|| format!("importing {}", args.file))?;
+        .with_context(|| format!("importing {source}"))?;
     let mut config = ImageConfig::new_for_host(vec![layer.diff_id.clone()]);
     config.config = Some(run_config);
     config.history = vec![History {
         created: config.created.clone(),
-        comment: Some(
-            args.message
-                .clone()
-                .unwrap_or_else(|| format!("Imported from {}", args.file)),
-        ),
+        comment: Some(message.unwrap_or_else(|| format!("Imported from {source}"))),
         ..History::default()
     }];
     let raw = serde_json::to_vec(&config)?;
@@ -106,11 +124,10 @@ pub fn import(engine: &Engine, args: ImportArgs) -> Result<()> {
             return Err(e.into());
         }
     };
-    if let Some(r) = &reference {
+    if let Some(r) = reference {
         engine.images.tag(r, &image.id)?;
     }
-    println!("{}", image.id);
-    Ok(())
+    Ok(image)
 }
 
 /// A URL's body, with Docker's "Downloading" bar on a terminal.
@@ -814,6 +831,22 @@ fn prune(engine: &Engine, all: bool, force: bool) -> Result<()> {
             return Ok(());
         }
     }
+    let (deleted, reclaimed) = prune_images(engine, all)?;
+    let mut out = io::stdout().lock();
+    if !deleted.is_empty() {
+        writeln!(out, "Deleted Images:")?;
+        for (what, id) in deleted {
+            writeln!(out, "{}: {id}", what.to_lowercase())?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "Total reclaimed space: {}", human::size(reclaimed))?;
+    Ok(())
+}
+
+/// Deletes dangling images (`all`: every image no container uses); returns what was
+/// untagged and deleted (`("Untagged", ref)`, `("Deleted", id)`) and the bytes reclaimed.
+pub fn prune_images(engine: &Engine, all: bool) -> Result<(Vec<(&'static str, String)>, u64)> {
     let references = engine.images.references()?;
     let mut deleted = Vec::new();
     let mut reclaimed = 0;
@@ -830,26 +863,17 @@ fn prune(engine: &Engine, all: bool, force: bool) -> Result<()> {
             }
             reclaimed += image_size(engine, &image);
             for r in engine.images.tags_of(&image.id)? {
-                deleted.push(format!("untagged: {}", r.familiar()));
+                deleted.push(("Untagged", r.familiar()));
             }
             engine.images.delete(&image.id)?;
-            deleted.push(format!("deleted: {}", image.id));
+            deleted.push(("Deleted", image.id.to_string()));
             progressed = true;
         }
         if !progressed {
             break;
         }
     }
-    let mut out = io::stdout().lock();
-    if !deleted.is_empty() {
-        writeln!(out, "Deleted Images:")?;
-        for d in deleted {
-            writeln!(out, "{d}")?;
-        }
-        writeln!(out)?;
-    }
-    writeln!(out, "Total reclaimed space: {}", human::size(reclaimed))?;
-    Ok(())
+    Ok((deleted, reclaimed))
 }
 
 #[cfg(test)]

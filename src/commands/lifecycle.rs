@@ -9,9 +9,9 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::cli::{KillArgs, RmArgs, StopArgs, WaitArgs};
-use crate::container::monitor;
 use crate::container::record::Record;
 use crate::container::store::ContainerStore;
+use crate::container::{Conflict, monitor};
 use crate::engine::Engine;
 
 const POLL: Duration = Duration::from_millis(20);
@@ -99,14 +99,53 @@ pub fn stop(engine: &Engine, args: StopArgs) -> Result<ExitCode> {
     })
 }
 
+/// Docker's start: a monitor for the container, unless one owns it already (then `None`).
+/// The monitor is the caller's child: a long-lived caller reaps it.
+pub fn start_one(
+    engine: &Engine,
+    store: &ContainerStore,
+    record: &Record,
+) -> Result<Option<std::process::Child>> {
+    if store.monitor_alive(&record.id) {
+        return Ok(None);
+    }
+    store.update(&record.id, |r| r.has_been_manually_stopped = false)?;
+    super::run::spawn_monitor(engine, &record.id).map(Some)
+}
+
+/// Docker's restart: stop (if running), then start.
+pub fn restart_one(
+    engine: &Engine,
+    store: &ContainerStore,
+    record: &Record,
+    timeout: Duration,
+) -> Result<std::process::Child> {
+    stop_one(store, record, timeout)?;
+    store.update(&record.id, |r| r.has_been_manually_stopped = false)?;
+    super::run::spawn_monitor(engine, &record.id)
+}
+
 pub fn restart(engine: &Engine, args: StopArgs) -> Result<ExitCode> {
     let store = store(engine)?;
     each(&args.containers, |name| {
         let record = store.resolve(name)?;
-        stop_one(&store, &record, Duration::from_secs(args.time))?;
-        store.update(&record.id, |r| r.has_been_manually_stopped = false)?;
-        super::run::spawn_monitor(engine, &record.id)
+        restart_one(engine, &store, &record, Duration::from_secs(args.time)).map(drop)
     })
+}
+
+/// Sends `sig` to a running container (`name` as the user gave it, for the message).
+pub fn kill_one(store: &ContainerStore, record: &Record, name: &str, sig: Signal) -> Result<()> {
+    if !record.state.running || !store.monitor_alive(&record.id) {
+        return Err(Conflict(format!(
+            "Cannot kill container: {name}: Container {} is not running",
+            record.id
+        ))
+        .into());
+    }
+    if matches!(sig, Signal::SIGKILL | Signal::SIGTERM) {
+        store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
+    }
+    signal(record.state.pid, sig)
 }
 
 pub fn kill(engine: &Engine, args: KillArgs) -> Result<ExitCode> {
@@ -114,16 +153,7 @@ pub fn kill(engine: &Engine, args: KillArgs) -> Result<ExitCode> {
     let sig = Signal::try_from(runtime::parse_signal(&args.signal)?)?;
     each(&args.containers, |name| {
         let record = store.resolve(name)?;
-        if !record.state.running || !store.monitor_alive(&record.id) {
-            bail!(
-                "Cannot kill container: {name}: Container {} is not running",
-                record.id
-            );
-        }
-        if matches!(sig, Signal::SIGKILL | Signal::SIGTERM) {
-            store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
-        }
-        signal(record.state.pid, sig)
+        kill_one(&store, &record, name, sig)
     })
 }
 
@@ -131,35 +161,46 @@ pub fn rm(engine: &Engine, args: RmArgs) -> Result<ExitCode> {
     let store = store(engine)?;
     each(&args.containers, |name| {
         let record = store.resolve(name)?;
-        if store.monitor_alive(&record.id) {
-            if !args.force {
-                let what = if record.state.restarting {
-                    "restarting"
-                } else {
-                    "running"
-                };
-                bail!(
+        remove_one(engine, &store, &record, args.force)
+    })
+}
+
+/// Docker's rm: refused while running unless `force`, which kills it first.
+pub fn remove_one(
+    engine: &Engine,
+    store: &ContainerStore,
+    record: &Record,
+    force: bool,
+) -> Result<()> {
+    if store.monitor_alive(&record.id) {
+        if !force {
+            let what = if record.state.restarting {
+                "restarting"
+            } else {
+                "running"
+            };
+            return Err(Conflict(format!(
                     "You cannot remove a {what} container {}. Stop the container before attempting removal or force remove",
                     record.id
-                );
-            }
-            let record = store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
-            if record.state.running {
-                signal(record.state.pid, Signal::SIGKILL)?;
-            }
-            if !wait_monitor(&store, &record.id, AFTER_KILL) {
-                bail!(
-                    "could not kill running container {}, cannot remove",
-                    record.id
-                );
-            }
+                ))
+                .into());
         }
-        // A --rm container's monitor may have removed it already.
-        if !store.dir(&record.id).exists() {
-            return Ok(());
+        let record = store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
+        if record.state.running {
+            signal(record.state.pid, Signal::SIGKILL)?;
         }
-        monitor::remove(engine, &store, &record.id)
-    })
+        if !wait_monitor(store, &record.id, AFTER_KILL) {
+            bail!(
+                "could not kill running container {}, cannot remove",
+                record.id
+            );
+        }
+    }
+    // A --rm container's monitor may have removed it already.
+    if !store.dir(&record.id).exists() {
+        return Ok(());
+    }
+    monitor::remove(engine, store, &record.id)
 }
 
 pub fn wait(engine: &Engine, args: WaitArgs) -> Result<ExitCode> {
@@ -190,6 +231,20 @@ pub fn wait(engine: &Engine, args: WaitArgs) -> Result<ExitCode> {
     })
 }
 
+/// Removes every container no monitor owns; returns their ids.
+pub fn prune_stopped(engine: &Engine) -> Result<Vec<String>> {
+    let store = store(engine)?;
+    let mut deleted = Vec::new();
+    for record in store.list()? {
+        if store.monitor_alive(&record.id) {
+            continue;
+        }
+        monitor::remove(engine, &store, &record.id)?;
+        deleted.push(record.id);
+    }
+    Ok(deleted)
+}
+
 pub fn prune(engine: &Engine, force: bool) -> Result<ExitCode> {
     if !force {
         print!(
@@ -202,15 +257,7 @@ pub fn prune(engine: &Engine, force: bool) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let store = store(engine)?;
-    let mut deleted = Vec::new();
-    for record in store.list()? {
-        if store.monitor_alive(&record.id) {
-            continue;
-        }
-        monitor::remove(engine, &store, &record.id)?;
-        deleted.push(record.id);
-    }
+    let deleted = prune_stopped(engine)?;
     if !deleted.is_empty() {
         println!("Deleted Containers:");
         for id in deleted {

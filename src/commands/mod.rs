@@ -1,17 +1,17 @@
 //! One module per command.
 
-mod archive;
+pub mod archive;
 mod attach;
-mod build;
-mod container;
+pub mod build;
+pub mod container;
 mod exec;
 pub mod image;
 pub mod info;
 pub mod inspect;
 mod layer;
-mod lifecycle;
-mod logs;
-mod ps;
+pub mod lifecycle;
+pub mod logs;
+pub mod ps;
 pub mod registry;
 pub mod run;
 

@@ -32,27 +32,8 @@ const DEFAULT_TABLE: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 
 pub fn run(engine: &Engine, args: PsArgs) -> Result<ExitCode> {
-    let store = ContainerStore::open(&engine.settings.data_root)?;
-    let mut filters: Vec<(String, String)> = Vec::new();
-    for f in &args.filters {
-        match f.split_once('=') {
-            Some((k @ ("status" | "name" | "id" | "ancestor" | "exited"), v)) => {
-                filters.push((k.to_string(), v.to_string()))
-            }
-            _ => bail!("invalid filter '{f}' (supported: status=, name=, id=, ancestor=, exited=)"),
-        }
-    }
-    let all =
-        args.all || args.latest || filters.iter().any(|(k, _)| k == "status" || k == "exited");
-    let mut rows: Vec<Record> = store
-        .list()?
-        .into_iter()
-        .filter(|r| all || r.state.running)
-        .filter(|r| filters.iter().all(|(k, v)| matches(r, k, v)))
-        .collect();
-    if args.latest {
-        rows.truncate(1);
-    }
+    let limit = args.latest.then_some(1);
+    let rows = list(engine, args.all, limit, &args.filters)?;
     let mut out = io::stdout().lock();
     if args.quiet {
         for r in &rows {
@@ -70,6 +51,110 @@ pub fn run(engine: &Engine, args: PsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The containers `ps` shows: running ones (or all), newest first, `KEY=VALUE` filters
+/// applied, at most `limit` (which, as a status filter, implies all).
+pub fn list(
+    engine: &Engine,
+    all: bool,
+    limit: Option<usize>,
+    filters: &[String],
+) -> Result<Vec<Record>> {
+    let store = ContainerStore::open(&engine.settings.data_root)?;
+    let mut parsed: Vec<(String, String)> = Vec::new();
+    for f in filters {
+        match f.split_once('=') {
+            Some((k @ ("status" | "name" | "id" | "ancestor" | "exited" | "label"), v)) => {
+                parsed.push((k.to_string(), v.to_string()))
+            }
+            _ => bail!(
+                "invalid filter '{f}' (supported: status=, name=, id=, ancestor=, exited=, label=)"
+            ),
+        }
+    }
+    let all = all || limit.is_some() || parsed.iter().any(|(k, _)| k == "status" || k == "exited");
+    // Docker: several values of one key match any of them; different keys must all match.
+    let mut rows: Vec<Record> = store
+        .list()?
+        .into_iter()
+        .filter(|r| all || r.state.running)
+        .filter(|r| {
+            parsed.iter().all(|(k, _)| {
+                parsed
+                    .iter()
+                    .filter(|(k2, _)| k2 == k)
+                    .any(|(_, v)| matches(r, k, v))
+            })
+        })
+        .collect();
+    if let Some(n) = limit {
+        rows.truncate(n);
+    }
+    Ok(rows)
+}
+
+/// Docker's container summary (`GET /containers/json`).
+pub fn summary_json(r: &Record) -> serde_json::Value {
+    let mut ports = Vec::new();
+    if r.state.running {
+        for key in r.config.exposed_ports.keys() {
+            let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+            let private: u16 = port.parse().unwrap_or(0);
+            match r.network_settings.ports.get(key) {
+                Some(Some(bindings)) if !bindings.is_empty() => {
+                    for b in bindings {
+                        ports.push(serde_json::json!({
+                            "IP": b.host_ip,
+                            "PrivatePort": private,
+                            "PublicPort": b.host_port.parse::<u16>().unwrap_or(0),
+                            "Type": proto,
+                        }));
+                    }
+                }
+                _ => ports.push(serde_json::json!({ "PrivatePort": private, "Type": proto })),
+            }
+        }
+    }
+    let mounts: Vec<serde_json::Value> = r
+        .mounts
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "Type": m.kind,
+                "Name": m.name,
+                "Source": m.source,
+                "Destination": m.destination,
+                "Driver": if m.kind == "volume" { "local" } else { "" },
+                "Mode": if m.rw { "" } else { "ro" },
+                "RW": m.rw,
+                "Propagation": "",
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "Id": r.id,
+        "Names": [r.name],
+        "Image": r.config.image,
+        "ImageID": r.image,
+        "Command": command(r),
+        "Created": unix_secs(&r.created).unwrap_or(0),
+        "Ports": ports,
+        "Labels": r.config.labels,
+        "State": status_word(r),
+        "Status": status(r),
+        "HostConfig": { "NetworkMode": r.host_config.network_mode },
+        "NetworkSettings": { "Networks": {} },
+        "Mounts": mounts,
+    })
+}
+
+/// The command as Docker shows it: the path and its arguments, space-separated.
+fn command(r: &Record) -> String {
+    std::iter::once(r.path.as_str())
+        .chain(r.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn matches(r: &Record, key: &str, value: &str) -> bool {
     match key {
         "status" => status_word(r) == value,
@@ -79,6 +164,10 @@ fn matches(r: &Record, key: &str, value: &str) -> bool {
         "exited" => {
             status_word(r) == "exited" && value.parse::<i32>().ok() == Some(r.state.exit_code)
         }
+        "label" => match value.split_once('=') {
+            Some((k, v)) => r.config.labels.get(k).is_some_and(|x| x == v),
+            None => r.config.labels.contains_key(value),
+        },
         _ => false,
     }
 }
@@ -113,10 +202,7 @@ fn field(r: &Record, name: &str, no_trunc: bool) -> Option<String> {
         "ID" => id(r, no_trunc),
         "Image" => r.config.image.clone(),
         "Command" => {
-            let mut cmd = std::iter::once(r.path.as_str())
-                .chain(r.args.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let mut cmd = command(r);
             if !no_trunc && cmd.chars().count() > 20 {
                 cmd = format!("{}…", cmd.chars().take(19).collect::<String>());
             }
@@ -149,7 +235,7 @@ pub fn system_time(s: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339_weak(s).ok()
 }
 
-fn unix_secs(s: &str) -> Option<u64> {
+pub fn unix_secs(s: &str) -> Option<u64> {
     system_time(s)
         .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map(|d| d.as_secs())

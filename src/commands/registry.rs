@@ -16,7 +16,7 @@ use crate::registry::manifest::Platform;
 use crate::registry::pull::{self, PullRequest};
 use crate::registry::{open_repository, push};
 
-fn options(settings: &Settings) -> RegistryOptions {
+pub fn options(settings: &Settings) -> RegistryOptions {
     RegistryOptions {
         insecure: settings.insecure_registries.clone(),
     }
@@ -85,7 +85,7 @@ pub fn push(engine: &Engine, args: PushArgs) -> Result<()> {
 }
 
 /// `https://host:port/v2/` or `host:port` -> `host:port`; none -> Docker Hub.
-fn server_name(server: Option<&str>) -> String {
+pub fn server_name(server: Option<&str>) -> String {
     let Some(s) = server else {
         return DEFAULT_DOMAIN.to_string();
     };
@@ -152,16 +152,7 @@ pub fn login(settings: &Settings, args: LoginArgs) -> Result<ExitCode> {
         bail!("a username and a password are required to log in to {server}");
     }
     let credentials = Credentials { username, password };
-    let client = Client::connect(&server, &options(settings), Some(credentials.clone()), None)?;
-    let response = client
-        .request("GET", "/v2/", &[], RequestBody::Empty)
-        .with_context(|| format!("logging in to {server}"))?;
-    if response.status() == ureq::http::StatusCode::UNAUTHORIZED {
-        bail!("login to {server} failed: unauthorized: incorrect username or password");
-    }
-    if !response.status().is_success() {
-        return Err(status_error(&format!("login to {server} failed"), response));
-    }
+    check_login(settings, &server, &credentials)?;
     let path = auth::store(&server, &credentials)?;
     eprintln!(
         "WARNING! Your password will be stored unencrypted in {}.",
@@ -170,6 +161,36 @@ pub fn login(settings: &Settings, args: LoginArgs) -> Result<ExitCode> {
     println!("Login Succeeded");
     Ok(ExitCode::SUCCESS)
 }
+
+/// Whether `credentials` log in to `server` (its `/v2/` answers them); the failure says why.
+pub fn check_login(settings: &Settings, server: &str, credentials: &Credentials) -> Result<()> {
+    let client = Client::connect(server, &options(settings), Some(credentials.clone()), None)?;
+    let response = client
+        .request("GET", "/v2/", &[], RequestBody::Empty)
+        .with_context(|| format!("logging in to {server}"))?;
+    if response.status() == ureq::http::StatusCode::UNAUTHORIZED {
+        return Err(Unauthorized(format!(
+            "login to {server} failed: unauthorized: incorrect username or password"
+        ))
+        .into());
+    }
+    if !response.status().is_success() {
+        return Err(status_error(&format!("login to {server} failed"), response));
+    }
+    Ok(())
+}
+
+/// The registry refused the credentials (the API answers 401).
+#[derive(Debug)]
+pub struct Unauthorized(pub String);
+
+impl std::fmt::Display for Unauthorized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unauthorized {}
 
 pub fn logout(server: Option<&str>) -> Result<ExitCode> {
     let server = server_name(server);

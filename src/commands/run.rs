@@ -9,9 +9,10 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::cli::{RunArgs, StartArgs};
+use crate::container::create::{self, Request};
 use crate::container::monitor::{self, Mode};
 use crate::container::store::ContainerStore;
-use crate::container::{ExitError, create};
+use crate::container::{ExitError, NoSuchImage};
 use crate::engine::Engine;
 
 /// `engine run`: exits with the container's status, or Docker's 125/126/127 when it could not
@@ -33,7 +34,7 @@ fn run_inner(engine: &Engine, args: &RunArgs) -> Result<i32> {
         return Err(ExitError::new(1, "the input device is not a TTY").into());
     }
     let store = ContainerStore::open(&engine.settings.data_root)?;
-    let (record, warnings) = create::create(engine, &store, args)?;
+    let (record, warnings) = create_pulling(engine, &store, &Request::from_args(args)?)?;
     for w in warnings {
         eprintln!("{w}");
     }
@@ -45,11 +46,43 @@ fn run_inner(engine: &Engine, args: &RunArgs) -> Result<i32> {
     monitor::run(engine, &store, &record.id, Mode::Foreground)
 }
 
+/// Creates the container, pulling its image first when it is missing, as Docker's CLI does
+/// ("Unable to find image ... locally" and the pull's status on stderr).
+fn create_pulling(
+    engine: &Engine,
+    store: &ContainerStore,
+    req: &Request,
+) -> Result<(crate::container::record::Record, Vec<String>)> {
+    match create::create(engine, store, req) {
+        Err(e) if e.downcast_ref::<NoSuchImage>().is_some() => {
+            let Some(NoSuchImage(familiar)) = e.downcast_ref::<NoSuchImage>() else {
+                return Err(e);
+            };
+            eprintln!("Unable to find image '{familiar}' locally");
+            let reference = graph::image::Reference::parse(familiar)?;
+            if let Err(pull) = super::registry::pull_missing(engine, &reference, &mut io::stderr())
+            {
+                return Err(ExitError::new(
+                    125,
+                    format!(
+                        "{pull:#}\nTo use an image not in a registry, load it first: `engine load -i IMAGE.tar` (a `docker save` archive) or `engine import ROOTFS.tar {familiar}`."
+                    ),
+                )
+                .into());
+            }
+            create::create(engine, store, req)
+        }
+        other => other,
+    }
+}
+
 /// Prints a `run`/`create` failure as Docker's CLI does.
 fn report_run_error(e: &anyhow::Error, command: &str) {
     let msg = format!("{e:#}");
-    if msg.starts_with("Unable to find image") {
-        eprintln!("{msg}");
+    if let Some(NoSuchImage(familiar)) = e.downcast_ref::<NoSuchImage>() {
+        eprintln!(
+            "Unable to find image '{familiar}' locally\nengine: Error: No such image: {familiar}: this engine pulls only with `engine pull`.\nGet the image onto this machine: `engine pull {familiar}`, `engine import ROOTFS.tar {familiar}` (a root filesystem tarball) or `engine load -i IMAGE.tar` (a `docker save` archive)."
+        );
     } else {
         let end = if msg.ends_with('.') { "" } else { "." };
         eprintln!("engine: Error: {msg}{end}");
@@ -65,7 +98,7 @@ fn exit_code(code: i32) -> ExitCode {
 pub fn create(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
     let args = args.split();
     let store = ContainerStore::open(&engine.settings.data_root)?;
-    match create::create(engine, &store, &args) {
+    match Request::from_args(&args).and_then(|req| create_pulling(engine, &store, &req)) {
         Ok((record, warnings)) => {
             for w in warnings {
                 eprintln!("{w}");
@@ -90,13 +123,9 @@ pub fn start(engine: &Engine, args: StartArgs) -> Result<ExitCode> {
     }
     let mut failed = Vec::new();
     for name in &args.containers {
-        let result = store.resolve(name).and_then(|record| {
-            if store.monitor_alive(&record.id) {
-                return Ok(());
-            }
-            store.update(&record.id, |r| r.has_been_manually_stopped = false)?;
-            spawn_monitor(engine, &record.id)
-        });
+        let result = store
+            .resolve(name)
+            .and_then(|record| super::lifecycle::start_one(engine, &store, &record).map(drop));
         match result {
             Ok(()) => println!("{name}"),
             Err(e) => {
@@ -112,8 +141,9 @@ pub fn start(engine: &Engine, args: StartArgs) -> Result<ExitCode> {
 }
 
 /// Starts `engine container-monitor ID` in its own session, detached from the terminal, and
-/// waits until it reports that the container runs (or why it does not).
-pub fn spawn_monitor(engine: &Engine, id: &str) -> Result<()> {
+/// waits until it reports that the container runs (or why it does not). The monitor is our
+/// child: a short-lived CLI just exits; the daemon reaps it.
+pub fn spawn_monitor(engine: &Engine, id: &str) -> Result<std::process::Child> {
     let (reader, writer) = io::pipe().context("creating a pipe")?;
     let settings = &engine.settings;
     let mut cmd = Command::new("/proc/self/exe");
@@ -150,16 +180,15 @@ pub fn spawn_monitor(engine: &Engine, id: &str) -> Result<()> {
         });
     }
     let mut child = cmd.spawn().context("starting the container monitor")?;
-    // Reaped when it ends, so a long-lived caller (the API daemon) collects no zombies.
-    std::thread::spawn(move || child.wait());
     drop(writer);
     drop(cmd);
     let mut reader = BufReader::new(reader);
     let mut first = String::new();
     reader.read_line(&mut first)?;
     if first.starts_with("ok") {
-        return Ok(());
+        return Ok(child);
     }
+    let _ = child.wait();
     if let Some(code) = first.strip_prefix("err ") {
         let code: i32 = code.trim().parse().unwrap_or(125);
         let mut message = String::new();

@@ -9,36 +9,110 @@ use anyhow::{Context, Result, bail};
 use graph::CreateOpts;
 use graph::image::{Image, Reference};
 
-use super::record::{Config, HostConfig, MountPoint, Record, State};
+use super::record::{Config, HostConfig, MountPoint, PortBinding, Record, RestartPolicy, State};
 use super::store::ContainerStore;
-use super::{ExitError, hello, log, names, ports, restart};
+use super::{NoSuchImage, hello, log, names, ports, restart};
 use crate::cli::RunArgs;
 use crate::engine::Engine;
 
-/// Creates the container described by `args`; returns its record and warnings to print.
+/// A container to create: `run`/`create` flags ([`Request::from_args`]) or the API's create
+/// body, parsed; [`create`] merges it with the image's config.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The name asked for (a random one when none).
+    pub name: Option<String>,
+    /// The image as the user named it.
+    pub image: String,
+    /// The command (empty: the image's).
+    pub cmd: Vec<String>,
+    /// The entrypoint: `None` keeps the image's, an empty list clears it.
+    pub entrypoint: Option<Vec<String>>,
+    /// `KEY=VALUE` entries over the image's environment; later keys win.
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    /// Labels over the image's.
+    pub labels: BTreeMap<String, String>,
+    /// Ports to expose besides the image's and the published ones ("80/tcp").
+    pub exposed_ports: Vec<String>,
+    /// "80/tcp" -> host bindings.
+    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    /// Bytes (0: no limit).
+    pub memory: i64,
+    /// Bytes (0: default, -1: unlimited).
+    pub memory_swap: i64,
+    pub restart: RestartPolicy,
+    pub auto_remove: bool,
+    /// `-v` values.
+    pub binds: Vec<String>,
+    /// bridge (or default), host, none.
+    pub network: String,
+}
+
+impl Request {
+    /// The request of `run`/`create` flags: env files read, `-e KEY` taken from the caller's
+    /// environment, `-p`, `-m` and `--restart` parsed.
+    pub fn from_args(args: &RunArgs) -> Result<Request> {
+        let (memory, memory_swap) = memory_limits(args)?;
+        let mut port_bindings: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        for p in &args.publish {
+            let p = ports::parse(p)?;
+            port_bindings.entry(p.key).or_default().push(p.binding);
+        }
+        Ok(Request {
+            name: args.name.clone(),
+            image: args.image.clone(),
+            cmd: args.command.clone(),
+            entrypoint: args.entrypoint.as_ref().map(|e| {
+                if e.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![e.clone()]
+                }
+            }),
+            env: given_env(args)?,
+            working_dir: args.workdir.clone(),
+            user: args.user.clone(),
+            hostname: args.hostname.clone(),
+            tty: args.tty,
+            open_stdin: args.interactive,
+            labels: BTreeMap::new(),
+            exposed_ports: Vec::new(),
+            port_bindings,
+            memory,
+            memory_swap,
+            restart: restart::parse(&args.restart)?,
+            auto_remove: args.rm,
+            binds: args.volumes.clone(),
+            network: args.network.clone(),
+        })
+    }
+}
+
+/// Creates the container `req` describes; returns its record and warnings to print.
 pub fn create(
     engine: &Engine,
     store: &ContainerStore,
-    args: &RunArgs,
+    req: &Request,
 ) -> Result<(Record, Vec<String>)> {
     let mut warnings = Vec::new();
-    let policy = restart::parse(&args.restart)?;
-    if args.rm && restart::is_set(&policy) {
+    let policy = req.restart.clone();
+    if req.auto_remove && restart::is_set(&policy) {
         bail!("Conflicting options: cannot specify both --restart and --rm");
     }
-    let (memory, memory_swap) = memory_limits(args)?;
-    let image = find_image(engine, &args.image)?;
-    let network_mode = match args.network.as_str() {
-        "bridge" | "default" => "bridge",
+    check_memory(req.memory, req.memory_swap)?;
+    let (memory, memory_swap) = (req.memory, req.memory_swap);
+    let image = find_image(engine, &req.image)?;
+    let network_mode = match req.network.as_str() {
+        "bridge" | "default" | "" => "bridge",
         "host" => "host",
         "none" => "none",
         other => bail!("network {other} not found (use bridge, host or none)"),
     };
-    let mut port_bindings: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    for p in &args.publish {
-        let p = ports::parse(p)?;
-        port_bindings.entry(p.key).or_default().push(p.binding);
-    }
+    let mut port_bindings = req.port_bindings.clone();
     if !port_bindings.is_empty() {
         match network_mode {
             "host" => {
@@ -54,13 +128,13 @@ pub fn create(
         }
     }
     let image_config = image.config.config.clone().unwrap_or_default();
-    let env = merge_env(image_config.env.as_deref().unwrap_or(&[]), args)?;
-    let (entrypoint, cmd) = match &args.entrypoint {
-        Some(e) if e.is_empty() => (None, non_empty(args.command.clone())),
-        Some(e) => (Some(vec![e.clone()]), non_empty(args.command.clone())),
+    let env = merge_env(image_config.env.as_deref().unwrap_or(&[]), &req.env)?;
+    let (entrypoint, cmd) = match &req.entrypoint {
+        Some(e) if e.is_empty() => (None, non_empty(req.cmd.clone())),
+        Some(e) => (Some(e.clone()), non_empty(req.cmd.clone())),
         None => (
             image_config.entrypoint.clone().filter(|e| !e.is_empty()),
-            non_empty(args.command.clone()).or(image_config.cmd.clone()),
+            non_empty(req.cmd.clone()).or(image_config.cmd.clone()),
         ),
     };
     let full: Vec<String> = entrypoint
@@ -73,11 +147,14 @@ pub fn create(
         bail!("No command specified");
     };
     let mut exposed = image_config.exposed_ports.clone().unwrap_or_default();
-    for key in port_bindings.keys() {
+    for key in port_bindings.keys().chain(&req.exposed_ports) {
         exposed.insert(key.clone(), serde_json::json!({}));
     }
     let id = random_id();
-    let hostname = match (&args.hostname, network_mode) {
+    let hostname = match (
+        req.hostname.as_ref().filter(|h| !h.is_empty()),
+        network_mode,
+    ) {
         (Some(h), _) => h.clone(),
         (None, "host") => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
@@ -85,7 +162,9 @@ pub fn create(
         (None, _) => id[..12].to_string(),
     };
     let dir = store.dir(&id);
-    let mounts = resolve_binds(&engine.settings.data_root, &args.volumes)?;
+    let mounts = resolve_binds(&engine.settings.data_root, &req.binds)?;
+    let mut labels = image_config.labels.clone().unwrap_or_default();
+    labels.extend(req.labels.clone());
     let record = Record {
         id: id.clone(),
         created: log::now(),
@@ -99,27 +178,28 @@ pub fn create(
         mount_label: String::new(),
         config: Config {
             hostname: hostname.clone(),
-            user: args.user.clone().unwrap_or(image_config.user.clone()),
-            open_stdin: args.interactive,
-            tty: args.tty,
+            user: req.user.clone().unwrap_or(image_config.user.clone()),
+            open_stdin: req.open_stdin,
+            tty: req.tty,
             exposed_ports: exposed,
             env,
             cmd,
             entrypoint,
-            image: args.image.clone(),
-            working_dir: args
-                .workdir
+            image: req.image.clone(),
+            working_dir: req
+                .working_dir
                 .clone()
+                .filter(|w| !w.is_empty())
                 .unwrap_or(image_config.working_dir.clone()),
-            labels: image_config.labels.clone().unwrap_or_default(),
+            labels,
             stop_signal: image_config.stop_signal.clone(),
         },
         host_config: HostConfig {
-            binds: args.volumes.clone(),
+            binds: req.binds.clone(),
             network_mode: network_mode.to_string(),
             port_bindings,
             restart_policy: policy,
-            auto_remove: args.rm,
+            auto_remove: req.auto_remove,
             memory,
             memory_swap,
             storage_opt: BTreeMap::new(),
@@ -141,7 +221,7 @@ pub fn create(
             record.config.working_dir
         );
     }
-    let record = register(store, record, args.name.as_deref())?;
+    let record = register(store, record, req.name.as_deref().filter(|n| !n.is_empty()))?;
     if let Err(e) = materialize(engine, &record, &image) {
         let _ = engine.layers.remove_rw(&record.id);
         let _ = store.remove(&record.id);
@@ -158,10 +238,11 @@ fn register(store: &ContainerStore, mut record: Record, name: Option<&str>) -> R
             names::validate(n)?;
             let wanted = format!("/{}", n.trim_start_matches('/'));
             if let Some(other) = store.by_name(&wanted)? {
-                bail!(
+                return Err(super::Conflict(format!(
                     "Conflict. The container name \"{wanted}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
                     other.id
-                );
+                ))
+                .into());
             }
             record.name = wanted;
         }
@@ -260,23 +341,7 @@ fn find_image(engine: &Engine, name: &str) -> Result<Image> {
             if familiar == "hello-world:latest" {
                 return hello::ensure(engine);
             }
-            // As Docker: say so on stderr, pull it, and go on with what was pulled.
-            eprintln!("Unable to find image '{familiar}' locally");
-            let pulled = reference
-                .ok_or_else(|| anyhow::anyhow!("invalid reference format: {name}"))
-                .and_then(|r| {
-                    crate::commands::registry::pull_missing(engine, &r, &mut std::io::stderr())
-                });
-            if let Err(e) = pulled {
-                return Err(ExitError::new(
-                    125,
-                    format!(
-                        "{e:#}\nTo use an image not in a registry, load it first: `engine load -i IMAGE.tar` (a `docker save` archive) or `engine import ROOTFS.tar {familiar}`."
-                    ),
-                )
-                .into());
-            }
-            Ok(engine.images.resolve(name)?)
+            Err(NoSuchImage(familiar).into())
         }
         Err(e) => Err(e.into()),
     }
@@ -284,40 +349,40 @@ fn find_image(engine: &Engine, name: &str) -> Result<Image> {
 
 fn memory_limits(args: &RunArgs) -> Result<(i64, i64)> {
     let memory = match &args.memory {
-        Some(m) => {
-            let bytes = graph::options::parse_bytes(m)
-                .with_context(|| format!("invalid argument {m:?} for \"-m, --memory\" flag"))?;
-            if bytes < runtime::MIN_MEMORY {
-                bail!("Minimum memory limit allowed is 6MB");
-            }
-            bytes as i64
-        }
+        Some(m) => graph::options::parse_bytes(m)
+            .with_context(|| format!("invalid argument {m:?} for \"-m, --memory\" flag"))?
+            as i64,
         None => 0,
     };
     let swap = match args.memory_swap.as_deref() {
         None => 0,
         Some("-1") => -1,
-        Some(s) => {
-            let bytes = graph::options::parse_bytes(s)
-                .with_context(|| format!("invalid argument {s:?} for \"--memory-swap\" flag"))?
-                as i64;
-            if memory == 0 {
-                bail!(
-                    "You should always set the Memory limit when using Memoryswap limit, see usage"
-                );
-            }
-            if bytes < memory {
-                bail!("Minimum memoryswap limit should be larger than memory limit, see usage");
-            }
-            bytes
-        }
+        Some(s) => graph::options::parse_bytes(s)
+            .with_context(|| format!("invalid argument {s:?} for \"--memory-swap\" flag"))?
+            as i64,
     };
     Ok((memory, swap))
 }
 
-/// The image's environment, then `--env-file`s, then `-e`s; later keys win. `-e KEY` takes
-/// the value from the caller's environment (and is dropped when unset), as Docker does.
-fn merge_env(image_env: &[String], args: &RunArgs) -> Result<Vec<String>> {
+/// Docker's checks of `-m` and `--memory-swap`.
+fn check_memory(memory: i64, swap: i64) -> Result<()> {
+    if memory != 0 && memory < runtime::MIN_MEMORY as i64 {
+        bail!("Minimum memory limit allowed is 6MB");
+    }
+    if swap > 0 {
+        if memory == 0 {
+            bail!("You should always set the Memory limit when using Memoryswap limit, see usage");
+        }
+        if swap < memory {
+            bail!("Minimum memoryswap limit should be larger than memory limit, see usage");
+        }
+    }
+    Ok(())
+}
+
+/// `--env-file`s, then `-e`s; `-e KEY` takes the value from the caller's environment (and is
+/// dropped when unset), as Docker does.
+fn given_env(args: &RunArgs) -> Result<Vec<String>> {
     let mut given = Vec::new();
     for file in &args.env_file {
         let text = fs::read_to_string(file)
@@ -331,22 +396,33 @@ fn merge_env(image_env: &[String], args: &RunArgs) -> Result<Vec<String>> {
         }
     }
     given.extend(args.env.iter().cloned());
-    let mut env: Vec<String> = image_env.to_vec();
+    let mut out = Vec::new();
     for e in given {
-        let entry = match e.split_once('=') {
+        match e.split_once('=') {
             Some(("", _)) => bail!("invalid environment variable: {e}"),
-            Some(_) => e,
-            None => match std::env::var(&e) {
-                Ok(v) => format!("{e}={v}"),
-                Err(_) => continue,
-            },
+            Some(_) => out.push(e),
+            None => {
+                if let Ok(v) = std::env::var(&e) {
+                    out.push(format!("{e}={v}"));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The image's environment, then the given entries; later keys win.
+fn merge_env(image_env: &[String], given: &[String]) -> Result<Vec<String>> {
+    let mut env: Vec<String> = image_env.to_vec();
+    for entry in given {
+        let Some((key, _)) = entry.split_once('=') else {
+            bail!("invalid environment variable: {entry} (want KEY=VALUE)");
         };
-        let key = entry
-            .split_once('=')
-            .map(|(k, _)| k.to_string())
-            .unwrap_or_default();
-        env.retain(|x| x.split_once('=').map(|(k, _)| k) != Some(key.as_str()));
-        env.push(entry);
+        if key.is_empty() {
+            bail!("invalid environment variable: {entry}");
+        }
+        env.retain(|x| x.split_once('=').map(|(k, _)| k) != Some(key));
+        env.push(entry.clone());
     }
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(0, format!("PATH={}", runtime::DEFAULT_PATH));

@@ -42,3 +42,29 @@ impl fmt::Display for ExitError {
 }
 
 impl std::error::Error for ExitError {}
+
+/// The image to create a container from is not here (the API answers 404, the CLI explains
+/// how to get it).
+#[derive(Debug)]
+pub struct NoSuchImage(pub String);
+
+impl fmt::Display for NoSuchImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "No such image: {}", self.0)
+    }
+}
+
+impl std::error::Error for NoSuchImage {}
+
+/// A request the container's state refuses ("You cannot remove a running container", "is not
+/// running"): Docker's 409.
+#[derive(Debug)]
+pub struct Conflict(pub String);
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Conflict {}

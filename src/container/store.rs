@@ -175,6 +175,26 @@ impl ContainerStore {
         Ok(self.list()?.into_iter().find(|r| r.name == name))
     }
 
+    /// Gives container `id` the name `new` (Docker's rename), under the names lock so two
+    /// renames (or a create) cannot take one name twice.
+    pub fn rename(&self, id: &str, new: &str) -> Result<Record> {
+        super::names::validate(new)?;
+        let wanted = format!("/{}", new.trim_start_matches('/'));
+        let _names = self.lock_names()?;
+        let record = self.load(id)?;
+        if record.name == wanted {
+            bail!("Renaming a container with the same name as its current name");
+        }
+        if let Some(other) = self.by_name(&wanted)? {
+            return Err(super::Conflict(format!(
+                "Conflict. The container name \"{wanted}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.id
+            ))
+            .into());
+        }
+        self.update(id, |r| r.name = wanted.clone())
+    }
+
     /// Deletes the container's directory.
     pub fn remove(&self, id: &str) -> Result<()> {
         let dir = self.dir(id);

@@ -1,156 +1,444 @@
-//! The container routes `docker run` needs besides attach and wait: create, start, inspect.
-//! They call the same code as `engine create`/`start`/`inspect`; a container started here is
-//! owned by its own monitor, as one started by the CLI.
+//! `/containers/...`: create, start, stop, restart, kill, remove, list, inspect, rename,
+//! prune. Each runs the CLI's own function for the job (`container::create`,
+//! `commands::lifecycle`, `commands::ps`), so the two behave alike.
+//!
+//! attach, wait and resize are in `attach.rs` (another branch), exec in `exec.rs`.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
-use super::server::{AppState, blocking};
-use crate::cli::RunArgs;
-use crate::container::create;
+use super::params::Params;
+use super::server::{AppState, blocking, reap};
+use crate::commands::{inspect, lifecycle, ps};
+use crate::container::create::{self, Request};
+use crate::container::record::{PortBinding, RestartPolicy};
+use crate::container::restart;
 use crate::container::store::ContainerStore;
+use crate::engine::Engine;
 
+/// Docker's default grace period of `stop` and `restart`.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn store(engine: &Engine) -> anyhow::Result<ContainerStore> {
+    ContainerStore::open(&engine.settings.data_root)
+}
+
+/// A list Docker may send as one string (`"Cmd": "echo hi"`, old clients) or as a list.
 #[derive(Debug, Deserialize)]
-pub struct CreateQuery {
-    #[serde(default)]
-    name: Option<String>,
+#[serde(untagged)]
+enum StrSlice {
+    One(String),
+    Many(Vec<String>),
 }
 
-/// `POST /containers/create`.
-pub async fn create(
-    State(state): State<AppState>,
-    Query(q): Query<CreateQuery>,
-    Json(body): Json<Value>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let args = run_args(&body, q.name.filter(|n| !n.is_empty()))?;
-    let (id, warnings) = blocking(&state, move |engine| {
-        let store = ContainerStore::open(&engine.settings.data_root)?;
-        let (record, warnings) = create::create(engine, &store, &args)?;
-        Ok((record.id, warnings))
-    })
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "Id": id, "Warnings": warnings })),
-    ))
-}
-
-/// The `engine run` flags a create body stands for.
-fn run_args(body: &Value, name: Option<String>) -> ApiResult<RunArgs> {
-    let hc = &body["HostConfig"];
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect()
-    };
-    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
-    let image = text(&body["Image"]).ok_or_else(|| ApiError::bad_request("no image given"))?;
-    let mut command = strings(&body["Cmd"]);
-    let entrypoint = match &body["Entrypoint"] {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        v => {
-            let mut parts = strings(v);
-            if parts.is_empty() {
-                Some(String::new())
-            } else {
-                let first = parts.remove(0);
-                parts.append(&mut command);
-                command = parts;
-                Some(first)
-            }
-        }
-    };
-    let mut publish = Vec::new();
-    let bindings: BTreeMap<String, Value> =
-        serde_json::from_value(hc["PortBindings"].clone()).unwrap_or_default();
-    for (port, list) in bindings {
-        for b in list.as_array().into_iter().flatten() {
-            let ip = b["HostIp"].as_str().unwrap_or("");
-            let host = b["HostPort"].as_str().unwrap_or("");
-            publish.push(match (ip, host) {
-                ("", "") => port.clone(),
-                ("", h) => format!("{h}:{port}"),
-                (i, h) => format!("{i}:{h}:{port}"),
-            });
+impl StrSlice {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            StrSlice::One(s) => vec![s],
+            StrSlice::Many(v) => v,
         }
     }
-    let bytes = |v: &Value| v.as_i64().filter(|n| *n != 0).map(|n| n.to_string());
-    let restart = match text(&hc["RestartPolicy"]["Name"]).as_deref() {
-        None => "no".to_string(),
-        Some("on-failure") => match hc["RestartPolicy"]["MaximumRetryCount"].as_u64() {
-            Some(n) if n > 0 => format!("on-failure:{n}"),
-            _ => "on-failure".to_string(),
-        },
-        Some(other) => other.to_string(),
-    };
-    Ok(RunArgs {
-        detach: true,
-        name,
-        rm: hc["AutoRemove"].as_bool().unwrap_or(false),
-        env: strings(&body["Env"]),
-        env_file: Vec::new(),
-        workdir: text(&body["WorkingDir"]),
-        user: text(&body["User"]),
-        hostname: text(&body["Hostname"]),
-        entrypoint,
-        volumes: strings(&hc["Binds"]),
-        network: text(&hc["NetworkMode"]).unwrap_or_else(|| "bridge".into()),
-        publish,
-        memory: bytes(&hc["Memory"]),
-        memory_swap: bytes(&hc["MemorySwap"]),
-        restart,
-        interactive: body["OpenStdin"].as_bool().unwrap_or(false),
-        tty: body["Tty"].as_bool().unwrap_or(false),
-        argv: Vec::new(),
-        image,
-        command,
-    })
 }
 
-/// `POST /containers/{id}/start`: 204, or 304 when a monitor already owns it.
-pub async fn start(
+/// The create body (Docker's `ContainerConfig` with `HostConfig`); what this engine does not
+/// do is ignored, as unknown fields are. Every field may be null.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct CreateBody {
+    image: Option<String>,
+    cmd: Option<StrSlice>,
+    entrypoint: Option<StrSlice>,
+    env: Option<Vec<String>>,
+    working_dir: Option<String>,
+    user: Option<String>,
+    hostname: Option<String>,
+    tty: Option<bool>,
+    open_stdin: Option<bool>,
+    labels: Option<BTreeMap<String, String>>,
+    exposed_ports: Option<BTreeMap<String, Value>>,
+    host_config: Option<HostConfigBody>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct HostConfigBody {
+    auto_remove: Option<bool>,
+    port_bindings: Option<BTreeMap<String, Option<Vec<PortBindingBody>>>>,
+    memory: Option<i64>,
+    memory_swap: Option<i64>,
+    restart_policy: Option<RestartBody>,
+    binds: Option<Vec<String>>,
+    network_mode: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct PortBindingBody {
+    host_ip: Option<String>,
+    host_port: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct RestartBody {
+    name: Option<String>,
+    maximum_retry_count: Option<u32>,
+}
+
+/// "80" or "80/tcp" -> "80/tcp"; only TCP is published here.
+fn port_key(key: &str) -> ApiResult<String> {
+    let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+    if proto != "tcp" {
+        return Err(ApiError::bad_request(format!(
+            "invalid port {key:?}: only tcp ports are supported"
+        )));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(format!("{p}/tcp")),
+        _ => Err(ApiError::bad_request(format!("invalid port {key:?}"))),
+    }
+}
+
+impl CreateBody {
+    fn into_request(self, name: Option<String>) -> ApiResult<Request> {
+        let host = self.host_config.unwrap_or_default();
+        let image = self
+            .image
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| ApiError::bad_request("Config.Image is required"))?;
+        let mut port_bindings = BTreeMap::new();
+        for (key, bindings) in host.port_bindings.unwrap_or_default() {
+            let key = port_key(&key)?;
+            let list: Vec<PortBinding> = bindings
+                .unwrap_or_default()
+                .into_iter()
+                .map(|b| PortBinding {
+                    host_ip: b.host_ip.unwrap_or_default(),
+                    host_port: b.host_port.unwrap_or_default(),
+                })
+                .collect();
+            for b in &list {
+                if !b.host_port.is_empty() && b.host_port.parse::<u16>().is_err() {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid host port {:?} for {key}",
+                        b.host_port
+                    )));
+                }
+                if !b.host_ip.is_empty() && b.host_ip.parse::<std::net::IpAddr>().is_err() {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid host IP {:?} for {key}",
+                        b.host_ip
+                    )));
+                }
+            }
+            // A port with no binding is only exposed.
+            if !list.is_empty() {
+                port_bindings.insert(key, list);
+            }
+        }
+        let exposed_ports = self
+            .exposed_ports
+            .unwrap_or_default()
+            .keys()
+            .map(|k| port_key(k))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let policy = host.restart_policy.unwrap_or_default();
+        let restart = match policy.name.as_deref() {
+            None | Some("") => RestartPolicy::default(),
+            Some(name) => {
+                let mut p =
+                    restart::parse(name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                p.maximum_retry_count = policy.maximum_retry_count.unwrap_or(0);
+                if p.maximum_retry_count > 0 && p.name != "on-failure" {
+                    return Err(ApiError::bad_request(
+                        "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+                    ));
+                }
+                p
+            }
+        };
+        Ok(Request {
+            name,
+            image,
+            cmd: self.cmd.map(StrSlice::into_vec).unwrap_or_default(),
+            // `--entrypoint ""` arrives as `[""]`: no entrypoint.
+            entrypoint: self.entrypoint.map(|e| {
+                let v = e.into_vec();
+                if v.iter().all(String::is_empty) {
+                    Vec::new()
+                } else {
+                    v
+                }
+            }),
+            env: self.env.unwrap_or_default(),
+            working_dir: self.working_dir.filter(|w| !w.is_empty()),
+            user: self.user.filter(|u| !u.is_empty()),
+            hostname: self.hostname.filter(|h| !h.is_empty()),
+            tty: self.tty.unwrap_or(false),
+            open_stdin: self.open_stdin.unwrap_or(false),
+            labels: self.labels.unwrap_or_default(),
+            exposed_ports,
+            port_bindings,
+            memory: host.memory.unwrap_or(0),
+            memory_swap: host.memory_swap.unwrap_or(0),
+            restart,
+            auto_remove: host.auto_remove.unwrap_or(false),
+            binds: host.binds.unwrap_or_default(),
+            network: host.network_mode.unwrap_or_default(),
+        })
+    }
+}
+
+/// `POST /containers/create?name=`: `{"Id": ..., "Warnings": [...]}`, 201.
+pub async fn create(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> ApiResult<StatusCode> {
-    blocking(&state, move |engine| {
-        let store = ContainerStore::open(&engine.settings.data_root)?;
-        let record = store.resolve(&name)?;
-        if store.monitor_alive(&record.id) {
-            return Ok(StatusCode::NOT_MODIFIED);
-        }
-        store.update(&record.id, |r| r.has_been_manually_stopped = false)?;
-        crate::commands::run::spawn_monitor(engine, &record.id)?;
-        Ok(StatusCode::NO_CONTENT)
+    params: Params,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let body: CreateBody = if body.is_empty() {
+        CreateBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid create body: {e}")))?
+    };
+    let request = body.into_request(params.non_empty("name").map(str::to_string))?;
+    let created = blocking(&state, move |engine| {
+        let store = store(engine)?;
+        create::create(engine, &store, &request)
     })
-    .await
-    .map_err(|mut e| {
-        // A start that failed in the runtime is the caller's problem (Docker answers 400).
+    .await;
+    let (record, warnings) = created.map_err(|e| {
+        // Docker answers a create it cannot make as the client's fault, unless it is a
+        // missing image (404) or a taken name (409).
         if e.status == StatusCode::INTERNAL_SERVER_ERROR {
-            e.status = StatusCode::BAD_REQUEST;
+            ApiError::bad_request(e.message)
+        } else {
+            e
         }
-        e
-    })
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "Id": record.id, "Warnings": warnings })),
+    )
+        .into_response())
 }
 
-/// `GET /containers/{id}/json`.
+/// `GET /containers/json?all=&limit=&filters=`.
+pub async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    let filters = params.filters()?;
+    let all = params.flag("all");
+    let limit = params
+        .number("limit")?
+        .filter(|n| *n > 0)
+        .map(|n| n as usize);
+    let rows = blocking(&state, move |engine| {
+        Ok(ps::list(engine, all, limit, &filters)?
+            .iter()
+            .map(ps::summary_json)
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(Json(Value::Array(rows)))
+}
+
+/// `GET /containers/{id}/json`: the document `engine inspect` prints.
 pub async fn inspect(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let doc = blocking(&state, move |engine| {
-        let store = ContainerStore::open(&engine.settings.data_root)?;
-        let record = store.resolve(&name)?;
-        crate::commands::inspect::container_json(engine, &record)
+        let record = store(engine)?.resolve(&id)?;
+        inspect::container_json(engine, &record)
     })
     .await?;
     Ok(Json(doc))
+}
+
+/// `POST /containers/{id}/start`: 204, or 304 when it runs already.
+pub async fn start(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let started = blocking(&state, move |engine| {
+        let store = store(engine)?;
+        let record = store.resolve(&id)?;
+        lifecycle::start_one(engine, &store, &record)
+    })
+    .await?;
+    match started {
+        Some(child) => {
+            reap(child);
+            Ok(StatusCode::NO_CONTENT)
+        }
+        None => Err(ApiError::not_modified()),
+    }
+}
+
+fn timeout(params: &Params) -> ApiResult<Duration> {
+    Ok(match params.number("t")? {
+        Some(t) if t >= 0 => Duration::from_secs(t as u64),
+        // -1: wait for ever, as Docker does; a day is for ever enough.
+        Some(_) => Duration::from_secs(86_400),
+        None => STOP_TIMEOUT,
+    })
+}
+
+/// `POST /containers/{id}/stop?t=`: 204, or 304 when it was not running.
+pub async fn stop(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    let timeout = timeout(&params)?;
+    let stopped = blocking(&state, move |engine| {
+        let store = store(engine)?;
+        let record = store.resolve(&id)?;
+        if !store.monitor_alive(&record.id) {
+            store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
+            return Ok(false);
+        }
+        lifecycle::stop_one(&store, &record, timeout)?;
+        Ok(true)
+    })
+    .await?;
+    if stopped {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_modified())
+    }
+}
+
+/// `POST /containers/{id}/restart?t=`.
+pub async fn restart(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    let timeout = timeout(&params)?;
+    let child = blocking(&state, move |engine| {
+        let store = store(engine)?;
+        let record = store.resolve(&id)?;
+        lifecycle::restart_one(engine, &store, &record, timeout)
+    })
+    .await?;
+    reap(child);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/{id}/kill?signal=`.
+pub async fn kill(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    let signal = params.non_empty("signal").unwrap_or("SIGKILL").to_string();
+    blocking(&state, move |engine| {
+        let sig = nix::sys::signal::Signal::try_from(runtime::parse_signal(&signal)?)?;
+        let store = store(engine)?;
+        let record = store.resolve(&id)?;
+        lifecycle::kill_one(&store, &record, &id, sig)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /containers/{id}?force=&v=` (there are no anonymous volumes to remove with it).
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    let force = params.flag("force");
+    blocking(&state, move |engine| {
+        let store = store(engine)?;
+        let record = store.resolve(&id)?;
+        lifecycle::remove_one(engine, &store, &record, force)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/{id}/rename?name=`.
+pub async fn rename(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    let Some(name) = params.non_empty("name").map(str::to_string) else {
+        return Err(ApiError::bad_request("the new name is required (name=)"));
+    };
+    blocking(&state, move |engine| {
+        let store = store(engine)?;
+        let record = store.resolve(&id)?;
+        store.rename(&record.id, &name)
+    })
+    .await
+    .map_err(|e| {
+        if e.status == StatusCode::INTERNAL_SERVER_ERROR {
+            ApiError::bad_request(e.message)
+        } else {
+            e
+        }
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/prune`: `{"ContainersDeleted": [...], "SpaceReclaimed": 0}`.
+pub async fn prune(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let deleted = blocking(&state, lifecycle::prune_stopped).await?;
+    Ok(Json(json!({
+        "ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+        "SpaceReclaimed": 0,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockers_create_body_becomes_a_request() {
+        let body: CreateBody = serde_json::from_value(json!({
+            "Image": "busybox",
+            "Cmd": ["httpd", "-f"],
+            "Entrypoint": null,
+            "Env": null,
+            "WorkingDir": "",
+            "Labels": {"a": "b"},
+            "ExposedPorts": {"80/tcp": {}},
+            "HostConfig": {
+                "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]},
+                "Memory": 67108864,
+                "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3},
+                "NetworkMode": "default",
+                "AutoRemove": false,
+                "Unknown": 1
+            }
+        }))
+        .unwrap();
+        let r = body.into_request(Some("web".into())).unwrap();
+        assert_eq!(r.image, "busybox");
+        assert_eq!(r.cmd, ["httpd", "-f"]);
+        assert_eq!(r.entrypoint, None);
+        assert_eq!(r.port_bindings["80/tcp"][0].host_port, "8080");
+        assert_eq!(r.memory, 64 << 20);
+        assert_eq!(r.restart.name, "on-failure");
+        assert_eq!(r.restart.maximum_retry_count, 3);
+        assert_eq!(r.exposed_ports, ["80/tcp"]);
+        let cleared: CreateBody =
+            serde_json::from_value(json!({"Image": "x", "Entrypoint": [""], "Cmd": "sh"})).unwrap();
+        let r = cleared.into_request(None).unwrap();
+        assert_eq!(r.entrypoint, Some(vec![]));
+        assert_eq!(r.cmd, ["sh"]);
+        let udp: CreateBody = serde_json::from_value(
+            json!({"Image": "x", "HostConfig": {"PortBindings": {"53/udp": [{"HostPort": "53"}]}}}),
+        )
+        .unwrap();
+        assert!(udp.into_request(None).is_err());
+    }
 }

@@ -25,13 +25,17 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 
-    #[allow(dead_code)] // for the container routes
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, message)
+    /// 304: nothing to do (start of a running container, stop of a stopped one).
+    pub fn not_modified() -> Self {
+        Self::new(StatusCode::NOT_MODIFIED, "")
     }
 }
 
@@ -40,6 +44,9 @@ impl ApiError {
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         let message = format!("{e:#}");
+        if let Some(status) = typed_status(&e) {
+            return ApiError { status, message };
+        }
         let kind = e
             .chain()
             .find_map(|c| c.downcast_ref::<graph::Error>())
@@ -60,8 +67,35 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
+/// The status of the engine's own typed errors.
+fn typed_status(e: &anyhow::Error) -> Option<StatusCode> {
+    use crate::commands::registry::Unauthorized;
+    use crate::container::{Conflict, ExitError, NoSuchImage};
+    for cause in e.chain() {
+        if cause.is::<NoSuchImage>() {
+            return Some(StatusCode::NOT_FOUND);
+        }
+        if cause.is::<Conflict>() {
+            return Some(StatusCode::CONFLICT);
+        }
+        if cause.is::<Unauthorized>() {
+            return Some(StatusCode::UNAUTHORIZED);
+        }
+        // A command that cannot run (not found, not executable): the request's fault.
+        if let Some(x) = cause.downcast_ref::<ExitError>()
+            && matches!(x.code, 126 | 127)
+        {
+            return Some(StatusCode::BAD_REQUEST);
+        }
+    }
+    None
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.status == StatusCode::NOT_MODIFIED {
+            return self.status.into_response();
+        }
         (self.status, Json(json!({ "message": self.message }))).into_response()
     }
 }

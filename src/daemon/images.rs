@@ -1,13 +1,17 @@
-//! `/images/...`: list, inspect, history, delete, pull (`create`).
+//! `/images/...`: list, inspect, history, delete, tag, prune; the transfers (pull, push,
+//! save, load, import) are in `transfer.rs`.
 
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
+use super::params::Params;
 use super::server::{AppState, blocking};
 use crate::commands::image;
 
@@ -65,11 +69,20 @@ pub async fn list(
     Ok(Json(Value::Array(rows)))
 }
 
-/// `GET /images/{name}/json|history`, names with slashes included.
+/// `GET /images/{name}/json|history|get`, names with slashes included.
 pub async fn by_name(
     State(state): State<AppState>,
     Path(path): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
+    if let Some(name) = path.strip_suffix("/get") {
+        return super::transfer::save(state, vec![name.to_string()]).await;
+    }
+    by_name_json(state, path)
+        .await
+        .map(IntoResponse::into_response)
+}
+
+async fn by_name_json(state: AppState, path: String) -> ApiResult<Json<Value>> {
     if let Some(name) = path.strip_suffix("/json") {
         let name = name.to_string();
         let doc = blocking(&state, move |engine| {
@@ -112,15 +125,64 @@ pub async fn by_name_delete(
         image::remove_image(engine, &name, force)
     })
     .await?;
+    for (what, id) in &events {
+        state.events.image(&what.to_lowercase(), id);
+    }
     Ok(Json(Value::Array(
         events.into_iter().map(|(k, v)| json!({ k: v })).collect(),
     )))
 }
 
-/// `POST /images/create` (pull): not served yet.
-pub async fn create() -> ApiResult<Json<Value>> {
-    Err(ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        "pulling through the API is not implemented yet",
-    ))
+/// `POST /images/{name}/tag?repo=&tag=` and `POST /images/{name}/push?tag=`.
+pub async fn by_name_post(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    params: Params,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if let Some(name) = path.strip_suffix("/tag") {
+        let Some(repo) = params.non_empty("repo") else {
+            return Err(ApiError::bad_request("repo is required"));
+        };
+        let target = match params.non_empty("tag") {
+            Some(tag) => format!("{repo}:{tag}"),
+            None => repo.to_string(),
+        };
+        let (name, shown) = (name.to_string(), target.clone());
+        blocking(&state, move |engine| image::tag(engine, &name, &target))
+            .await
+            .map_err(|e| {
+                if e.status == StatusCode::INTERNAL_SERVER_ERROR {
+                    ApiError::bad_request(e.message)
+                } else {
+                    e
+                }
+            })?;
+        state.events.image("tag", &shown);
+        return Ok(StatusCode::CREATED.into_response());
+    }
+    if let Some(name) = path.strip_suffix("/push") {
+        return super::transfer::push(state, name.to_string(), params, headers).await;
+    }
+    Err(ApiError::not_found(format!(
+        "page not found: POST /images/{path}"
+    )))
+}
+
+/// `POST /images/prune?filters=`: dangling images, or (`dangling=false`) every unused one.
+pub async fn prune(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    let filters = parse_filters(params.get("filters"))?;
+    let all = filters
+        .get("dangling")
+        .is_some_and(|v| v.iter().any(|d| matches!(d.as_str(), "false" | "0")));
+    let (deleted, reclaimed) =
+        blocking(&state, move |engine| image::prune_images(engine, all)).await?;
+    for (what, id) in &deleted {
+        state.events.image(&what.to_lowercase(), id);
+    }
+    let rows: Vec<Value> = deleted.into_iter().map(|(k, v)| json!({ k: v })).collect();
+    Ok(Json(json!({
+        "ImagesDeleted": if rows.is_empty() { Value::Null } else { Value::Array(rows) },
+        "SpaceReclaimed": reclaimed,
+    })))
 }

@@ -8,15 +8,33 @@
 //! and a new daemon picks them up from the store.
 //!
 //! Requests are served by axum on a tokio runtime; store work is blocking and runs on
-//! tokio's blocking pool ([`server::blocking`]).
+//! tokio's blocking pool ([`server::blocking`]). Long answers (pull and build progress, logs,
+//! save and export tars, events) stream through a channel ([`stream`]); request bodies
+//! (load, build contexts, import) are read as they arrive.
+//!
+//! - [`containers`], [`container_output`]: the container endpoints.
+//! - [`images`], [`transfer`], [`build`]: the image endpoints.
+//! - [`system`], [`events`]: ping, version, info, df, auth, networks, the event stream.
+//! - [`restore`]: at start, containers whose restart policy says so are started again.
+//!
+//! Concurrency comes from the stores: every mutation holds their cross-process file locks
+//! (names are checked and taken under one lock), which serialize the daemon's own threads
+//! as they serialize CLI processes.
 
 mod attach;
+mod build;
+mod container_output;
 mod containers;
 mod error;
+mod events;
 mod exec;
 mod images;
+mod params;
+mod restore;
 mod server;
+mod stream;
 mod system;
+mod transfer;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

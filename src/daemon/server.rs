@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Router, ServiceExt};
 use tower::Layer;
 use tower::util::MapRequestLayer;
 
 use super::error::{ApiError, ApiResult};
-use super::{attach, containers, exec, images, system};
+use super::events::{self, Events};
+use super::{attach, build, container_output, containers, exec, images, system, transfer};
 use crate::engine::Engine;
 
 /// The newest API version served (Docker 20.10's).
@@ -24,6 +25,20 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Exec instances (`POST /containers/{id}/exec`), in memory as in dockerd.
     pub execs: Arc<exec::Execs>,
+    pub events: Arc<Events>,
+}
+
+/// Waits for a monitor the daemon started, so it does not linger as a zombie once it ends.
+/// (The monitor outlives the daemon if the daemon goes first: it is in its own session.)
+pub fn reap(mut child: std::process::Child) {
+    let spawned = std::thread::Builder::new()
+        .name("reap-monitor".into())
+        .spawn(move || {
+            let _ = child.wait();
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start a thread to reap a container monitor");
+    }
 }
 
 /// Runs `f` on the engine on the blocking pool.
@@ -45,18 +60,44 @@ fn routes(state: AppState) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/system/df", get(system::df))
+        .route("/auth", post(system::auth))
+        .route("/events", get(events::stream))
+        .route("/networks", get(system::networks))
+        .route("/networks/{id}", get(system::network))
+        // Images.
         .route("/images/json", get(images::list))
+        .route("/images/create", post(transfer::create))
+        .route("/images/load", post(transfer::load))
+        .route("/images/get", get(transfer::save_many))
+        .route("/images/prune", post(images::prune))
         .route(
             "/images/{*name}",
-            get(images::by_name).delete(images::by_name_delete),
+            get(images::by_name)
+                .delete(images::by_name_delete)
+                .post(images::by_name_post),
         )
-        .route("/images/create", post(images::create))
+        .route("/build", post(build::build))
+        .route("/commit", post(build::commit))
+        // Containers.
+        .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
-        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}", delete(containers::remove))
         .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/logs", get(container_output::logs))
+        .route("/containers/{id}/export", get(container_output::export))
+        .route("/containers/{id}/changes", get(container_output::changes))
+        .route("/containers/{id}/top", get(container_output::top))
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/wait", post(attach::wait))
         .route("/containers/{id}/resize", post(attach::resize))
+        // Exec.
         .route("/containers/{id}/exec", post(exec::create))
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
@@ -94,10 +135,18 @@ fn strip_version(mut req: Request) -> Request {
 
 /// Serves until SIGINT or SIGTERM.
 pub async fn serve(listener: tokio::net::UnixListener, engine: Arc<Engine>) -> anyhow::Result<()> {
-    let router = routes(AppState {
+    let events = Arc::new(Events::default());
+    tokio::spawn(events::watch_containers(
+        Arc::clone(&engine),
+        Arc::clone(&events),
+    ));
+    let state = AppState {
         engine,
+        events,
         execs: Arc::default(),
-    });
+    };
+    tokio::spawn(super::restore::restart_containers(state.clone()));
+    let router = routes(state);
     let app = MapRequestLayer::new(strip_version).layer(router);
     axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
         .with_graceful_shutdown(shutdown())

@@ -156,3 +156,108 @@ pub async fn info(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         "Warnings": [],
     })))
 }
+
+/// `GET /system/df`: images (with how many containers use each), containers, and the
+/// layers' total size.
+pub async fn df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let (images, containers, layers_size) = blocking(&state, |engine| {
+        let records = crate::commands::ps::list(engine, true, None, &[])?;
+        let mut images = crate::commands::image::summaries(engine, true, &[])?;
+        for img in &mut images {
+            let id = img["Id"].as_str().unwrap_or_default().to_string();
+            img["Containers"] = json!(records.iter().filter(|r| r.image == id).count());
+        }
+        let containers: Vec<Value> = records
+            .iter()
+            .map(|r| {
+                let mut v = crate::commands::ps::summary_json(r);
+                v["SizeRw"] = json!(0);
+                v["SizeRootFs"] = json!(0);
+                v
+            })
+            .collect();
+        let layers_size: u64 = engine.layers.list()?.iter().map(|l| l.size).sum();
+        Ok((images, containers, layers_size))
+    })
+    .await?;
+    Ok(Json(json!({
+        "LayersSize": layers_size,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": [],
+        "BuildCache": [],
+    })))
+}
+
+/// `POST /auth` body.
+#[derive(Debug, serde::Deserialize)]
+pub struct AuthBody {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    serveraddress: String,
+}
+
+/// `POST /auth`: checks the credentials against the registry (the client stores them).
+pub async fn auth(
+    State(state): State<AppState>,
+    Json(body): Json<AuthBody>,
+) -> ApiResult<Json<Value>> {
+    use crate::commands::registry::{check_login, server_name};
+    let server = server_name((!body.serveraddress.is_empty()).then_some(&*body.serveraddress));
+    let credentials = crate::registry::auth::Credentials {
+        username: body.username,
+        password: body.password,
+    };
+    blocking(&state, move |engine| {
+        check_login(&engine.settings, &server, &credentials)
+    })
+    .await?;
+    Ok(Json(
+        json!({ "Status": "Login Succeeded", "IdentityToken": "" }),
+    ))
+}
+
+/// The network modes a container can have, as Docker lists networks.
+fn networks_json() -> Vec<Value> {
+    [("bridge", "bridge"), ("host", "host"), ("none", "null")]
+        .iter()
+        .map(|(name, driver)| {
+            json!({
+                "Name": name,
+                "Id": name,
+                "Created": "0001-01-01T00:00:00Z",
+                "Scope": "local",
+                "Driver": driver,
+                "EnableIPv6": false,
+                "IPAM": { "Driver": "default", "Options": null, "Config": [] },
+                "Internal": false,
+                "Attachable": false,
+                "Ingress": false,
+                "ConfigFrom": { "Network": "" },
+                "ConfigOnly": false,
+                "Containers": {},
+                "Options": {},
+                "Labels": {},
+            })
+        })
+        .collect()
+}
+
+/// `GET /networks`.
+pub async fn networks() -> Json<Value> {
+    Json(Value::Array(networks_json()))
+}
+
+/// `GET /networks/{id}`.
+pub async fn network(
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<Json<Value>> {
+    networks_json()
+        .into_iter()
+        .find(|n| n["Name"] == id.as_str())
+        .map(Json)
+        .ok_or_else(|| super::error::ApiError::not_found(format!("network {id} not found")))
+}

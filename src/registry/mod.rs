@@ -43,6 +43,16 @@ pub fn open_repository(
     actions: &str,
 ) -> Result<Repository> {
     let credentials = auth::load(reference.domain())?;
+    open_repository_as(reference, options, actions, credentials)
+}
+
+/// [`open_repository`] with the credentials given (the API's `X-Registry-Auth`).
+pub fn open_repository_as(
+    reference: &Reference,
+    options: &RegistryOptions,
+    actions: &str,
+    credentials: Option<auth::Credentials>,
+) -> Result<Repository> {
     let scope = format!("repository:{}:{actions}", reference.path());
     let client = Client::connect(reference.domain(), options, credentials, Some(scope))?;
     Ok(Repository {

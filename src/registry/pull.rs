@@ -47,7 +47,7 @@ pub fn pull(
         (None, Some(t)) => t.to_string(),
         (None, None) => "latest".to_string(),
     };
-    progress.line(&format!("{tag_or_digest}: Pulling from {}", repo.path));
+    progress.line_for(&tag_or_digest, &format!("Pulling from {}", repo.path));
     let top = repo.manifest(&tag_or_digest)?;
     let repo_digest = top.digest.clone();
     let manifest: ImageManifest = match top.manifest {

@@ -48,6 +48,11 @@ pub struct Options {
     pub network: Network,
     /// Print only the final image id.
     pub quiet: bool,
+    /// Where messages and RUN output go.
+    pub output: super::Output,
+    /// Take SIGINT/SIGTERM/SIGHUP to interrupt the build (the CLI); a daemon leaves its
+    /// signals alone.
+    pub handle_signals: bool,
 }
 
 /// One finished (or current) stage.
@@ -110,14 +115,16 @@ impl<'a> Builder<'a> {
 
     fn say(&self, line: &str) {
         if !self.opts.quiet {
-            println!("{line}");
+            self.opts.output.line(line);
         }
     }
 
     /// Runs the whole Dockerfile; returns the final image.
     pub fn build(mut self) -> Result<Image> {
         let file = parser::parse(&self.opts.dockerfile)?;
-        self.interrupt = Interrupt::install()?;
+        if self.opts.handle_signals {
+            self.interrupt = Interrupt::install()?;
+        }
         self.escape = file.escape;
         if file.instructions.is_empty() {
             bail!("the Dockerfile cannot be empty");
@@ -159,11 +166,11 @@ impl<'a> Builder<'a> {
             .map(|(k, _)| k.as_str())
             .filter(|k| !self.used_args.contains(*k) && !PREDEFINED_ARGS.contains(k))
             .collect();
-        if !unused.is_empty() && !self.opts.quiet {
-            println!(
+        if !unused.is_empty() {
+            self.say(&format!(
                 "[Warning] One or more build-args [{}] were not consumed",
                 unused.join(" ")
-            );
+            ));
         }
         let Some(stage) = self.stages.last() else {
             bail!("no FROM instruction in the Dockerfile: it must start with FROM (or ARG)");

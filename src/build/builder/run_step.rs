@@ -70,6 +70,7 @@ impl Builder<'_> {
             user: rc.user.clone(),
             network: self.opts.network,
             quiet: self.opts.quiet,
+            output: self.opts.output.clone(),
         };
         let code = sandbox::run(&mut sandbox, &spec, &self.interrupt)?;
         if code != 0 {
