@@ -2,7 +2,7 @@
 //! prune. Each runs the CLI's own function for the job (`container::create`,
 //! `commands::lifecycle`, `commands::ps`), so the two behave alike.
 //!
-//! attach, wait and resize are in `attach.rs` (another branch), exec in `exec.rs`.
+//! attach, wait and resize are in `attach.rs`, exec in `exec.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
