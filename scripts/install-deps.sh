@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   pkg-config   # -sys crates
   libclang-dev libdevmapper-dev  # devicemapper-sys: bindgen and devmapper.pc
+  libseccomp-dev  # runtime: Docker's seccomp profile compiled by libseccomp
   xfsprogs     # overlay2.size tests: project quota on a loop-mounted xfs
   e2fsprogs    # mkfs.ext4 for loop-device tests
   kmod

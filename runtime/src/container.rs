@@ -42,7 +42,8 @@ impl Container {
         if !rootfs.is_dir() {
             return Err(Error::errno("open rootfs", rootfs, libc::ENOENT));
         }
-        let prepared = Prepared::new(&spec.process)?;
+        let mut prepared = Prepared::new(&spec.process)?;
+        prepared.init = spec.init;
         let tty = if spec.process.tty {
             Some(pty::open()?)
         } else {
@@ -60,26 +61,18 @@ impl Container {
         if network != Network::Host {
             flags |= CloneFlags::CLONE_NEWNET;
         }
-        let cgroup = match Cgroup::create(
-            Path::new(CGROUP_ROOT),
-            &spec.id,
-            spec.memory_limit,
-            spec.memory_swap_limit,
-        ) {
-            Ok(cg) => cg,
-            // Without a limit the cgroup is a convenience (exec joins it, OOM is read from
-            // it); a host where we cannot make one still runs containers, as Docker does.
-            Err(e) if spec.memory_limit.is_none() => {
-                tracing::warn!(id = %spec.id, error = %e, "running without a cgroup");
-                None
-            }
-            Err(e) => return Err(e),
-        };
-        let procs = cgroup.as_ref().map(|c| c.procs_file());
+        let mut resources = spec.resources.clone();
+        resources.memory = spec.memory_limit.or(resources.memory);
+        resources.memory_swap = spec.memory_swap_limit.or(resources.memory_swap);
+        // The device allowlist and every limit are enforced or the start fails: a container
+        // is never less confined than asked.
+        let cgroup = Cgroup::create(Path::new(CGROUP_ROOT), &spec.id, &resources)?;
+        let procs = cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default();
 
         let prepare = || -> Result<()> {
-            if let Some(procs) = &procs {
-                std::fs::write(procs, std::process::id().to_string()).ctx("join cgroup", procs)?;
+            let me = std::process::id().to_string();
+            for file in &procs {
+                std::fs::write(file, &me).ctx("join cgroup", file)?;
             }
             nix::sched::unshare(flags).ctx("unshare namespaces", "")
         };
