@@ -176,6 +176,9 @@ pub struct RunArgs {
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
     pub tty: bool,
+    /// Security options and resource limits
+    #[command(flatten)]
+    pub security: SecurityArgs,
     /// IMAGE [COMMAND] [ARG...]: one list, so flags after the image belong to the command
     /// (Docker stops parsing its own flags at the image name)
     #[arg(
@@ -704,5 +707,157 @@ mod tests {
         let args = args.split();
         assert!(!args.detach);
         assert_eq!(args.command, ["-d"]);
+    }
+}
+
+/// `run`/`create` flags of confinement and resources (Docker's names and syntax).
+#[derive(Debug, Args, Default)]
+pub struct SecurityArgs {
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add Linux capabilities
+    #[arg(long, value_name = "list")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long, value_name = "list")]
+    pub cap_drop: Vec<String>,
+    /// Add a host device to the container (HOST[:CONTAINER][:rwm])
+    #[arg(long, value_name = "list")]
+    pub device: Vec<String>,
+    /// Add a rule to the cgroup allowed devices list ('c 42:* rmw')
+    #[arg(long, value_name = "list")]
+    pub device_cgroup_rule: Vec<String>,
+    /// Security Options (seccomp=unconfined|PROFILE.json, no-new-privileges, ...)
+    #[arg(long, value_name = "list")]
+    pub security_opt: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long)]
+    pub read_only: bool,
+    /// Mount a tmpfs directory (PATH[:OPTIONS])
+    #[arg(long, value_name = "list")]
+    pub tmpfs: Vec<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Ulimit options (NAME=SOFT[:HARD])
+    #[arg(long, value_name = "ulimit")]
+    pub ulimit: Vec<String>,
+    /// Number of CPUs
+    #[arg(long, value_name = "decimal")]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long, value_name = "int")]
+    pub cpu_shares: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long, value_name = "int")]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long, value_name = "string")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long, value_name = "string")]
+    pub cpuset_mems: Option<String>,
+    /// Disable OOM Killer
+    #[arg(long)]
+    pub oom_kill_disable: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Size of /dev/shm
+    #[arg(long, value_name = "bytes")]
+    pub shm_size: Option<String>,
+    /// Sysctl options (KEY=VALUE)
+    #[arg(long, value_name = "map")]
+    pub sysctl: Vec<String>,
+}
+
+impl SecurityArgs {
+    /// The flags as the `HostConfig` fields they set; a seccomp profile file is read here and
+    /// travels as its JSON, as Docker's CLI sends it.
+    pub fn confinement(&self) -> anyhow::Result<crate::container::confinement::Confinement> {
+        use crate::container::confinement::{Confinement, DeviceMapping, Ulimit};
+        use anyhow::{Context, bail};
+        let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+        let mut security_opt = Vec::new();
+        for opt in &self.security_opt {
+            let (key, value) = opt
+                .split_once('=')
+                .or_else(|| opt.split_once(':'))
+                .unwrap_or((opt, ""));
+            if key == "seccomp"
+                && !matches!(value, "unconfined" | "builtin" | "default")
+                && !value.trim_start().starts_with('{')
+            {
+                let json = std::fs::read_to_string(value)
+                    .with_context(|| format!("opening seccomp profile ({value}) failed"))?;
+                security_opt.push(format!("seccomp={json}"));
+            } else {
+                security_opt.push(opt.clone());
+            }
+        }
+        let nano_cpus = match &self.cpus {
+            None => 0,
+            Some(c) => {
+                let v: f64 = c
+                    .parse()
+                    .ok()
+                    .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+                    .with_context(|| format!("invalid argument {c:?} for \"--cpus\" flag"))?;
+                (v * 1e9).round() as i64
+            }
+        };
+        let mut tmpfs = std::collections::BTreeMap::new();
+        for t in &self.tmpfs {
+            let (path, opts) = t.split_once(':').unwrap_or((t, ""));
+            tmpfs.insert(path.to_string(), opts.to_string());
+        }
+        let mut sysctls = std::collections::BTreeMap::new();
+        for kv in &self.sysctl {
+            let Some((k, v)) = kv.split_once('=') else {
+                bail!("invalid argument {kv:?} for \"--sysctl\" flag: want KEY=VALUE");
+            };
+            sysctls.insert(k.to_string(), v.to_string());
+        }
+        let shm_size = match &self.shm_size {
+            None => 0,
+            Some(s) => graph::options::parse_bytes(s)
+                .with_context(|| format!("invalid argument {s:?} for \"--shm-size\" flag"))?
+                as i64,
+        };
+        Ok(Confinement {
+            privileged: self.privileged,
+            cap_add: some(&self.cap_add),
+            cap_drop: some(&self.cap_drop),
+            devices: (!self.device.is_empty())
+                .then(|| {
+                    self.device
+                        .iter()
+                        .map(|d| DeviceMapping::parse(d))
+                        .collect()
+                })
+                .transpose()?,
+            device_cgroup_rules: some(&self.device_cgroup_rule),
+            security_opt: (!security_opt.is_empty()).then_some(security_opt),
+            readonly_rootfs: self.read_only,
+            tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+            pids_limit: self.pids_limit,
+            ulimits: (!self.ulimit.is_empty())
+                .then(|| self.ulimit.iter().map(|u| Ulimit::parse(u)).collect())
+                .transpose()?,
+            nano_cpus,
+            cpu_shares: self.cpu_shares.unwrap_or(0),
+            cpu_period: self.cpu_period.unwrap_or(0),
+            cpu_quota: self.cpu_quota.unwrap_or(0),
+            cpuset_cpus: self.cpuset_cpus.clone().unwrap_or_default(),
+            cpuset_mems: self.cpuset_mems.clone().unwrap_or_default(),
+            oom_kill_disable: self.oom_kill_disable.then_some(true),
+            init: self.init.then_some(true),
+            shm_size,
+            sysctls: (!sysctls.is_empty()).then_some(sysctls),
+        })
     }
 }

@@ -53,6 +53,17 @@ impl Prepared {
                 })
                 .collect()
         };
+        let last_cap = caps::last_cap();
+        // A capability the engine itself lacks cannot be given (`--privileged` in a
+        // restricted host): the container gets what there is, as with runc.
+        let available = caps::current_bounding(last_cap);
+        let caps = p.capabilities.intersect(available);
+        if caps != p.capabilities {
+            tracing::debug!(
+                missing = ?p.capabilities.difference(available),
+                "capabilities the engine does not hold are left out"
+            );
+        }
         Ok(Prepared {
             argv: cstrings(&p.args)?,
             envp: cstrings(&env)?,
@@ -60,15 +71,15 @@ impl Prepared {
             command: p.args[0].clone(),
             cwd: p.cwd.clone(),
             user: p.user.clone(),
-            caps: p.capabilities,
+            caps,
             no_new_privs: p.no_new_privileges,
-            last_cap: caps::last_cap(),
+            last_cap,
             // Docker compiles against the bounding set: a rule for CAP_SYS_ADMIN applies when
             // the process may hold it.
             seccomp: p
                 .seccomp
                 .as_ref()
-                .map(|profile| profile.compile(p.capabilities))
+                .map(|profile| profile.compile(caps))
                 .transpose()?,
             rlimits: p.rlimits.clone(),
             init: false,

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use graph::CreateOpts;
 use graph::image::{Image, Reference};
 
+use super::confinement::Confinement;
 use super::record::{Config, HostConfig, MountPoint, PortBinding, Record, RestartPolicy, State};
 use super::store::ContainerStore;
 use super::{NoSuchImage, hello, log, names, ports, restart};
@@ -50,6 +51,8 @@ pub struct Request {
     pub binds: Vec<String>,
     /// bridge (or default), host, none.
     pub network: String,
+    /// Capabilities, devices, security options and resource limits.
+    pub confinement: Confinement,
 }
 
 impl Request {
@@ -88,6 +91,7 @@ impl Request {
             auto_remove: args.rm,
             binds: args.volumes.clone(),
             network: args.network.clone(),
+            confinement: args.security.confinement()?,
         })
     }
 }
@@ -112,6 +116,7 @@ pub fn create(
         "none" => "none",
         other => bail!("network {other} not found (use bridge, host or none)"),
     };
+    warnings.extend(req.confinement.validate(network_mode, memory)?);
     let mut port_bindings = req.port_bindings.clone();
     if !port_bindings.is_empty() {
         match network_mode {
@@ -203,6 +208,7 @@ pub fn create(
             memory,
             memory_swap,
             storage_opt: BTreeMap::new(),
+            confinement: req.confinement.clone(),
         },
         mounts,
         network_settings: Default::default(),

@@ -187,6 +187,9 @@ pub struct HostConfig {
     /// `--storage-opt`.
     #[serde(default)]
     pub storage_opt: BTreeMap<String, String>,
+    /// Capabilities, devices, seccomp, read-only root, tmpfs and CPU/pids limits.
+    #[serde(flatten)]
+    pub confinement: super::confinement::Confinement,
 }
 
 /// One host address a container port is published on.

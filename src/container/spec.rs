@@ -48,6 +48,7 @@ pub fn build(record: &Record, rootfs: &Path) -> Result<ContainerSpec> {
         });
     }
     let hc = &record.host_config;
+    hc.confinement.apply(&mut spec)?;
     spec.memory_limit = (hc.memory > 0).then_some(hc.memory as u64);
     spec.memory_swap_limit = match hc.memory_swap {
         s if s > 0 => Some(s as u64),
@@ -76,5 +77,6 @@ pub fn process(record: &Record, rootfs: &Path, tty: bool, stdin: bool) -> Result
     p.user = runtime::resolve_user(rootfs, &record.config.user)?;
     p.tty = tty;
     p.stdin = stdin;
+    record.host_config.confinement.apply_process(&mut p)?;
     Ok(p)
 }

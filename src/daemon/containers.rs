@@ -18,6 +18,7 @@ use super::error::{ApiError, ApiResult};
 use super::params::Params;
 use super::server::{AppState, blocking, reap};
 use crate::commands::{inspect, lifecycle, ps};
+use crate::container::confinement::Confinement;
 use crate::container::create::{self, Request};
 use crate::container::record::{PortBinding, RestartPolicy};
 use crate::container::restart;
@@ -48,8 +49,10 @@ impl StrSlice {
     }
 }
 
-/// The create body (Docker's `ContainerConfig` with `HostConfig`); what this engine does not
-/// do is ignored, as unknown fields are. Every field may be null.
+/// The create body (Docker's `ContainerConfig` with `HostConfig`). Every field may be null. A
+/// field this engine does not implement is refused with a 400 naming it when it asks for
+/// anything (a non-empty value); clients send many fields at their zero values, and those
+/// ask for nothing.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 struct CreateBody {
@@ -65,6 +68,16 @@ struct CreateBody {
     labels: Option<BTreeMap<String, String>>,
     exposed_ports: Option<BTreeMap<String, Value>>,
     host_config: Option<HostConfigBody>,
+    /// Client-side attach settings: `docker run` attaches by itself after the start.
+    attach_stdin: Option<bool>,
+    attach_stdout: Option<bool>,
+    attach_stderr: Option<bool>,
+    stdin_once: Option<bool>,
+    /// Windows only.
+    args_escaped: Option<bool>,
+    /// Every other field, checked by [`refuse_unsupported`].
+    #[serde(flatten)]
+    rest: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +90,62 @@ struct HostConfigBody {
     restart_policy: Option<RestartBody>,
     binds: Option<Vec<String>>,
     network_mode: Option<String>,
+    /// The client resizes the tty right after the start; the initial size needs nothing here.
+    console_size: Option<Value>,
+    /// `--cidfile` is written by the client.
+    #[serde(rename = "ContainerIDFile")]
+    container_id_file: Option<String>,
+    #[serde(flatten)]
+    confinement: Confinement,
+    /// Every other field, checked by [`refuse_unsupported`].
+    #[serde(flatten)]
+    rest: BTreeMap<String, Value>,
+}
+
+/// Whether a field's value asks for nothing: null, false, 0, "", an empty list or map, or
+/// a list or map of such (`"LogConfig": {"Type": "", "Config": {}}`, `"ConsoleSize": [0, 0]`).
+fn asks_nothing(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.iter().all(asks_nothing),
+        // A struct (PascalCase keys) asks nothing when its fields do; a map's keys are
+        // requests of their own (`"Volumes": {"/data": {}}`).
+        Value::Object(o) => {
+            o.is_empty()
+                || o.iter().all(|(k, v)| {
+                    k.starts_with(|c: char| c.is_ascii_uppercase()) && asks_nothing(v)
+                })
+        }
+    }
+}
+
+/// A 400 naming the first field of `rest` (under `prefix`) that asks for something this
+/// engine does not do.
+fn refuse_unsupported(prefix: &str, rest: &BTreeMap<String, Value>) -> ApiResult<()> {
+    for (key, value) in rest {
+        let default = match key.as_str() {
+            // Docker's own "unset" values.
+            "MemorySwappiness" => value.as_i64() == Some(-1),
+            "LogConfig" => {
+                value.get("Type").and_then(Value::as_str) == Some("json-file")
+                    && value.get("Config").is_none_or(asks_nothing)
+            }
+            "IpcMode" => matches!(value.as_str(), Some("private" | "shareable")),
+            "CgroupnsMode" => value.as_str() == Some("private"),
+            "Runtime" => value.as_str() == Some("runc"),
+            "Isolation" => value.as_str() == Some("default"),
+            _ => false,
+        };
+        if !default && !asks_nothing(value) {
+            return Err(ApiError::bad_request(format!(
+                "{prefix}{key} is not supported by this engine (got {value})"
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -109,7 +178,9 @@ fn port_key(key: &str) -> ApiResult<String> {
 
 impl CreateBody {
     fn into_request(self, name: Option<String>) -> ApiResult<Request> {
+        refuse_unsupported("Config.", &self.rest)?;
         let host = self.host_config.unwrap_or_default();
+        refuse_unsupported("HostConfig.", &host.rest)?;
         let image = self
             .image
             .filter(|i| !i.is_empty())
@@ -193,6 +264,7 @@ impl CreateBody {
             auto_remove: host.auto_remove.unwrap_or(false),
             binds: host.binds.unwrap_or_default(),
             network: host.network_mode.unwrap_or_default(),
+            confinement: host.confinement,
         })
     }
 }
@@ -417,7 +489,7 @@ mod tests {
                 "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3},
                 "NetworkMode": "default",
                 "AutoRemove": false,
-                "Unknown": 1
+                "Unknown": 0
             }
         }))
         .unwrap();
@@ -440,5 +512,51 @@ mod tests {
         )
         .unwrap();
         assert!(udp.into_request(None).is_err());
+    }
+
+    #[test]
+    fn unsupported_fields_are_refused_by_name_and_zero_values_pass() {
+        // What Docker's CLI 20.10 sends for `docker run busybox true`, abridged.
+        let cli: CreateBody = serde_json::from_value(json!({
+            "Image": "busybox", "AttachStdout": true, "StdinOnce": false, "Volumes": {},
+            "Domainname": "", "OnBuild": null, "Healthcheck": null,
+            "HostConfig": {"LogConfig": {"Type": "", "Config": {}}, "ConsoleSize": [0, 0],
+                "MemorySwappiness": -1, "BlkioWeight": 0, "CapAdd": null, "Devices": [],
+                "PidsLimit": null, "OomKillDisable": false, "IpcMode": "", "Privileged": false,
+                "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "Dns": [],
+                "ContainerIDFile": ""}
+        }))
+        .unwrap();
+        assert!(cli.into_request(None).is_ok());
+        for (body, field) in [
+            (
+                json!({"Image": "x", "Healthcheck": {"Test": ["CMD", "true"]}}),
+                "Config.Healthcheck",
+            ),
+            (
+                json!({"Image": "x", "Volumes": {"/data": {}}}),
+                "Config.Volumes",
+            ),
+            (
+                json!({"Image": "x", "HostConfig": {"BlkioWeight": 300}}),
+                "HostConfig.BlkioWeight",
+            ),
+            (
+                json!({"Image": "x", "HostConfig": {"LogConfig": {"Type": "syslog"}}}),
+                "HostConfig.LogConfig",
+            ),
+        ] {
+            let body: CreateBody = serde_json::from_value(body).unwrap();
+            let err = body.into_request(None).unwrap_err();
+            assert!(format!("{err:?}").contains(field), "{err:?}");
+        }
+        // The security fields arrive in the request.
+        let body: CreateBody = serde_json::from_value(json!({"Image": "x", "HostConfig":
+            {"CapDrop": ["ALL"], "ReadonlyRootfs": true, "PidsLimit": 50}}))
+        .unwrap();
+        let r = body.into_request(None).unwrap();
+        assert_eq!(r.confinement.cap_drop, Some(vec!["ALL".to_string()]));
+        assert!(r.confinement.readonly_rootfs);
+        assert_eq!(r.confinement.pids_limit, Some(50));
     }
 }
