@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 pub const BUSYBOX: &str = "/bin/busybox";
 pub const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "nc", "httpd", "tail", "top", "true",
-    "false", "rm", "mkdir", "env", "pwd", "touch", "stat", "test", "wc", "grep",
+    "false", "rm", "mkdir", "env", "pwd", "touch", "stat", "test", "wc", "grep", "mknod", "head",
+    "unshare", "ping", "kill", "tty",
 ];
 
 /// A data root with busybox imported, on one driver. Drop kills what the engine left running
