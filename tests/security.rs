@@ -317,6 +317,44 @@ fn root_capabilities_read_only_pids_and_the_defaults_that_must_work() {
         text(&out)
     );
 
+    // exec runs under the container's confinement; exec --privileged gets every capability.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "dropped",
+        "--cap-drop",
+        "ALL",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let out = e.ok(&[
+        "exec",
+        "dropped",
+        "grep",
+        "-E",
+        "^(CapEff|Seccomp):",
+        "/proc/self/status",
+    ]);
+    assert!(
+        out.contains("CapEff:\t0000000000000000") && out.contains("Seccomp:\t2"),
+        "{out}"
+    );
+    let out = e.ok(&[
+        "exec",
+        "--privileged",
+        "dropped",
+        "grep",
+        "CapEff:",
+        "/proc/self/status",
+    ]);
+    assert!(
+        out.contains(mine.trim_start_matches("CapBnd:").trim()),
+        "{out}"
+    );
+    e.ok(&["rm", "-f", "dropped"]);
+
     // --read-only: / is not writable, a --tmpfs is, /dev/shm and /tmp of a tmpfs too.
     let out = e.engine(&["run", "--rm", "--read-only", "--tmpfs", "/run:size=1m", "busybox", "sh", "-c",
         "echo x > /etc/x && echo wrote-root; echo x > /run/x && echo wrote-tmpfs; echo x > /dev/shm/x && echo wrote-shm"]);

@@ -80,3 +80,11 @@ pub fn process(record: &Record, rootfs: &Path, tty: bool, stdin: bool) -> Result
     record.host_config.confinement.apply_process(&mut p)?;
     Ok(p)
 }
+
+/// `exec --privileged`: every capability for that one process (the container's seccomp
+/// profile stays, compiled against them), as Docker does.
+pub fn privileged_exec(p: &mut ProcessSpec, privileged: bool) {
+    if privileged {
+        p.capabilities = runtime::CapSet::all();
+    }
+}
