@@ -75,6 +75,8 @@ struct CreateBody {
     stdin_once: Option<bool>,
     /// Windows only.
     args_escaped: Option<bool>,
+    /// Per-network endpoint settings; clients send an empty one for `NetworkMode`.
+    networking_config: Option<Value>,
     /// Every other field, checked by [`refuse_unsupported`].
     #[serde(flatten)]
     rest: BTreeMap<String, Value>,
@@ -181,6 +183,24 @@ impl CreateBody {
         refuse_unsupported("Config.", &self.rest)?;
         let host = self.host_config.unwrap_or_default();
         refuse_unsupported("HostConfig.", &host.rest)?;
+        let mode = host.network_mode.clone().unwrap_or_default();
+        if let Some(endpoints) = self
+            .networking_config
+            .as_ref()
+            .and_then(|n| n.get("EndpointsConfig"))
+            .and_then(Value::as_object)
+        {
+            for (network, settings) in endpoints {
+                // An endpoint on the container's own network that asks for nothing is what
+                // `docker run` sends by default.
+                let own = *network == mode || (mode.is_empty() && network == "default");
+                if !own || !asks_nothing(settings) {
+                    return Err(ApiError::bad_request(format!(
+                        "NetworkingConfig.EndpointsConfig.{network} is not supported by this engine (got {settings})"
+                    )));
+                }
+            }
+        }
         let image = self
             .image
             .filter(|i| !i.is_empty())
