@@ -176,6 +176,7 @@ impl Overlay2Driver {
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(4096);
 
+        let refs = RefCounts::new(layout.home().join(".refs"));
         let driver = Overlay2Driver {
             layout,
             backing_fs,
@@ -185,7 +186,7 @@ impl Overlay2Driver {
             page_size,
             options,
             quota,
-            refs: RefCounts::default(),
+            refs,
             locks: IdLocks::default(),
         };
         driver.sweep()?;
