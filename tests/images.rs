@@ -757,3 +757,69 @@ fn root_import_from_a_url() {
     assert!(stderr(&missing).contains("404"), "{}", stderr(&missing));
     assert!(!e.ok(&["images"]).contains("nope"));
 }
+
+/// `save -o`/`export -o`/`layer export -o` onto a device node or a FIFO: refused as Docker's
+/// CLI refuses it, and the node is still what it was (a rename would have replaced it with a
+/// regular file). The device is a copy of /dev/null made in the test's own root, never the
+/// host's /dev/null.
+#[test]
+fn root_save_and_export_refuse_device_nodes_and_fifos() {
+    let Some(e) = Engine::new("root_save_and_export_refuse_device_nodes_and_fifos", "vfs") else {
+        return;
+    };
+    use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+    use std::os::unix::fs::FileTypeExt;
+    let fifo = e.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o644)).unwrap();
+    let null = e.path().join("null");
+    mknod(
+        &null,
+        SFlag::S_IFCHR,
+        Mode::from_bits_truncate(0o666),
+        makedev(1, 3),
+    )
+    .unwrap();
+    e.ok(&["create", "--name", "c1", "busybox", "true"]);
+    let chain = e
+        .ok(&["layer", "ls", "-q"])
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    for (node, got) in [(&fifo, "got a named pipe"), (&null, "got a device")] {
+        let p = node.to_str().unwrap();
+        let cases: [(&[&str], &str); 3] = [
+            (&["save", "-o", p, "busybox"], "failed to save image: "),
+            (&["export", "-o", p, "c1"], "failed to export container: "),
+            (&["layer", "export", "-o", p, &chain], ""),
+        ];
+        for (args, prefix) in cases {
+            let out = e.engine(args);
+            assert!(!out.status.success(), "{args:?} succeeded");
+            let want = format!(
+                "{prefix}invalid output path: {p:?} must be a directory or a regular file: {got}"
+            );
+            assert!(stderr(&out).contains(&want), "{args:?}: {}", stderr(&out));
+        }
+    }
+    let t = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(t.is_fifo(), "the FIFO was replaced: {t:?}");
+    let t = std::fs::symlink_metadata(&null).unwrap().file_type();
+    assert!(t.is_char_device(), "the device node was replaced: {t:?}");
+    // A directory and a missing parent get their own clear errors.
+    let dir = e.path().to_str().unwrap();
+    let out = e.engine(&["save", "-o", dir, "busybox"]);
+    assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
+    let missing = e.path().join("nodir/out.tar");
+    let out = e.engine(&["save", "-o", missing.to_str().unwrap(), "busybox"]);
+    assert!(
+        stderr(&out).contains("directory") && stderr(&out).contains("does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    // A regular file is still replaced whole.
+    let file = e.path().join("out.tar");
+    std::fs::write(&file, b"old").unwrap();
+    e.ok(&["save", "-o", file.to_str().unwrap(), "busybox"]);
+    assert!(std::fs::metadata(&file).unwrap().len() > 100_000);
+}
