@@ -532,3 +532,81 @@ fn truncated_and_corrupt_gzip_are_rejected() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     s.assert_untouched();
 }
+
+/// Applies `tar` and records its tar-split: both must refuse it with `needle`, and the apply
+/// must leave nothing outside the root.
+fn assert_both_reject(tar: &[u8], needle: &str) {
+    let s = Sentinel::new();
+    assert_rejected(s.apply(tar), needle);
+    s.assert_untouched();
+    let err = graph::archive::tar_split::record(tar, Vec::new())
+        .expect_err("the tar-split scanner must refuse it too");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains(needle), "{err:?} lacks {needle:?}");
+}
+
+/// A header for `name` whose size field is `field` (12 raw bytes), checksum fixed up.
+fn header_with_size_field(name: &[u8], kind: u8, field: &[u8; 12]) -> Vec<u8> {
+    let mut h = raw_header(name, kind, 0o644, 0, 0, 0, 0, b"", (0, 0));
+    h[124..136].copy_from_slice(field);
+    set_checksum(&mut h);
+    h.to_vec()
+}
+
+#[test]
+fn absurd_pax_sizes_are_rejected_not_taken_as_empty_files() {
+    // The tar crate takes a PAX size it cannot parse as absent: with a header size of 0 the
+    // entry was an empty file, its content then read as the next header.
+    for bad in [
+        "-1",
+        "1e9",
+        "",
+        " 5",
+        "18446744073709551616",
+        "99999999999999999999999",
+        "9223372036854775808",
+    ] {
+        let mut t = TarBuilder::new();
+        t.add(Entry::new("empty-looking", b'0').pax("size", bad));
+        t.add(Entry::file("next", "after"));
+        assert_both_reject(&t.finish(), "in its PAX header");
+    }
+    // A PAX size past u64 once overflowed (a panic) in the PAX pre-reader.
+    let mut t = TarBuilder::new();
+    t.add(Entry::file("p", "hello").pax("size", u64::MAX.to_string()));
+    assert_both_reject(&t.finish(), "size overflow");
+}
+
+#[test]
+fn sizes_larger_than_the_rest_of_the_stream_are_rejected() {
+    let runs_past = "runs past the end of the archive";
+    // A PAX size bigger than what follows, then a real entry: the next header is never
+    // read as content, nor skipped.
+    let mut t = TarBuilder::new();
+    t.add(Entry::file("p", "hello").pax("size", "100000"));
+    t.add(Entry::file("q", "world"));
+    assert_both_reject(&t.finish(), runs_past);
+    let mut t = TarBuilder::new();
+    t.add(Entry::file("p", "hello").pax("size", i64::MAX.to_string()));
+    assert_both_reject(&t.finish(), runs_past);
+    // The largest octal size field (8 GiB) over three bytes of content.
+    let mut tar = header_with_size_field(b"big", b'0', b"77777777777\0");
+    tar.extend_from_slice(b"abc");
+    tar.resize(512 * 4, 0);
+    assert_both_reject(&tar, runs_past);
+    // A directory whose size field claims content that is not there.
+    let mut tar = header_with_size_field(b"dir/", b'5', b"00010000000\0");
+    tar.resize(512 * 4, 0);
+    assert_both_reject(&tar, runs_past);
+    // GNU base-256 sizes: one past any stream, and one beyond u64.
+    let mut field = [0u8; 12];
+    field[0] = 0x80;
+    field[5] = 1; // 2^48
+    let mut tar = header_with_size_field(b"b256", b'0', &field);
+    tar.resize(512 * 4, 0);
+    assert_both_reject(&tar, runs_past);
+    let field = [0xffu8; 12];
+    let mut tar = header_with_size_field(b"b256max", b'0', &field);
+    tar.resize(512 * 4, 0);
+    assert_both_reject(&tar, "size overflow");
+}

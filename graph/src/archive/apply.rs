@@ -24,6 +24,7 @@ use tar::EntryType;
 
 use super::entry_meta::EntryMeta;
 use super::entry_path::{self, MAX_PATH, RelPath};
+use super::entry_size;
 use super::remove::{self, Removed};
 use super::safe_root::SafeRoot;
 use super::whiteout::{self, OVERLAY_OPAQUE_XATTR, Whiteout};
@@ -39,10 +40,13 @@ pub(super) fn apply_layer(root: &Path, tar: &mut dyn Read, opts: &ApplyOptions) 
     let _guard = span.enter();
     let mut applier = Applier::new(root, opts.whiteouts)?;
     let mut archive = tar::Archive::new(super::pax_escape::PaxEscaper::new(tar));
-    let entries = archive.entries().map_err(header_error)?;
+    let entries = archive
+        .entries()
+        .map_err(|e| entry_size::header_error(e, None))?;
+    let mut last: Option<String> = None;
     for entry in entries {
-        let mut entry = entry.map_err(header_error)?;
-        applier.apply(&mut entry)?;
+        let mut entry = entry.map_err(|e| entry_size::header_error(e, last.as_deref()))?;
+        last = Some(applier.apply(&mut entry)?);
     }
     // Read past the end-of-archive blocks to the end of the stream, so a compressed input's
     // trailer (gzip CRC, zstd checksum) is checked and a caller's digest covers everything.
@@ -88,10 +92,6 @@ fn set_metadata_at(
         UtimensatFlags::NoFollowSymlink,
     )
     .ctx("set times", host)
-}
-
-fn header_error(e: io::Error) -> Error {
-    Error::bad_archive("<header>", e.to_string())
 }
 
 /// What a (non-whiteout) entry creates.
@@ -154,19 +154,22 @@ impl Applier {
         })
     }
 
-    fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
+    /// Applies one entry; gives its name back (for messages about what follows it).
+    fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<String> {
         let raw = entry.path_bytes().into_owned();
         let name = String::from_utf8_lossy(&raw).into_owned();
         let entry_type = entry.header().entry_type();
         if entry_type.is_pax_global_extensions() {
             tracing::debug!(entry = %name, "skipping PAX global header");
-            return Ok(());
+            return Ok(name);
         }
+        let size = entry_size::checked_size(entry, &name)?;
         let path = entry_path::clean(&raw).map_err(|reason| Error::bad_archive(&name, reason))?;
         if path.is_root() {
             if entry_type.is_dir() {
                 // Docker leaves the layer root's own metadata alone.
-                return Ok(());
+                entry_size::drain(entry, &name, size)?;
+                return Ok(name);
             }
             return Err(Error::bad_archive(
                 &name,
@@ -180,6 +183,10 @@ impl Applier {
             Whiteout::None => Some(Kind::of(entry_type, &name)?),
             _ => None,
         };
+        if !matches!(kind, Some(Kind::File { .. })) {
+            // Content of anything but a file is not used, but it must be there.
+            entry_size::drain(entry, &name, size)?;
+        }
         let parent_dir = self.root.dir(parent)?;
         self.note_parents(parent);
         match (kind, wh) {
@@ -196,7 +203,7 @@ impl Applier {
             (None, Whiteout::Opaque) => self.opaque(&parent_dir, parent)?,
             (None, Whiteout::None) => {}
         }
-        Ok(())
+        Ok(name)
     }
 
     /// Records `parent` and its ancestors as applied (they must stay under an opaque marker).
@@ -317,10 +324,7 @@ impl Applier {
             done += n as u64;
         }
         if done != want {
-            return Err(Error::bad_archive(
-                name,
-                format!("archive ends inside the file content ({done} of {want} bytes)"),
-            ));
+            return Err(entry_size::runs_past_the_end(name, want, done));
         }
         if holes {
             file.set_len(done).ctx("extend sparse file", host())?;

@@ -15,6 +15,7 @@ mod digest_reader;
 mod dir_listing;
 mod entry_meta;
 mod entry_path;
+mod entry_size;
 mod export;
 mod pax_escape;
 mod remove;

@@ -30,6 +30,7 @@ use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 
 use super::entry_path;
+use super::entry_size;
 use super::safe_root::SafeRoot;
 use crate::error::{Error, IoContext, Result};
 
@@ -200,16 +201,23 @@ fn scan<R: Read, W: Write>(
     archive: &mut tar::Archive<Recorder<R, W>>,
     state: &Rc<RefCell<Recording<W>>>,
 ) -> Result<()> {
-    let header_error = |e: io::Error| Error::bad_archive("<header>", e.to_string());
-    for entry in archive.entries().map_err(header_error)? {
-        let entry = entry.map_err(header_error)?;
+    let mut last: Option<String> = None;
+    let entries = archive
+        .entries()
+        .map_err(|e| entry_size::header_error(e, None))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| entry_size::header_error(e, last.as_deref()))?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let kind = entry.header().entry_type();
-        let size = entry.size();
+        let size = entry_size::checked_size(&mut entry, &name)?;
         if size > 0 && (kind.is_file() || kind.is_contiguous()) {
             state
                 .borrow_mut()
                 .file(&entry.path_bytes(), entry.raw_file_position(), size)?;
         }
+        // Read (not skip) the content, so a stream that ends inside it is named here.
+        entry_size::drain(&mut entry, &name, size)?;
+        last = Some(name);
     }
     Ok(())
 }
