@@ -823,3 +823,101 @@ fn root_save_and_export_refuse_device_nodes_and_fifos() {
     e.ok(&["save", "-o", file.to_str().unwrap(), "busybox"]);
     assert!(std::fs::metadata(&file).unwrap().len() > 100_000);
 }
+
+/// A layer tar as GNU tar writes it with `--sparse --format=posix` (PAX sparse `version`):
+/// busybox's root plus a 64 MiB file with three small data runs.
+fn gnu_sparse_layer(e: &Engine, version: &str) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let src = e.path().join(format!("sparse-src-{version}"));
+    std::fs::create_dir_all(&src).unwrap();
+    tar::Archive::new(&busybox_tar()[..]).unpack(&src).unwrap();
+    let f = std::fs::File::create(src.join("sparse.img")).unwrap();
+    f.set_len(64 << 20).unwrap();
+    f.write_all_at(b"HEAD", 0).unwrap();
+    f.write_all_at(b"MIDDLE", 30_000_000).unwrap();
+    f.write_all_at(b"TAIL", (64 << 20) - 4).unwrap();
+    let out = Command::new("tar")
+        .args(["--sparse", "--format=posix"])
+        .arg(format!("--sparse-version={version}"))
+        .arg("-C")
+        .arg(&src)
+        .args(["-cf", "-", "."])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tar: {}", stderr(&out));
+    out.stdout
+}
+
+#[test]
+fn root_gnu_pax_sparse_layers_import_run_export_and_save_byte_exact() {
+    let test = "root_gnu_pax_sparse_layers_import_run_export_and_save_byte_exact";
+    let Some(e) = Engine::new(test, "overlay2") else {
+        return;
+    };
+    for version in ["1.0", "0.1", "0.0"] {
+        let layer = gnu_sparse_layer(&e, version);
+        let file = e.path().join(format!("sparse-{version}.tar"));
+        std::fs::write(&file, &layer).unwrap();
+        let image = format!("sparse:v{}", version.replace('.', ""));
+        e.ok(&["import", file.to_str().unwrap(), &image]);
+        // The diff id is the archive's own digest.
+        let diff_id = format!("sha256:{}", sha256_hex(&layer));
+        assert_eq!(layers_of(&e, &image), [diff_id], "{version}");
+        // In a container: the real name, the logical size, the data, few blocks, no junk.
+        let out = e.ok(&[
+            "run",
+            "--rm",
+            &image,
+            "sh",
+            "-c",
+            "stat -c '%s %b' /sparse.img; head -c 4 /sparse.img; tail -c 4 /sparse.img; echo; ls /",
+        ]);
+        let mut lines = out.lines();
+        let stat: Vec<u64> = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(stat[0], 64 << 20, "{version}: {out}");
+        assert!(
+            stat[1] * 512 < 4 << 20,
+            "{version}: holes were filled: {out}"
+        );
+        assert_eq!(lines.next(), Some("HEADTAIL"), "{version}: {out}");
+        assert!(!out.contains("GNUSparseFile"), "{version}: {out}");
+        // export: the file as the sparse file it is, in a tar Docker's reader takes.
+        e.ok(&["create", "--name", "sp", &image, "true"]);
+        let exported = e.command(&["export", "sp"]).output().unwrap();
+        assert!(exported.status.success(), "{}", stderr(&exported));
+        let mut found = None;
+        for entry in tar::Archive::new(&exported.stdout[..]).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if entry.path().unwrap().to_str() == Some("sparse.img") {
+                let mut head = [0u8; 4];
+                entry.read_exact(&mut head).unwrap();
+                found = Some((entry.size(), head));
+            }
+        }
+        assert_eq!(found, Some((64 << 20, *b"HEAD")), "{version}");
+        e.ok(&["rm", "sp"]);
+        // save: the layer blob is GNU tar's bytes again (save checks the digest as it goes).
+        let saved = e.path().join(format!("saved-{version}.tar"));
+        e.ok(&["save", "-o", saved.to_str().unwrap(), &image]);
+        let blob = format!("blobs/sha256/{}", sha256_hex(&layer));
+        let mut archive = tar::Archive::new(std::fs::File::open(&saved).unwrap());
+        let mut got = None;
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if entry.path().unwrap().to_str() == Some(blob.as_str()) {
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes).unwrap();
+                got = Some(bytes);
+            }
+        }
+        assert!(
+            got.as_deref() == Some(&layer[..]),
+            "{version}: the saved layer differs"
+        );
+    }
+}

@@ -610,3 +610,108 @@ fn sizes_larger_than_the_rest_of_the_stream_are_rejected() {
     tar.resize(512 * 4, 0);
     assert_both_reject(&tar, "size overflow");
 }
+
+/// A GNU PAX sparse 1.0 entry: `map` (the numbers, one a line) then `data`, real size `real`.
+fn sparse_1_0(name: &str, real: u64, map: &str, data: &[u8]) -> Entry {
+    let mut content = map.as_bytes().to_vec();
+    content.resize(map.len().div_ceil(512).max(1) * 512, 0);
+    content.extend_from_slice(data);
+    Entry::file("GNUSparseFile.1/x", content)
+        .pax("GNU.sparse.major", "1")
+        .pax("GNU.sparse.minor", "0")
+        .pax("GNU.sparse.name", name)
+        .pax("GNU.sparse.realsize", real.to_string())
+}
+
+#[test]
+fn hostile_sparse_maps_are_rejected() {
+    let cases: Vec<(Entry, &str)> = vec![
+        // A fragment past the real size would write (or seek) beyond the file.
+        (
+            sparse_1_0("f", 100, "1\n90\n20\n", &[1; 20]),
+            "ends past the real size",
+        ),
+        // Overlapping or unordered fragments.
+        (
+            sparse_1_0("f", 100, "2\n10\n10\n15\n10\n", &[1; 20]),
+            "out of order or overlapping",
+        ),
+        // The map's fragments do not add up to the content.
+        (
+            sparse_1_0("f", 100, "1\n0\n50\n", &[1; 20]),
+            "hold 50 bytes but the entry has 20",
+        ),
+        // A fragment count no content could hold: the map runs out.
+        (
+            sparse_1_0("f", 100, "99999999999\n0\n1\n", &[]),
+            "ends inside the sparse map",
+        ),
+        (
+            sparse_1_0("f", u64::MAX, "1\n18446744073709551615\n5\n", &[1; 5]),
+            "GNU sparse file",
+        ),
+        (
+            sparse_1_0("f", 100, "1\n-1\n5\n", &[1; 5]),
+            "invalid number",
+        ),
+        // 0.1 and 0.0 maps.
+        (
+            Entry::file("GNUSparseFile.1/x", [1u8; 8])
+                .pax("GNU.sparse.size", "100")
+                .pax("GNU.sparse.name", "f")
+                .pax("GNU.sparse.map", "0,8,95"),
+            "invalid GNU.sparse.map",
+        ),
+        (
+            Entry::file("f", [1u8; 8])
+                .pax("GNU.sparse.size", "100")
+                .pax("GNU.sparse.offset", "96")
+                .pax("GNU.sparse.numbytes", "8"),
+            "ends past the real size",
+        ),
+        (
+            Entry::file("f", [1u8; 8])
+                .pax("GNU.sparse.size", "100")
+                .pax("GNU.sparse.numbytes", "8"),
+            "numbytes without an offset",
+        ),
+        (
+            Entry::file("GNUSparseFile.1/x", [1u8; 8])
+                .pax("GNU.sparse.major", "2")
+                .pax("GNU.sparse.minor", "0")
+                .pax("GNU.sparse.realsize", "8"),
+            "unsupported version 2.0",
+        ),
+        // Sparse records on something that is not a file.
+        (
+            Entry::dir("d")
+                .pax("GNU.sparse.size", "10")
+                .pax("GNU.sparse.map", ""),
+            "not a regular file",
+        ),
+    ];
+    for (entry, needle) in cases {
+        let s = Sentinel::new();
+        assert_rejected(s.apply(&one(entry.clone())), needle);
+        s.assert_untouched();
+        let err = graph::archive::tar_split::record(&one(entry)[..], Vec::new())
+            .expect_err("the tar-split scanner must refuse it too");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    }
+    // The real name is checked as any name is.
+    let s = Sentinel::new();
+    assert_rejected(
+        s.apply(&one(sparse_1_0("../../outside", 4, "1\n0\n4\n", b"evil"))),
+        "escapes the layer root",
+    );
+    s.assert_untouched();
+    // An absolute real name lands inside the root, as the file it is.
+    let s = Sentinel::new();
+    let abs = format!("/{}", s.unique);
+    s.apply(&one(sparse_1_0(&abs, 1 << 30, "1\n0\n4\n", b"fine")))
+        .unwrap();
+    let meta = fs::metadata(s.root.join(&s.unique)).unwrap();
+    assert_eq!(meta.len(), 1 << 30);
+    assert!(meta.blocks() < 64, "holes were written");
+    s.assert_untouched();
+}

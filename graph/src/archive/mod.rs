@@ -20,6 +20,7 @@ mod export;
 mod pax_escape;
 mod remove;
 mod safe_root;
+mod sparse;
 pub mod tar_split;
 mod tar_writer;
 mod whiteout;
