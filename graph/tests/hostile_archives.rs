@@ -715,3 +715,39 @@ fn hostile_sparse_maps_are_rejected() {
     assert!(meta.blocks() < 64, "holes were written");
     s.assert_untouched();
 }
+
+/// An old GNU sparse (`S`) entry of `real` bytes whose only data is its last 512 bytes.
+fn old_gnu_sparse(real: u64) -> Vec<u8> {
+    let mut h = raw_header(b"huge", b'S', 0o644, 0, 0, 512, 0, b"", (0, 0));
+    h[257..265].copy_from_slice(b"ustar  \0");
+    let num = |field: &mut [u8], v: u64| {
+        field.fill(0);
+        field[0] = 0x80;
+        field[4..12].copy_from_slice(&v.to_be_bytes());
+    };
+    num(&mut h[386..398], real - 512); // first fragment's offset
+    num(&mut h[398..410], 512); // and length
+    num(&mut h[483..495], real); // the real size
+    set_checksum(&mut h);
+    let mut tar = h.to_vec();
+    tar.extend_from_slice(&[b'x'; 512]);
+    tar.extend_from_slice(&[0; 1024]);
+    tar
+}
+
+#[test]
+fn old_gnu_sparse_files_claiming_exabytes_are_refused_not_expanded() {
+    let s = Sentinel::new();
+    assert_rejected(s.apply(&old_gnu_sparse(1 << 60)), "old GNU sparse file");
+    s.assert_untouched();
+    // The tar-split scanner does not expand it either: it records the raw bytes.
+    let mut split = Vec::new();
+    graph::archive::tar_split::record(&old_gnu_sparse(1 << 60)[..], &mut split).unwrap();
+    // A modest one is applied, holes and all.
+    let s = Sentinel::new();
+    s.apply(&old_gnu_sparse(4 << 20)).unwrap();
+    let meta = fs::metadata(s.root.join("huge")).unwrap();
+    assert_eq!(meta.len(), 4 << 20);
+    assert!(meta.blocks() < 64);
+    s.assert_untouched();
+}

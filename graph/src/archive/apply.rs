@@ -34,6 +34,10 @@ use crate::error::{Error, IoContext, Result};
 
 /// Size of the buffer file content streams through.
 const COPY_BUFFER: usize = 1 << 20;
+/// The largest old GNU sparse (`S`) file applied. The tar crate hands such a file over with
+/// its holes expanded to zeros, so a tiny hostile archive claiming exabytes would keep the
+/// apply loop reading zeros for ever; 64 GiB of zeros take seconds.
+const OLD_GNU_SPARSE_MAX: u64 = 64 << 30;
 
 pub(super) fn apply_layer(root: &Path, tar: &mut dyn Read, opts: &ApplyOptions) -> Result<u64> {
     let span =
@@ -372,9 +376,17 @@ impl Applier {
         sparse: bool,
         meta: &EntryMeta,
     ) -> Result<()> {
+        let want = entry.size();
+        if sparse && want > OLD_GNU_SPARSE_MAX {
+            return Err(Error::bad_archive(
+                name,
+                format!(
+                    "old GNU sparse file of {want} bytes: its holes would be read byte by byte; at most {OLD_GNU_SPARSE_MAX} are taken (PAX sparse files have no such limit)"
+                ),
+            ));
+        }
         let mut file = self.create_file(parent, path)?;
         let host = self.root.host_path(path.as_bytes());
-        let want = entry.size();
         let (done, holes) = self.copy_content(entry, &mut file, want, sparse, name, &host)?;
         if done != want {
             return Err(entry_size::runs_past_the_end(name, want, done));
