@@ -321,7 +321,7 @@ pub fn bind_all(cfg: &ListenConfig, group: Option<&str>) -> Result<Vec<Listener>
 pub fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("reading the TLS certificate {}", files.cert.display()))?;
+        .with_context(|| format!("reading the TLS certificate {} (--tlscert)", files.cert.display()))?;
     if certs.is_empty() {
         bail!(
             "no certificate in {} (--tlscert): expected PEM",
@@ -329,7 +329,7 @@ pub fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor> {
         );
     }
     let key = PrivateKeyDer::from_pem_file(&files.key)
-        .with_context(|| format!("reading the TLS key {}", files.key.display()))?;
+        .with_context(|| format!("reading the TLS key {} (--tlskey)", files.key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -338,7 +338,7 @@ pub fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor> {
         let mut roots = rustls::RootCertStore::empty();
         let cas = CertificateDer::pem_file_iter(&files.ca)
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .with_context(|| format!("reading the CA certificate {}", files.ca.display()))?;
+            .with_context(|| format!("reading the CA certificate {} (--tlscacert)", files.ca.display()))?;
         for ca in cas {
             roots
                 .add(ca)
