@@ -321,7 +321,12 @@ pub fn bind_all(cfg: &ListenConfig, group: Option<&str>) -> Result<Vec<Listener>
 pub fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("reading the TLS certificate {} (--tlscert)", files.cert.display()))?;
+        .with_context(|| {
+            format!(
+                "reading the TLS certificate {} (--tlscert)",
+                files.cert.display()
+            )
+        })?;
     if certs.is_empty() {
         bail!(
             "no certificate in {} (--tlscert): expected PEM",
@@ -338,7 +343,12 @@ pub fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor> {
         let mut roots = rustls::RootCertStore::empty();
         let cas = CertificateDer::pem_file_iter(&files.ca)
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .with_context(|| format!("reading the CA certificate {} (--tlscacert)", files.ca.display()))?;
+            .with_context(|| {
+                format!(
+                    "reading the CA certificate {} (--tlscacert)",
+                    files.ca.display()
+                )
+            })?;
         for ca in cas {
             roots
                 .add(ca)
