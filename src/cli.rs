@@ -111,7 +111,7 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
-    /// Serve the Docker Engine API on a UNIX socket (for Docker's CLI and SDKs)
+    /// Serve the Docker Engine API on UNIX sockets and TCP with TLS (for Docker's CLI and SDKs)
     Daemon(DaemonArgs),
     /// Owns one container: started by `run -d`/`start`, not meant to be typed.
     #[command(hide = true)]
@@ -357,12 +357,36 @@ pub struct TopArgs {
 
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
-    /// Daemon socket to listen on [default: unix:///run/engine.sock]
-    #[arg(short = 'H', long = "host", value_name = "unix://PATH")]
+    /// Daemon socket(s) to listen on, repeatable: unix://PATH, tcp://ADDR[:PORT]
+    /// [default: unix:///run/engine.sock]
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
     pub hosts: Vec<String>,
     /// Group for the socket [default: docker, when that group exists]
     #[arg(short = 'G', long)]
     pub group: Option<String>,
+    /// Use TLS on tcp:// listeners; implied by --tlsverify
+    #[arg(long)]
+    pub tls: bool,
+    /// Use TLS and require a client certificate signed by --tlscacert
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA [default: ~/.docker/ca.pem]
+    #[arg(long, value_name = "FILE")]
+    pub tlscacert: Option<PathBuf>,
+    /// Path to TLS certificate file [default: ~/.docker/cert.pem]
+    #[arg(long, value_name = "FILE")]
+    pub tlscert: Option<PathBuf>,
+    /// Path to TLS key file [default: ~/.docker/key.pem]
+    #[arg(long, value_name = "FILE")]
+    pub tlskey: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers; also how long an idle keep-alive
+    /// connection is kept [default: 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub api_header_timeout: Option<u64>,
+    /// Connections served at once; more wait in the listen queue [default: from the open
+    /// files limit, at most 4096]
+    #[arg(long, value_name = "N")]
+    pub api_max_connections: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,30 @@ pub struct DaemonJson {
     pub debug: Option<bool>,
     #[serde(default)]
     pub insecure_registries: Vec<String>,
+    /// The API daemon's listeners (`engine daemon` only), as dockerd's `hosts`.
+    pub hosts: Option<Vec<String>>,
+    /// TLS on tcp:// listeners.
+    pub tls: Option<bool>,
+    /// TLS, and client certificates required.
+    pub tlsverify: Option<bool>,
+    /// The CA that signs client certificates.
+    pub tlscacert: Option<PathBuf>,
+    /// The server's certificate.
+    pub tlscert: Option<PathBuf>,
+    /// The server's key.
+    pub tlskey: Option<PathBuf>,
+}
+
+/// daemon.json's keys for the API daemon's listeners, merged with `engine daemon`'s flags
+/// when the daemon starts.
+#[derive(Debug, Clone, Default)]
+pub struct ApiFileSettings {
+    pub hosts: Option<Vec<String>>,
+    pub tls: Option<bool>,
+    pub tlsverify: Option<bool>,
+    pub tlscacert: Option<PathBuf>,
+    pub tlscert: Option<PathBuf>,
+    pub tlskey: Option<PathBuf>,
 }
 
 /// The settings in effect: flags over daemon.json over defaults.
@@ -36,6 +60,8 @@ pub struct Settings {
     pub log_level: Option<String>,
     /// Registries reached over plain HTTP and unchecked TLS (besides loopback ones).
     pub insecure_registries: Vec<String>,
+    /// daemon.json's listener keys, for `engine daemon`.
+    pub api: ApiFileSettings,
 }
 
 impl DaemonJson {
@@ -107,7 +133,16 @@ pub fn resolve(flags: &GlobalOpts) -> Result<Settings> {
         bail!("invalid log level {level:?}: use one of trace, debug, info, warn, error, fatal");
     }
     let log_level = log_level.map(|l| if l == "fatal" { "error".to_string() } else { l });
+    let api = ApiFileSettings {
+        hosts: file.hosts,
+        tls: file.tls,
+        tlsverify: file.tlsverify,
+        tlscacert: file.tlscacert,
+        tlscert: file.tlscert,
+        tlskey: file.tlskey,
+    };
     Ok(Settings {
+        api,
         log_level,
         data_root,
         storage_driver: flags.storage_driver.clone().or(file.storage_driver),
@@ -145,6 +180,21 @@ mod tests {
         assert_eq!(c.storage_opts, vec!["vfs.x=1"]);
         assert_eq!(c.data_root, Some(PathBuf::from("/srv/e")));
         assert_eq!(c.insecure_registries, vec!["reg:5000"]);
+        let c = load_str(
+            r#"{"hosts": ["unix:///run/e.sock", "tcp://0.0.0.0:2376"], "tls": true, "tlsverify": true, "tlscacert": "/c/ca.pem", "tlscert": "/c/cert.pem", "tlskey": "/c/key.pem"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.hosts.unwrap().len(), 2);
+        assert_eq!(c.tlsverify, Some(true));
+        assert_eq!(c.tlskey, Some(PathBuf::from("/c/key.pem")));
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon.json.example");
+        let c = DaemonJson::load(&path).unwrap();
+        assert_eq!(c.tlsverify, Some(true));
+        assert_eq!(c.hosts.unwrap().len(), 2);
     }
 
     #[test]

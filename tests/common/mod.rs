@@ -296,10 +296,18 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon and waits until `docker version` answers.
     pub fn start(e: &Engine, docker: std::path::PathBuf) -> Daemon {
+        Daemon::start_with(e, docker, &[])
+    }
+
+    /// Starts the daemon with `extra` arguments after its UNIX socket's `-H`.
+    pub fn start_with(e: &Engine, docker: std::path::PathBuf, extra: &[&str]) -> Daemon {
         let socket = e.path().join("engine.sock");
         let log = std::fs::File::create(e.path().join("daemon.log")).unwrap();
+        let host = format!("unix://{}", socket.display());
+        let mut args = vec!["daemon", "-H", host.as_str()];
+        args.extend_from_slice(extra);
         let child = e
-            .command(&["daemon", "-H", &format!("unix://{}", socket.display())])
+            .command(&args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -318,6 +326,26 @@ impl Daemon {
                 "engine daemon did not answer: {}",
                 std::fs::read_to_string(e.path().join("daemon.log")).unwrap_or_default()
             );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        d
+    }
+
+    /// Takes over a daemon started by the caller on `socket`, once `docker version` answers.
+    pub fn adopt(
+        child: std::process::Child,
+        socket: std::path::PathBuf,
+        docker: std::path::PathBuf,
+    ) -> Daemon {
+        let d = Daemon {
+            child,
+            socket,
+            docker,
+            client_config: tempfile::tempdir().unwrap(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !d.docker(&["version"]).status.success() {
+            assert!(Instant::now() < deadline, "engine daemon did not answer");
             std::thread::sleep(Duration::from_millis(100));
         }
         d
