@@ -142,7 +142,7 @@ pub fn summary_json(r: &Record) -> serde_json::Value {
         "State": status_word(r),
         "Status": status(r),
         "HostConfig": { "NetworkMode": r.host_config.network_mode },
-        "NetworkSettings": { "Networks": {} },
+        "NetworkSettings": { "Networks": r.network_settings.networks },
         "Mounts": mounts,
     })
 }
