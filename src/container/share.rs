@@ -1,7 +1,8 @@
 //! Namespaces shared with the host or another container: `--network container:ID`,
 //! `--ipc container:ID|shareable|host`, `--pid container:ID|host`, `--uts host` (what pod
 //! sandboxes need). The other container must be running; its namespaces are joined
-//! through its init's /proc entries.
+//! through its init's /proc entries. With `--ipc container:ID` System V IPC and POSIX
+//! message queues are shared; the other's /dev/shm (a mount in its mount namespace) is not.
 
 use std::path::{Path, PathBuf};
 
@@ -70,11 +71,8 @@ pub fn apply(store: &ContainerStore, record: &Record, spec: &mut ContainerSpec) 
                         other.id
                     );
                 }
-                spec.mounts.push(BindMount {
-                    source: PathBuf::from(format!("/proc/{}/root/dev/shm", other.state.pid)),
-                    destination: "/dev/shm".into(),
-                    readonly: false,
-                });
+                // System V IPC is shared through the namespace; the other's /dev/shm is a
+                // mount in its own mount namespace, which cannot be bound across.
                 Namespace::Join(PathBuf::from(format!("/proc/{}/ns/ipc", other.state.pid)))
             }
             None => bail!("invalid IPC mode: {mode}"),
