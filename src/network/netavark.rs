@@ -27,6 +27,9 @@ const AARDVARK_PATHS: &[&str] = &[
     "/usr/local/libexec/podman/aardvark-dns",
 ];
 
+/// Where the host-wide netavark lock lives.
+const HOST_LOCK_DIR: &str = "/run/lock";
+
 /// The options of one container for `setup` and `teardown`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Options {
@@ -169,6 +172,13 @@ impl Netavark {
     fn run(&self, verb: &str, netns: &Path, options: &Options) -> Result<Vec<u8>> {
         std::fs::create_dir_all(&self.config_dir)
             .with_context(|| format!("creating {}", self.config_dir.display()))?;
+        // The firewall is the host's, shared by every engine (and data root) on it, and
+        // netavark's iptables changes race ("Chain already exists"): one at a time.
+        std::fs::create_dir_all(HOST_LOCK_DIR)
+            .with_context(|| format!("creating {HOST_LOCK_DIR}"))?;
+        let _host_lock = graph::store_lock::StoreLock::exclusive(
+            &Path::new(HOST_LOCK_DIR).join("engine-netavark.lock"),
+        )?;
         reap_aardvark_zombies();
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--config")
