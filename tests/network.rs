@@ -512,3 +512,123 @@ fn root_network_unknown_network_and_bad_flags() {
     assert!(out.contains("\tbox\n"), "{out}");
     assert!(out.contains("search example.test\n"), "{out}");
 }
+
+/// Debian's docker-compose (1.29) against `engine daemon`: a web service and a client that
+/// fetches it by its service name; scale, ps, logs, down. Then Docker's CLI on networks.
+#[test]
+fn root_network_compose_and_docker_cli() {
+    let test = "root_network_compose_and_docker_cli";
+    let Some(e) = engine(test) else {
+        return;
+    };
+    let Some(docker) = common::docker_cli(test) else {
+        return;
+    };
+    if !std::path::Path::new("/usr/bin/docker-compose").exists() {
+        graph::testsuite::skip(
+            test,
+            "needs docker-compose (apt-get install docker-compose)",
+        );
+        return;
+    }
+    let d = common::Daemon::start(&e, docker);
+    let project = e.path().join("app");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(
+        project.join("docker-compose.yml"),
+        "version: \"3\"\nservices:\n  web:\n    image: busybox\n    command: httpd -f -h /www -p 80\n  client:\n    image: busybox\n    command: sh -c 'until wget -qO- http://web/; do sleep 0.2; done; echo fetched; exec sleep 600'\n    depends_on: [web]\n",
+    )
+    .unwrap();
+    let compose = |args: &[&str]| {
+        let out = std::process::Command::new("/usr/bin/docker-compose")
+            .current_dir(&project)
+            .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker-compose {args:?}: {}{}",
+            stderr(&out),
+            stdout(&out)
+        );
+        stdout(&out)
+    };
+    compose(&["up", "-d"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let logs = compose(&["logs", "client"]);
+        if logs.contains("hello from httpd") && logs.contains("fetched") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the client never fetched web: {logs}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let ps = compose(&["ps"]);
+    assert!(
+        ps.contains("app_web_1") && ps.contains("app_client_1"),
+        "{ps}"
+    );
+    compose(&["up", "-d", "--scale", "web=3"]);
+    let ps = compose(&["ps", "-q", "web"]);
+    assert_eq!(ps.lines().count(), 3, "{ps}");
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "app_default",
+        "busybox",
+        "nslookup",
+        "web",
+    ]);
+    assert_eq!(out.matches("Address: 10.").count(), 3, "{out}");
+    compose(&["down"]);
+    assert!(!d.ok(&["network", "ls"]).contains("app_default"));
+    // Docker's CLI: create, ls, inspect, connect, disconnect, rm.
+    let subnet = e.net.subnet(3);
+    d.ok(&[
+        "network", "create", "--subnet", &subnet, "--label", "k=v", "dnet",
+    ]);
+    assert!(
+        d.ok(&["network", "ls", "--format", "{{.Name}}"])
+            .contains("dnet")
+    );
+    let shown = d.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Labels}}",
+        "dnet",
+    ]);
+    assert_eq!(shown, format!("{subnet} map[k:v]\n"));
+    d.ok(&["run", "-d", "--name", "dc", "busybox", "sleep", "600"]);
+    d.ok(&["network", "connect", "--alias", "dca", "dnet", "dc"]);
+    let aliases = d.ok(&[
+        "inspect",
+        "-f",
+        "{{json .NetworkSettings.Networks.dnet.Aliases}}",
+        "dc",
+    ]);
+    assert_eq!(aliases, "[\"dca\"]\n");
+    let out = d.docker(&["network", "rm", "dnet"]);
+    assert!(!out.status.success(), "a network in use was removed");
+    d.ok(&["network", "disconnect", "dnet", "dc"]);
+    d.ok(&["network", "rm", "dnet"]);
+    // An unknown network is Docker's 404 at start, and the CLI does not try to pull.
+    let out = d.docker(&["run", "--rm", "--network", "nope", "busybox", "true"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("network nope not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("Unable to find image"),
+        "{}",
+        stderr(&out)
+    );
+}
