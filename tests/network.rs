@@ -2,6 +2,8 @@
 //! bridge name (the fixture's `TestNet`), and only talks to addresses in namespaces and
 //! bridges it made. The fixture tears down namespaces, veths and bridges even on failure.
 
+#![allow(clippy::unwrap_used)] // tests: a failure is a test failure
+
 mod common;
 
 use std::io::{Read, Write};
