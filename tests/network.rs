@@ -55,6 +55,12 @@ fn client(e: &Engine, network: &str, script: &str) -> std::process::Output {
     ])
 }
 
+/// A shell command fetching `url`, retried for a while: a server just started may not
+/// listen yet, and aardvark-dns reloads its names asynchronously after `netavark setup`.
+fn fetch(url: &str) -> String {
+    format!("timeout 10 sh -c 'until wget -qO- {url}; do sleep 0.2; done'")
+}
+
 fn http_get(addr: &str) -> std::io::Result<String> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -159,12 +165,12 @@ fn root_network_internal_has_no_way_out() {
     web(&e, "target", &["--network", "outside"], false);
     let target = ip_of(&e, "target", "outside");
     // (busybox's `wget -T` crashes; `timeout` bounds it instead.)
-    let fetch = format!("timeout 3 wget -qO- http://{target}/");
+    let attempt = format!("timeout 3 wget -qO- http://{target}/");
     // From an ordinary network, the host routes to the test's own other bridge...
-    let out = client(&e, "other", &fetch);
+    let out = client(&e, "other", &fetch(&format!("http://{target}/")));
     assert!(out.status.success(), "control failed: {}", stderr(&out));
     // ...from an internal one, nothing leaves: no default route, and the address is unreachable.
-    let out = client(&e, "sealed", &fetch);
+    let out = client(&e, "sealed", &attempt);
     assert!(
         !out.status.success(),
         "an internal network reached {target}"
@@ -195,7 +201,11 @@ fn root_network_connect_and_disconnect_live() {
     let fetch = ["exec", "gw", "timeout", "3", "wget", "-qO-", "http://api/"];
     assert!(!e.engine(&fetch).status.success());
     e.ok(&["network", "connect", "--alias", "gateway", "back", "gw"]);
-    assert_eq!(e.ok(&fetch), "hello from httpd\n");
+    let retried = fetch("http://api/");
+    assert_eq!(
+        e.ok(&["exec", "gw", "sh", "-c", &retried]),
+        "hello from httpd\n"
+    );
     assert!(!ip_of(&e, "gw", "back").is_empty());
     // Its alias on the new network resolves for the others there.
     let out = client(&e, "back", "nslookup gateway");
