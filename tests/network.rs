@@ -198,8 +198,8 @@ fn root_network_connect_and_disconnect_live() {
         "sleep",
         "600",
     ]);
-    let fetch = ["exec", "gw", "timeout", "3", "wget", "-qO-", "http://api/"];
-    assert!(!e.engine(&fetch).status.success());
+    let once = ["exec", "gw", "timeout", "3", "wget", "-qO-", "http://api/"];
+    assert!(!e.engine(&once).status.success());
     e.ok(&["network", "connect", "--alias", "gateway", "back", "gw"]);
     let retried = fetch("http://api/");
     assert_eq!(
@@ -211,7 +211,7 @@ fn root_network_connect_and_disconnect_live() {
     let out = client(&e, "back", "nslookup gateway");
     assert!(out.status.success(), "{}", stdout(&out));
     e.ok(&["network", "disconnect", "back", "gw"]);
-    assert!(!e.engine(&fetch).status.success());
+    assert!(!e.engine(&once).status.success());
     assert!(e.inspect("gw")["NetworkSettings"]["Networks"]["back"].is_null());
     // A network with a running container on it cannot go.
     let out = e.engine(&["network", "rm", "back"]);
