@@ -14,6 +14,9 @@ packages=(
   # Real peers for the image interop tests (tests/images.rs, tests/registry.rs):
   skopeo umoci docker-registry apache2-utils openssl
   docker.io       # dockerd 20.10: docker save/load round trips, benchmark comparisons
+  netavark aardvark-dns iptables  # networks: bridges, NAT, port forwarding, DNS by name
+  docker-compose  # the compose test drives the API daemon with it
+  hyperfine       # network latency measurements (docs/benchmarks.md)
 )
 
 missing=()

@@ -35,6 +35,19 @@ pub struct GlobalOpts {
     /// Registry allowed plain HTTP and unchecked TLS, HOST[:PORT] or CIDR (repeatable)
     #[arg(long = "insecure-registry", global = true, value_name = "HOST:PORT")]
     pub insecure_registries: Vec<String>,
+    /// The default bridge network's gateway address and prefix [default: 172.17.0.1/16]
+    #[arg(long, global = true, value_name = "CIDR")]
+    pub bip: Option<String>,
+    /// The default bridge network's interface name [default: engine0]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub bridge: Option<String>,
+    /// A pool user-defined networks take subnets from: base=CIDR,size=N (repeatable)
+    #[arg(
+        long = "default-address-pool",
+        global = true,
+        value_name = "base=CIDR,size=N"
+    )]
+    pub default_address_pools: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +126,11 @@ pub enum Command {
     Container(ContainerCommand),
     /// Serve the Docker Engine API on UNIX sockets and TCP with TLS (for Docker's CLI and SDKs)
     Daemon(DaemonArgs),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
     /// Owns one container: started by `run -d`/`start`, not meant to be typed.
     #[command(hide = true)]
     ContainerMonitor {
@@ -155,10 +173,10 @@ pub struct RunArgs {
     /// Bind mount a volume (HOST:CONTAINER[:ro] or NAME:CONTAINER)
     #[arg(short, long = "volume")]
     pub volumes: Vec<String>,
-    /// Connect a container to a network (bridge, host, none)
+    /// Connect a container to a network (bridge, host, none, container:NAME, or a network)
     #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
-    /// Publish a container's port(s) to the host ([IP:]HOST:CONTAINER[/tcp])
+    /// Publish a container's port(s) to the host ([IP:]HOST:CONTAINER[/tcp|/udp])
     #[arg(short, long = "publish")]
     pub publish: Vec<String>,
     /// Memory limit
@@ -179,6 +197,33 @@ pub struct RunArgs {
     /// Security options and resource limits
     #[command(flatten)]
     pub security: SecurityArgs,
+    /// Add a network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "ALIAS")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// IPC mode to use (private, shareable, host, container:NAME)
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// PID namespace to use (host, container:NAME)
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// UTS namespace to use (host)
+    #[arg(long)]
+    pub uts: Option<String>,
     /// IMAGE [COMMAND] [ARG...]: one list, so flags after the image belong to the command
     /// (Docker stops parsing its own flags at the image name)
     #[arg(
@@ -887,4 +932,113 @@ impl SecurityArgs {
             sysctls: (!sysctls.is_empty()).then_some(sysctls),
         })
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Display detailed information on one or more networks
+    Inspect {
+        #[arg(required = true)]
+        networks: Vec<String>,
+        /// Format the output using the given Go template
+        #[arg(short, long)]
+        format: Option<String>,
+    },
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove all unused networks
+    Prune {
+        /// Do not prompt for confirmation
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Connect a container to a network
+    Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect {
+        network: String,
+        container: String,
+        /// Force the container to disconnect from a network
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkCreateArgs {
+    pub name: String,
+    /// Driver to manage the Network
+    #[arg(short, long, default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// IPv4 Gateway for the master subnet
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Allocate container ip from a sub-range (not supported)
+    #[arg(long)]
+    pub ip_range: Option<String>,
+    /// Restrict external access to the network
+    #[arg(long)]
+    pub internal: bool,
+    /// Enable manual container attachment
+    #[arg(long)]
+    pub attachable: bool,
+    /// Enable IPv6 networking (not supported)
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Set metadata on a network
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Set driver specific options
+    #[arg(short, long = "opt", value_name = "KEY=VALUE")]
+    pub opts: Vec<String>,
+    /// IP Address Management Driver
+    #[arg(long, default_value = "default")]
+    pub ipam_driver: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkLsArgs {
+    /// Only display network IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate the output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Provide filter values (e.g. 'driver=bridge', 'name=x', 'label=k=v', 'id=...')
+    #[arg(short, long = "filter")]
+    pub filters: Vec<String>,
+    /// Pretty-print networks using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkConnectArgs {
+    pub network: String,
+    pub container: String,
+    /// Add network-scoped alias for the container
+    #[arg(long = "alias")]
+    pub aliases: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]
+    pub port: Option<String>,
 }

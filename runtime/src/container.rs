@@ -1,6 +1,6 @@
 //! A running container: its init process in new namespaces, on the rootfs, in its cgroup.
 
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::sched::CloneFlags;
@@ -8,7 +8,7 @@ use nix::sched::CloneFlags;
 use crate::cgroup::{CGROUP_ROOT, Cgroup};
 use crate::init::{Prepared, loopback_up, reset_signals};
 use crate::process::{ExitStatus, Process};
-use crate::spec::{ContainerSpec, Network};
+use crate::spec::{ContainerSpec, Namespace, Network};
 use crate::stdio::{ChildStdio, StdioSet};
 use crate::{Error, IoContext, Result, pty, rootfs, spawn};
 
@@ -51,15 +51,38 @@ impl Container {
         };
         let child_stdio = ChildStdio::prepare(stdio, spec.process.stdin, tty.as_ref())?;
         let steps = rootfs::plan(spec, tty.as_ref().map(|p| p.slave_path.as_path()));
-        let hostname = spec.hostname.clone();
-        let network = spec.network;
+        // Another's hostname is not ours to change.
+        let hostname = spec
+            .hostname
+            .clone()
+            .filter(|_| spec.namespaces.uts == Namespace::Private);
+        let network = spec.network.clone();
 
-        let mut flags = CloneFlags::CLONE_NEWNS
-            | CloneFlags::CLONE_NEWPID
-            | CloneFlags::CLONE_NEWUTS
-            | CloneFlags::CLONE_NEWIPC;
-        if network != Network::Host {
-            flags |= CloneFlags::CLONE_NEWNET;
+        let mut flags = CloneFlags::CLONE_NEWNS;
+        // Namespaces to enter (opened here, entered in the intermediate child before its
+        // fork, so a joined PID namespace is the init's own) and namespaces to make.
+        let mut joins = Vec::new();
+        for (ns, flag) in [
+            (&spec.namespaces.pid, CloneFlags::CLONE_NEWPID),
+            (&spec.namespaces.uts, CloneFlags::CLONE_NEWUTS),
+            (&spec.namespaces.ipc, CloneFlags::CLONE_NEWIPC),
+        ] {
+            match ns {
+                Namespace::Private => flags |= flag,
+                Namespace::Host => {}
+                Namespace::Join(path) => {
+                    let file = std::fs::File::open(path).ctx("open namespace", path)?;
+                    joins.push((file, flag, path.clone()));
+                }
+            }
+        }
+        match &network {
+            Network::Host => {}
+            Network::Join(path) => {
+                let file = std::fs::File::open(path).ctx("open network namespace", path)?;
+                joins.push((file, CloneFlags::CLONE_NEWNET, path.clone()));
+            }
+            Network::None | Network::Isolated => flags |= CloneFlags::CLONE_NEWNET,
         }
         let mut resources = spec.resources.clone();
         resources.memory = spec.memory_limit.or(resources.memory);
@@ -74,6 +97,9 @@ impl Container {
             for file in &procs {
                 std::fs::write(file, &me).ctx("join cgroup", file)?;
             }
+            for (file, flag, path) in &joins {
+                nix::sched::setns(file, *flag).ctx("join namespace", path)?;
+            }
             nix::sched::unshare(flags).ctx("unshare namespaces", "")
         };
         let init = || -> Error {
@@ -84,7 +110,7 @@ impl Container {
                 if let Some(name) = &hostname {
                     nix::unistd::sethostname(name).ctx("sethostname", "")?;
                 }
-                if network != Network::Host {
+                if matches!(network, Network::None | Network::Isolated) {
                     loopback_up()?;
                 }
                 Ok(())
@@ -94,7 +120,9 @@ impl Container {
                 Err(e) => e,
             }
         };
-        let pid = match spawn::spawn(&child_stdio.fds(), &prepare, &init) {
+        let mut keep = child_stdio.fds();
+        keep.extend(joins.iter().map(|(file, _, _)| file.as_raw_fd()));
+        let pid = match spawn::spawn(&keep, &prepare, &init) {
             Ok(pid) => pid,
             Err(e) => {
                 if let Some(cg) = &cgroup {

@@ -80,7 +80,7 @@ pub use seccomp::{Profile as SeccompProfile, Program as SeccompProgram};
 pub use securejoin::secure_join;
 pub use spec::{
     BindMount, ContainerSpec, DEFAULT_MASKED_PATHS, DEFAULT_PATH, DEFAULT_READONLY_PATHS,
-    MIN_MEMORY, Network, ProcessSpec, Rlimit, TmpfsMount, sysctl_namespace,
+    MIN_MEMORY, Namespace, Namespaces, Network, ProcessSpec, Rlimit, TmpfsMount, sysctl_namespace,
 };
 pub use stdio::{Stdio, StdioSet};
 pub use user::{User, resolve_user};

@@ -175,7 +175,7 @@ pub struct BindMount {
 }
 
 /// Which network namespace the container gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Network {
     /// Its own network namespace with only loopback (`--network none`).
     None,
@@ -185,6 +185,33 @@ pub enum Network {
     /// it through [`crate::publish_tcp`].
     #[default]
     Isolated,
+    /// An existing network namespace, by path (a bind-mounted nsfs file the engine set up, or
+    /// `/proc/PID/ns/net` of another container): `--network NAME` and `container:ID`. Its
+    /// interfaces, loopback included, are whoever made it's business.
+    Join(PathBuf),
+}
+
+/// Whether the container gets a new IPC, PID or UTS namespace, the host's, or another's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Namespace {
+    /// A new one (Docker's default).
+    #[default]
+    Private,
+    /// The caller's (`--ipc host`, `--pid host`, `--uts host`).
+    Host,
+    /// An existing one, by path (`/proc/PID/ns/ipc` of another container: `container:ID`).
+    Join(PathBuf),
+}
+
+/// The IPC, PID and UTS namespaces: new unless shared (`--ipc`, `--pid`, `--uts`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Namespaces {
+    /// `--ipc`.
+    pub ipc: Namespace,
+    /// `--pid`.
+    pub pid: Namespace,
+    /// `--uts`; the hostname is set only in a private one.
+    pub uts: Namespace,
 }
 
 /// Everything the runtime needs to start a container on an already-mounted rootfs.
@@ -232,6 +259,8 @@ pub struct ContainerSpec {
     /// Run a minimal init as PID 1 that reaps zombies and forwards signals to the command
     /// (`--init`).
     pub init: bool,
+    /// IPC, PID and UTS namespaces shared with the host or another container.
+    pub namespaces: Namespaces,
 }
 
 /// Sysctls a container may set: those of its own IPC, UTS or network namespace (Docker's list).
@@ -286,6 +315,7 @@ impl ContainerSpec {
             sysctls: Vec::new(),
             writable_sysfs: false,
             init: false,
+            namespaces: Namespaces::default(),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod inspect;
 mod layer;
 pub mod lifecycle;
 pub mod logs;
+pub mod network;
 pub mod ps;
 pub mod registry;
 pub mod run;
@@ -75,6 +76,8 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Build(args) => build::run(&engine, args)?,
         Command::Container(cmd) => return container::dispatch(&engine, cmd),
         Command::Daemon(args) => return crate::daemon::run(engine, args),
+        Command::Network(cmd) => return network::run(&engine, cmd),
+        Command::Port(args) => return network::port(&engine, args),
         Command::ContainerMonitor { id, ready_fd } => {
             return run::monitor_main(&engine, &id, ready_fd);
         }

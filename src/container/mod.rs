@@ -12,6 +12,7 @@ pub mod names;
 pub mod ports;
 pub mod record;
 pub mod restart;
+pub mod share;
 pub mod spec;
 pub mod store;
 

@@ -75,11 +75,38 @@ struct CreateBody {
     stdin_once: Option<bool>,
     /// Windows only.
     args_escaped: Option<bool>,
-    /// Per-network endpoint settings; clients send an empty one for `NetworkMode`.
-    networking_config: Option<Value>,
+    networking_config: Option<NetworkingConfigBody>,
     /// Every other field, checked by [`refuse_unsupported`].
     #[serde(flatten)]
     rest: BTreeMap<String, Value>,
+}
+
+/// `NetworkingConfig`: the container's endpoint on each network it starts on.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct NetworkingConfigBody {
+    endpoints_config: Option<BTreeMap<String, Option<EndpointBody>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct EndpointBody {
+    #[serde(rename = "IPAMConfig")]
+    ipam_config: Option<IpamBody>,
+    aliases: Option<Vec<String>>,
+    links: Option<Vec<String>>,
+    /// Every other field (MacAddress, DriverOpts, ...), checked by [`refuse_unsupported`].
+    #[serde(flatten)]
+    rest: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IpamBody {
+    #[serde(rename = "IPv4Address")]
+    ipv4_address: Option<String>,
+    #[serde(rename = "IPv6Address")]
+    ipv6_address: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,6 +119,16 @@ struct HostConfigBody {
     restart_policy: Option<RestartBody>,
     binds: Option<Vec<String>>,
     network_mode: Option<String>,
+    dns: Option<Vec<String>>,
+    dns_search: Option<Vec<String>>,
+    dns_options: Option<Vec<String>>,
+    extra_hosts: Option<Vec<String>>,
+    publish_all_ports: Option<bool>,
+    ipc_mode: Option<String>,
+    pid_mode: Option<String>,
+    #[serde(rename = "UTSMode")]
+    uts_mode: Option<String>,
+    links: Option<Vec<String>>,
     /// The client resizes the tty right after the start; the initial size needs nothing here.
     console_size: Option<Value>,
     /// `--cidfile` is written by the client.
@@ -164,16 +201,16 @@ struct RestartBody {
     maximum_retry_count: Option<u32>,
 }
 
-/// "80" or "80/tcp" -> "80/tcp"; only TCP is published here.
+/// "80" or "80/tcp" -> "80/tcp"; TCP and UDP are published here.
 fn port_key(key: &str) -> ApiResult<String> {
     let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
-    if proto != "tcp" {
+    if proto != "tcp" && proto != "udp" {
         return Err(ApiError::bad_request(format!(
-            "invalid port {key:?}: only tcp ports are supported"
+            "invalid port {key:?}: only tcp and udp ports are supported"
         )));
     }
     match port.parse::<u16>() {
-        Ok(p) if p > 0 => Ok(format!("{p}/tcp")),
+        Ok(p) if p > 0 => Ok(format!("{p}/{proto}")),
         _ => Err(ApiError::bad_request(format!("invalid port {key:?}"))),
     }
 }
@@ -183,24 +220,7 @@ impl CreateBody {
         refuse_unsupported("Config.", &self.rest)?;
         let host = self.host_config.unwrap_or_default();
         refuse_unsupported("HostConfig.", &host.rest)?;
-        let mode = host.network_mode.clone().unwrap_or_default();
-        if let Some(endpoints) = self
-            .networking_config
-            .as_ref()
-            .and_then(|n| n.get("EndpointsConfig"))
-            .and_then(Value::as_object)
-        {
-            for (network, settings) in endpoints {
-                // An endpoint on the container's own network that asks for nothing is what
-                // `docker run` sends by default.
-                let own = *network == mode || (mode.is_empty() && network == "default");
-                if !own || !asks_nothing(settings) {
-                    return Err(ApiError::bad_request(format!(
-                        "NetworkingConfig.EndpointsConfig.{network} is not supported by this engine (got {settings})"
-                    )));
-                }
-            }
-        }
+        let networking = networking(&host, self.networking_config)?;
         let image = self
             .image
             .filter(|i| !i.is_empty())
@@ -285,8 +305,70 @@ impl CreateBody {
             binds: host.binds.unwrap_or_default(),
             network: host.network_mode.unwrap_or_default(),
             confinement: host.confinement,
+            networking,
         })
     }
+}
+
+/// The networking fields of `HostConfig` and `NetworkingConfig`. The endpoint of the
+/// container's own network (by name or id) gives its aliases and address; the others are
+/// further networks.
+fn networking(
+    host: &HostConfigBody,
+    config: Option<NetworkingConfigBody>,
+) -> ApiResult<create::Networking> {
+    if host.dns_options.as_ref().is_some_and(|o| !o.is_empty()) {
+        return Err(ApiError::bad_request(
+            "HostConfig.DnsOptions is not supported",
+        ));
+    }
+    if host.links.as_ref().is_some_and(|l| !l.is_empty()) {
+        return Err(ApiError::bad_request(
+            "HostConfig.Links (legacy links) are not supported: put the containers on a user-defined network and use their names",
+        ));
+    }
+    let mut out = create::Networking {
+        dns: host.dns.clone().unwrap_or_default(),
+        dns_search: host.dns_search.clone().unwrap_or_default(),
+        extra_hosts: host.extra_hosts.clone().unwrap_or_default(),
+        publish_all: host.publish_all_ports.unwrap_or(false),
+        ipc: host.ipc_mode.clone().unwrap_or_default(),
+        pid: host.pid_mode.clone().unwrap_or_default(),
+        uts: host.uts_mode.clone().unwrap_or_default(),
+        missing_network_at_start: true,
+        ..Default::default()
+    };
+    let mode = host.network_mode.clone().unwrap_or_default();
+    let primary = match mode.as_str() {
+        "" | "default" => "bridge",
+        m => m,
+    };
+    for (name, ep) in config.and_then(|c| c.endpoints_config).unwrap_or_default() {
+        let ep = ep.unwrap_or_default();
+        refuse_unsupported(
+            &format!("NetworkingConfig.EndpointsConfig.{name}."),
+            &ep.rest,
+        )?;
+        if ep.links.as_ref().is_some_and(|l| !l.is_empty()) {
+            return Err(ApiError::bad_request(
+                "EndpointSettings.Links (legacy links) are not supported",
+            ));
+        }
+        let ipam = ep.ipam_config.unwrap_or_default();
+        if ipam.ipv6_address.as_ref().is_some_and(|a| !a.is_empty()) {
+            return Err(ApiError::bad_request("IPv6 addresses are not supported"));
+        }
+        let ip = ipam.ipv4_address.filter(|a| !a.is_empty());
+        let aliases = ep.aliases.unwrap_or_default();
+        if name == primary {
+            out.aliases = aliases;
+            out.ip = ip;
+        } else {
+            out.more
+                .insert(name, create::EndpointRequest { aliases, ip });
+        }
+    }
+    Ok(out)
 }
 
 /// `POST /containers/create?name=`: `{"Id": ..., "Warnings": [...]}`, 201.
@@ -531,7 +613,29 @@ mod tests {
             json!({"Image": "x", "HostConfig": {"PortBindings": {"53/udp": [{"HostPort": "53"}]}}}),
         )
         .unwrap();
-        assert!(udp.into_request(None).is_err());
+        assert_eq!(
+            udp.into_request(None).unwrap().port_bindings["53/udp"][0].host_port,
+            "53"
+        );
+        let sctp: CreateBody = serde_json::from_value(
+            json!({"Image": "x", "HostConfig": {"PortBindings": {"53/sctp": [{"HostPort": "53"}]}}}),
+        )
+        .unwrap();
+        assert!(sctp.into_request(None).is_err());
+        let net: CreateBody = serde_json::from_value(json!({
+            "Image": "x",
+            "HostConfig": {"NetworkMode": "app_default", "Dns": ["10.0.0.2"]},
+            "NetworkingConfig": {"EndpointsConfig": {
+                "app_default": {"Aliases": ["web"], "IPAMConfig": {"IPv4Address": "10.1.0.5"}},
+                "other": {"Aliases": ["w2"]}
+            }}
+        }))
+        .unwrap();
+        let r = net.into_request(None).unwrap();
+        assert_eq!(r.networking.aliases, ["web"]);
+        assert_eq!(r.networking.ip.as_deref(), Some("10.1.0.5"));
+        assert_eq!(r.networking.more["other"].aliases, ["w2"]);
+        assert_eq!(r.networking.dns, ["10.0.0.2"]);
     }
 
     #[test]

@@ -72,8 +72,11 @@ fn typed_status(e: &anyhow::Error) -> Option<StatusCode> {
     use crate::commands::registry::Unauthorized;
     use crate::container::{Conflict, ExitError, NoSuchImage};
     for cause in e.chain() {
-        if cause.is::<NoSuchImage>() {
+        if cause.is::<NoSuchImage>() || cause.is::<crate::network::NoSuchNetwork>() {
             return Some(StatusCode::NOT_FOUND);
+        }
+        if cause.is::<crate::network::Forbidden>() {
+            return Some(StatusCode::FORBIDDEN);
         }
         if cause.is::<Conflict>() {
             return Some(StatusCode::CONFLICT);

@@ -14,7 +14,8 @@
 //!
 //! - [`containers`], [`container_output`]: the container endpoints.
 //! - [`images`], [`transfer`], [`build`]: the image endpoints.
-//! - [`system`], [`events`]: ping, version, info, df, auth, networks, the event stream.
+//! - [`system`], [`events`]: ping, version, info, df, auth, the event stream.
+//! - [`networks`]: the network endpoints.
 //! - [`restore`]: at start, containers whose restart policy says so are started again.
 //!
 //! Concurrency comes from the stores: every mutation holds their cross-process file locks
@@ -30,6 +31,7 @@ mod events;
 mod exec;
 mod images;
 mod listen;
+mod networks;
 mod params;
 mod restore;
 mod server;

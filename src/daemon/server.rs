@@ -20,7 +20,9 @@ use tower::{Layer, ServiceExt};
 use super::error::{ApiError, ApiResult};
 use super::events::{self, Events};
 use super::listen::Listener;
-use super::{attach, build, container_output, containers, exec, images, system, transfer};
+use super::{
+    attach, build, container_output, containers, exec, images, networks, system, transfer,
+};
 use crate::engine::Engine;
 
 /// The newest API version served (Docker 20.10's).
@@ -72,8 +74,15 @@ fn routes(state: AppState) -> Router {
         .route("/system/df", get(system::df))
         .route("/auth", post(system::auth))
         .route("/events", get(events::stream))
-        .route("/networks", get(system::networks))
-        .route("/networks/{id}", get(system::network))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         // Images.
         .route("/images/json", get(images::list))
         .route("/images/create", post(transfer::create))
