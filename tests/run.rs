@@ -111,7 +111,12 @@ fn driver_layer_dirs(e: &Engine) -> usize {
     std::fs::read_dir(dir)
         .unwrap()
         .flatten()
-        .filter(|d| d.file_name() != "l" && d.path().is_dir())
+        // Layers only: not l/ (links) nor dot entries (.refs: mount counts).
+        .filter(|d| {
+            d.file_name() != "l"
+                && !d.file_name().to_string_lossy().starts_with('.')
+                && d.path().is_dir()
+        })
         .count()
 }
 
