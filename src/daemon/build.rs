@@ -57,7 +57,7 @@ pub async fn build(
     let reader = BodyReader::new(body);
     let events = Arc::clone(&state.events);
     Ok(stream::stream_blocking(&state, JSON, move |engine, out| {
-        let context = BuildContext::tar(reader)?;
+        let context = BuildContext::tar(reader, &engine.settings.data_root)?;
         let text = build_cmd::context_dockerfile(&context, dockerfile.as_deref())?;
         let sink = {
             let out = out.clone();
