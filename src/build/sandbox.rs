@@ -152,6 +152,16 @@ impl Interrupt {
         Ok(me)
     }
 
+    /// Interrupts the build as a signal would: the step's process is killed and the build
+    /// fails (a daemon's build whose client has gone).
+    pub fn trigger(&self) {
+        self.hit.store(true, Ordering::SeqCst);
+        let target = self.pid.load(Ordering::SeqCst);
+        if target > 0 {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(target), Signal::SIGKILL);
+        }
+    }
+
     /// Fails once a signal has come.
     pub fn check(&self) -> Result<()> {
         if self.hit.load(Ordering::SeqCst) {

@@ -24,6 +24,8 @@ pub struct BuildRequest {
     /// `--network`: host (default, bridge) or none.
     pub network: String,
     pub quiet: bool,
+    /// Interrupts the build from elsewhere (the daemon: the client has gone).
+    pub cancel: Option<crate::build::Interrupt>,
 }
 
 pub fn run(engine: &Engine, args: BuildArgs) -> Result<()> {
@@ -46,6 +48,7 @@ pub fn run(engine: &Engine, args: BuildArgs) -> Result<()> {
         target: args.target.clone(),
         network: args.network.clone(),
         quiet: args.quiet,
+        cancel: None,
     };
     // Checked before the context is read.
     parse_tags(&request.tags)?;
@@ -114,6 +117,7 @@ pub fn build(
         quiet: request.quiet,
         output: output.clone(),
         handle_signals,
+        cancel: request.cancel.clone(),
     };
     let image = Builder::new(engine, &opts, context).build()?;
     for t in &tags {
