@@ -22,6 +22,7 @@ mod network;
 mod owned;
 mod progress;
 mod registry;
+mod reserve;
 mod sweep;
 mod template;
 
