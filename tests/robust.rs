@@ -3,6 +3,8 @@
 //! cgroup, lease or spool without a live owner, and every image still runs. And a data root
 //! on a 100%-full filesystem, where listing and removing must still work.
 
+#![allow(clippy::unwrap_used)] // tests: a failed setup is a failed test
+
 mod common;
 
 use std::path::{Path, PathBuf};
