@@ -33,11 +33,13 @@ impl Engine {
         let image_root = root.join("image").join(driver.name());
         let layers = LayerStore::open(&image_root, Arc::clone(&driver))?;
         let images = ImageStore::open(&image_root, layers.clone())?;
-        Ok(Engine {
+        let engine = Engine {
             settings,
             driver,
             layers,
             images,
-        })
+        };
+        crate::sweep::run(&engine);
+        Ok(engine)
     }
 }

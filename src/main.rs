@@ -19,8 +19,11 @@ mod engine;
 mod human;
 mod image_archive;
 mod network;
+mod owned;
 mod progress;
 mod registry;
+mod reserve;
+mod sweep;
 mod template;
 
 use std::process::ExitCode;

@@ -91,6 +91,13 @@ pub trait Driver: Send + Sync + fmt::Debug {
     /// Unmounts everything this driver mounted; called when the engine shuts down.
     fn cleanup(&self) -> Result<()>;
 
+    /// Undoes the mounts no live process holds any more (their holders were killed), without
+    /// touching those in use; run at every start, so it must be cheap. Drivers whose mounts
+    /// do not outlive a process need nothing here.
+    fn sweep_mounts(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Writes an uncompressed tar of what layer `id` changes relative to `parent` (the whole
     /// tree when `parent` is `None`), deletions as `.wh.` whiteouts.
     fn diff(&self, id: &LayerId, parent: Option<&LayerId>, out: &mut dyn Write) -> Result<()> {

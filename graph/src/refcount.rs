@@ -39,7 +39,12 @@ fn start_time(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces and parentheses: count fields after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = rest.split_whitespace();
+    // A zombie (killed, not yet reaped by its parent) holds nothing any more.
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// Whether the holder file `name` belongs to a live process.
@@ -118,6 +123,20 @@ impl RefCounts {
             let _ = fs::remove_dir(&dir);
         }
         Ok(Some(left))
+    }
+
+    /// Runs `f` (an unmount, say) only when no live process holds `id`, under the layer's
+    /// lock, so no `increment` slips in between the count and `f`. Returns whether `f` ran.
+    /// This is how a start-up sweep undoes the mounts of killed processes.
+    pub fn if_unused(&self, id: &LayerId, f: impl FnOnce() -> Result<()>) -> Result<bool> {
+        let _lock = self.lock(id)?;
+        let dir = self.layer_dir(id);
+        if !Self::live(&dir)?.is_empty() {
+            return Ok(false);
+        }
+        let _ = fs::remove_dir(&dir);
+        f()?;
+        Ok(true)
     }
 
     /// The number of live references, from every process.

@@ -30,7 +30,7 @@ pub struct BuildContext {
     /// Its files.
     pub source: SourceRoot,
     /// Keeps an unpacked standard-input context alive.
-    _temp: Option<tempfile::TempDir>,
+    _temp: Option<crate::owned::Scratch>,
 }
 
 /// One source of a COPY/ADD, found.
@@ -66,10 +66,10 @@ impl BuildContext {
     }
 
     /// A tar stream (plain or compressed), unpacked into a temporary directory.
-    pub fn tar(input: impl Read) -> Result<BuildContext> {
-        let temp = tempfile::Builder::new()
-            .prefix("engine-build-context-")
-            .tempdir()
+    /// The directory is scratch under `data_root`, swept at the next start if the builder
+    /// is killed.
+    pub fn tar(input: impl Read, data_root: &Path) -> Result<BuildContext> {
+        let temp = crate::owned::Scratch::new(data_root, "build-context")
             .context("creating a directory for the context")?;
         let (_, plain) = graph::archive::decompress(input)?;
         let mut archive = tar::Archive::new(plain);
@@ -90,10 +90,8 @@ impl BuildContext {
     }
 
     /// An empty context (a Dockerfile given alone on standard input).
-    pub fn empty() -> Result<BuildContext> {
-        let temp = tempfile::Builder::new()
-            .prefix("engine-build-context-")
-            .tempdir()
+    pub fn empty(data_root: &Path) -> Result<BuildContext> {
+        let temp = crate::owned::Scratch::new(data_root, "build-context")
             .context("creating an empty context")?;
         Ok(BuildContext {
             source: SourceRoot {

@@ -30,3 +30,4 @@ pub mod sandbox;
 pub use builder::{Builder, Options};
 pub use context::BuildContext;
 pub use output::Output;
+pub use sandbox::Interrupt;

@@ -15,6 +15,7 @@ use runtime::{BindMount, Container, ContainerSpec, Network, ProcessSpec, Stdio, 
 
 use crate::container::create::random_id;
 use crate::engine::Engine;
+use crate::owned::{Lease, Scratch};
 
 /// A writable layer for one step.
 #[derive(Debug)]
@@ -22,12 +23,19 @@ pub struct Sandbox<'e> {
     engine: &'e Engine,
     id: String,
     rootfs: Option<PathBuf>,
+    /// Held for the step's life: if the builder is killed, the next start's sweep finds it
+    /// unlocked and kills the step's process, unmounts and removes its layer and cgroup.
+    _lease: Lease,
 }
 
 impl<'e> Sandbox<'e> {
     /// A writable layer on `parent` (`None`: empty, for a scratch image).
     pub fn create(engine: &'e Engine, parent: Option<&ChainId>) -> Result<Self> {
         let id = random_id();
+        let lease = Lease::take(
+            &engine.settings.data_root,
+            &format!("{}{id}", crate::sweep::BUILD_LEASE),
+        )?;
         engine
             .layers
             .create_rw(&id, parent, &CreateOpts::default())
@@ -36,6 +44,7 @@ impl<'e> Sandbox<'e> {
             engine,
             id,
             rootfs: None,
+            _lease: lease,
         })
     }
 
@@ -143,6 +152,16 @@ impl Interrupt {
         Ok(me)
     }
 
+    /// Interrupts the build as a signal would: the step's process is killed and the build
+    /// fails (a daemon's build whose client has gone).
+    pub fn trigger(&self) {
+        self.hit.store(true, Ordering::SeqCst);
+        let target = self.pid.load(Ordering::SeqCst);
+        if target > 0 {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(target), Signal::SIGKILL);
+        }
+    }
+
     /// Fails once a signal has come.
     pub fn check(&self) -> Result<()> {
         if self.hit.load(Ordering::SeqCst) {
@@ -155,9 +174,7 @@ impl Interrupt {
 /// Runs the process to completion in the sandbox; returns its exit code.
 pub fn run(sandbox: &mut Sandbox<'_>, spec: &RunSpec, interrupt: &Interrupt) -> Result<i32> {
     let rootfs = sandbox.rootfs()?;
-    let files = tempfile::Builder::new()
-        .prefix("engine-build-etc-")
-        .tempdir()
+    let files = Scratch::new(&sandbox.engine.settings.data_root, "build-etc")
         .context("creating the step's /etc files")?;
     let host = spec.network == Network::Host;
     let hosts = if host {

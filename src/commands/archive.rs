@@ -107,7 +107,7 @@ pub(super) fn write_output(
 }
 
 pub fn load(engine: &Engine, args: LoadArgs) -> Result<()> {
-    let scratch = engine.settings.data_root.join("tmp");
+    let scratch = engine.settings.data_root.clone();
     let source = match &args.input {
         Some(path) => Source::open(path, &scratch)?,
         None => {

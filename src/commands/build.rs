@@ -24,6 +24,8 @@ pub struct BuildRequest {
     /// `--network`: host (default, bridge) or none.
     pub network: String,
     pub quiet: bool,
+    /// Interrupts the build from elsewhere (the daemon: the client has gone).
+    pub cancel: Option<crate::build::Interrupt>,
 }
 
 pub fn run(engine: &Engine, args: BuildArgs) -> Result<()> {
@@ -46,6 +48,7 @@ pub fn run(engine: &Engine, args: BuildArgs) -> Result<()> {
         target: args.target.clone(),
         network: args.network.clone(),
         quiet: args.quiet,
+        cancel: None,
     };
     // Checked before the context is read.
     parse_tags(&request.tags)?;
@@ -54,7 +57,7 @@ pub fn run(engine: &Engine, args: BuildArgs) -> Result<()> {
         if stdin_dockerfile {
             bail!("invalid argument: can't use stdin for both build context and dockerfile");
         }
-        stdin_context(args.file.as_deref())?
+        stdin_context(args.file.as_deref(), &engine.settings.data_root)?
     } else {
         let dir = PathBuf::from(&args.context);
         let context = BuildContext::dir(&dir)?;
@@ -114,6 +117,7 @@ pub fn build(
         quiet: request.quiet,
         output: output.clone(),
         handle_signals,
+        cancel: request.cancel.clone(),
     };
     let image = Builder::new(engine, &opts, context).build()?;
     for t in &tags {
@@ -162,7 +166,7 @@ fn read_dockerfile(path: &Path) -> Result<String> {
 }
 
 /// `-`: a tar (plain or compressed) holding the context, or a lone Dockerfile.
-fn stdin_context(file: Option<&Path>) -> Result<(BuildContext, String)> {
+fn stdin_context(file: Option<&Path>, data_root: &Path) -> Result<(BuildContext, String)> {
     let mut input = BufReader::with_capacity(1 << 16, io::stdin().lock());
     let head = input.fill_buf().context("reading standard input")?;
     let is_archive = head.starts_with(&[0x1f, 0x8b])
@@ -171,9 +175,9 @@ fn stdin_context(file: Option<&Path>) -> Result<(BuildContext, String)> {
     if !is_archive {
         let mut text = String::new();
         input.read_to_string(&mut text)?;
-        return Ok((BuildContext::empty()?, text));
+        return Ok((BuildContext::empty(data_root)?, text));
     }
-    let context = BuildContext::tar(input)?;
+    let context = BuildContext::tar(input, data_root)?;
     let dockerfile = context_dockerfile(&context, file.and_then(Path::to_str))?;
     Ok((context, dockerfile))
 }
@@ -184,7 +188,7 @@ mod tests {
     use super::*;
 
     /// A tar context as a client would upload it, with a symlink pointing at `outside`.
-    fn context_with_link(outside: &Path) -> BuildContext {
+    fn context_with_link(outside: &Path, data_root: &Path) -> BuildContext {
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
         h.set_size(12);
@@ -195,7 +199,7 @@ mod tests {
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_size(0);
         b.append_link(&mut h, "link", outside).unwrap();
-        BuildContext::tar(&b.into_inner().unwrap()[..]).unwrap()
+        BuildContext::tar(&b.into_inner().unwrap()[..], data_root).unwrap()
     }
 
     #[test]
@@ -203,7 +207,8 @@ mod tests {
         let host = tempfile::tempdir().unwrap();
         let secret = host.path().join("secret");
         fs::write(&secret, "FROM host-secret").unwrap();
-        let ctx = context_with_link(&secret);
+        let data_root = tempfile::tempdir().unwrap();
+        let ctx = context_with_link(&secret, data_root.path());
         let read = |name: &str| context_dockerfile(&ctx, Some(name));
         assert_eq!(read("sub/Real.df").unwrap(), "FROM scratch");
         assert_eq!(read("./sub/../sub/Real.df").unwrap(), "FROM scratch");

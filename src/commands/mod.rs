@@ -33,6 +33,39 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         other => other,
     };
     let engine = Engine::open(settings)?;
+    let root = engine.settings.data_root.clone();
+    let kind = removal_or_write(&command);
+    if kind == Some(true) {
+        crate::reserve::make_room(&root);
+    }
+    let outcome = dispatch(command, engine);
+    // A removal may have freed room, a write may have room to spare: the reserve is made
+    // whole again for the next removal on a full disk.
+    if kind.is_some() {
+        crate::reserve::refill(&root);
+    }
+    outcome
+}
+
+/// `Some(true)` for commands that remove, `Some(false)` for others that write, `None` for
+/// read-only ones (which never write).
+fn removal_or_write(command: &Command) -> Option<bool> {
+    match command {
+        Command::Rm(_) | Command::Rmi(_) => Some(true),
+        Command::Image(_) | Command::Container(_) => Some(true),
+        Command::Import(_)
+        | Command::Load(_)
+        | Command::Pull(_)
+        | Command::Build(_)
+        | Command::Create(_)
+        | Command::Run(_)
+        | Command::Commit(_)
+        | Command::Tag { .. } => Some(false),
+        _ => None,
+    }
+}
+
+fn dispatch(command: Command, engine: Engine) -> Result<ExitCode> {
     match command {
         Command::Info => info::run(&engine)?,
         Command::Layer(cmd) => layer::run(&engine, cmd)?,

@@ -16,7 +16,7 @@ use super::error::{ApiError, ApiResult};
 use super::params::Params;
 use super::server::{AppState, blocking};
 use super::stream::{self, BodyReader, JSON};
-use crate::build::{BuildContext, Output};
+use crate::build::{BuildContext, Interrupt, Output};
 use crate::commands::build::{self as build_cmd, BuildRequest};
 use crate::commands::container::{self as container_cmd, CommitRequest};
 use crate::container::store::ContainerStore;
@@ -24,6 +24,7 @@ use crate::container::store::ContainerStore;
 /// `POST /build?t=&dockerfile=&buildargs=&nocache=&target=&networkmode=&q=`.
 pub async fn build(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<super::server::Peer>>,
     params: Params,
     body: Body,
 ) -> ApiResult<Response> {
@@ -47,6 +48,7 @@ pub async fn build(
         target: params.non_empty("target").map(str::to_string),
         network: params.get("networkmode").unwrap_or("").to_string(),
         quiet: params.flag("q"),
+        cancel: Some(Interrupt::default()),
     };
     if let Some(remote) = params.non_empty("remote") {
         return Err(ApiError::bad_request(format!(
@@ -57,7 +59,10 @@ pub async fn build(
     let reader = BodyReader::new(body);
     let events = Arc::clone(&state.events);
     Ok(stream::stream_blocking(&state, JSON, move |engine, out| {
-        let context = BuildContext::tar(reader)?;
+        if let (Some(cancel), Some(axum::Extension(peer))) = (&request.cancel, peer) {
+            out.on_gone(peer, cancel.clone());
+        }
+        let context = BuildContext::tar(reader, &engine.settings.data_root)?;
         let text = build_cmd::context_dockerfile(&context, dockerfile.as_deref())?;
         let sink = {
             let out = out.clone();

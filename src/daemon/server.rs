@@ -287,13 +287,15 @@ async fn accept_loop(
         // The slot first: past the cap, clients wait in the listen queue, holding no
         // descriptor of ours.
         let slot = Arc::clone(&slots).acquire_owned().await?;
+        let mut peer = None;
         let accepted: std::io::Result<(Box<dyn Stream>, Option<TlsAcceptor>)> = match &listener {
-            Listener::Unix { listener, .. } => listener
-                .accept()
-                .await
-                .map(|(s, _)| (Box::new(s) as Box<dyn Stream>, None)),
+            Listener::Unix { listener, .. } => listener.accept().await.map(|(s, _)| {
+                peer = Peer::of(&s);
+                (Box::new(s) as Box<dyn Stream>, None)
+            }),
             Listener::Tcp { listener, tls, .. } => listener.accept().await.map(|(s, _)| {
                 let _ = s.set_nodelay(true);
+                peer = Peer::of(&s);
                 (Box::new(s) as Box<dyn Stream>, tls.clone())
             }),
         };
@@ -325,16 +327,26 @@ async fn accept_loop(
                     }
                 }
             };
-            serve_connection(Held { io, _slot: slot }, app, limits, stop).await;
+            serve_connection(Held { io, _slot: slot }, app, limits, stop, peer).await;
         });
     }
 }
 
 /// HTTP/1.1 on one connection, with upgrades (attach, exec) and the header/idle timeout.
-async fn serve_connection(io: Held, app: App, limits: Limits, mut stop: watch::Receiver<bool>) {
+async fn serve_connection(
+    io: Held,
+    app: App,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+    peer: Option<Peer>,
+) {
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let app = app.clone();
-        async move { app.oneshot(req.map(axum::body::Body::new)).await }
+        let mut req = req.map(axum::body::Body::new);
+        if let Some(p) = &peer {
+            req.extensions_mut().insert(p.clone());
+        }
+        async move { app.oneshot(req).await }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -354,6 +366,38 @@ async fn serve_connection(io: Held, app: App, limits: Limits, mut stop: watch::R
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "API connection ended");
+    }
+}
+
+/// The client's end of a connection, for a long request to notice that the client has
+/// gone: hyper reads nothing while a response streams, so a closed socket goes unseen
+/// until the next write, which a quiet build step may not make for hours.
+#[derive(Debug, Clone)]
+pub struct Peer(Arc<std::os::fd::OwnedFd>);
+
+impl Peer {
+    fn of(s: &impl std::os::fd::AsFd) -> Option<Peer> {
+        s.as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(|fd| Peer(Arc::new(fd)))
+    }
+
+    /// Whether the client has closed its end (or the connection broke), waiting at most
+    /// `wait` for it.
+    pub fn gone(&self, wait: Duration) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        // Linux's "peer closed its end"; nix names no constant for it.
+        let rdhup = PollFlags::from_bits_retain(libc::POLLRDHUP);
+        let mut fds = [PollFd::new(self.0.as_fd(), rdhup)];
+        let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(n) if n > 0 => fds[0]
+                .revents()
+                .is_some_and(|r| r.intersects(rdhup | PollFlags::POLLHUP | PollFlags::POLLERR)),
+            _ => false,
+        }
     }
 }
 

@@ -56,6 +56,32 @@ impl ChannelWriter {
         self.tx.is_closed()
     }
 
+    /// Triggers `interrupt` if the client (`peer`) goes before the response ends; watched
+    /// by a thread that keeps no hold on the response.
+    pub fn on_gone(&self, peer: super::server::Peer, interrupt: crate::build::Interrupt) {
+        let weak = self.tx.downgrade();
+        let watch = move || {
+            loop {
+                match weak.upgrade() {
+                    None => return,
+                    Some(tx) if tx.is_closed() => break,
+                    Some(_) => {}
+                }
+                if peer.gone(std::time::Duration::from_millis(200)) {
+                    break;
+                }
+            }
+            tracing::info!("the client has gone: interrupting its build");
+            interrupt.trigger();
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("client-gone".into())
+            .spawn(watch)
+        {
+            tracing::warn!(error = %e, "cannot watch for the client going");
+        }
+    }
+
     /// Ends the response as broken (after a failure half-way).
     pub fn abort(&self, message: String) {
         let _ = self.tx.blocking_send(Err(io::Error::other(message)));

@@ -224,8 +224,7 @@ pub async fn load(
     let reader = BodyReader::new(body);
     let events: Arc<Events> = Arc::clone(&state.events);
     Ok(stream::stream_blocking(&state, JSON, move |engine, out| {
-        let scratch = engine.settings.data_root.join("tmp");
-        let source = Source::extract(reader, &scratch)?;
+        let source = Source::extract(reader, &engine.settings.data_root)?;
         let progress = Progress::json(out.json_sink(), quiet);
         let loaded = image_archive::load(engine, &source, &progress);
         source.close();

@@ -32,7 +32,7 @@ pub struct Source {
     file: Option<PathBuf>,
     members: HashMap<String, Member>,
     /// Removed with the source.
-    scratch: Option<tempfile::TempDir>,
+    scratch: Option<crate::owned::Scratch>,
 }
 
 /// `./a//b/` -> `a/b`.
@@ -45,8 +45,9 @@ fn clean(name: &str) -> String {
 
 impl Source {
     /// Indexes the plain tar in the regular file `path`, else copies members out under
-    /// `scratch_parent`.
-    pub fn open(path: &Path, scratch_parent: &Path) -> Result<Self> {
+    /// a scratch directory under `data_root` (removed by the next start's sweep if this
+    /// process is killed).
+    pub fn open(path: &Path, data_root: &Path) -> Result<Self> {
         let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let mut head = [0u8; 6];
         let n = read_up_to(&mut file, &mut head)?;
@@ -55,16 +56,12 @@ impl Source {
         if plain && file.metadata()?.is_file() {
             return Self::index(file, path);
         }
-        Self::extract(file, scratch_parent)
+        Self::extract(file, data_root)
     }
 
     /// Copies the members of the (possibly compressed) tar stream `input` out.
-    pub fn extract(input: impl Read, scratch_parent: &Path) -> Result<Self> {
-        std::fs::create_dir_all(scratch_parent)?;
-        let scratch = tempfile::Builder::new()
-            .prefix("load-")
-            .tempdir_in(scratch_parent)
-            .with_context(|| format!("creating a directory in {}", scratch_parent.display()))?;
+    pub fn extract(input: impl Read, data_root: &Path) -> Result<Self> {
+        let scratch = crate::owned::Scratch::new(data_root, "load")?;
         let (_, plain) = decompress(input)?;
         let mut archive = tar::Archive::new(plain);
         let mut members = HashMap::new();
@@ -194,9 +191,7 @@ impl Source {
 
     /// Removes what the source copied out.
     pub fn close(self) {
-        if let Some(dir) = self.scratch {
-            let _ = dir.close();
-        }
+        drop(self.scratch);
     }
 }
 

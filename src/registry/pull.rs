@@ -175,13 +175,7 @@ impl LayerPlan<'_> {
         for layer in &layers[first..] {
             progress.status(&short(&layer.digest), "Pulling fs layer");
         }
-        let tmp_root = self.engine.settings.data_root.join("tmp");
-        std::fs::create_dir_all(&tmp_root)
-            .with_context(|| format!("creating {}", tmp_root.display()))?;
-        let tmp = tempfile::Builder::new()
-            .prefix("pull-")
-            .tempdir_in(&tmp_root)
-            .with_context(|| format!("creating a temp directory in {}", tmp_root.display()))?;
+        let tmp = crate::owned::Scratch::new(&self.engine.settings.data_root, "pull")?;
         let next = AtomicUsize::new(first);
         let cancel = AtomicBool::new(false);
         let (tx, rx) = mpsc::channel::<(usize, Result<PathBuf>)>();

@@ -83,13 +83,7 @@ pub fn push(
     for d in diff_ids.iter().rev() {
         progress.status(&short(d), "Preparing");
     }
-    let tmp_root = engine.settings.data_root.join("tmp");
-    std::fs::create_dir_all(&tmp_root)
-        .with_context(|| format!("creating {}", tmp_root.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix("push-")
-        .tempdir_in(&tmp_root)
-        .with_context(|| format!("creating a temp directory in {}", tmp_root.display()))?;
+    let tmp = crate::owned::Scratch::new(&engine.settings.data_root, "push")?;
     let cache = BlobCache::new(super::image_root(engine));
     let repo_key = format!("{}/{}", repo.client.registry(), repo.path);
     let mut blobs = Vec::new();

@@ -332,6 +332,11 @@ impl Driver for Overlay2Driver {
         self.cleanup_mounts()
     }
 
+    fn sweep_mounts(&self) -> Result<()> {
+        let _span = debug_span!("sweep_mounts", driver = NAME).entered();
+        self.sweep_merged()
+    }
+
     fn diff(&self, id: &LayerId, parent: Option<&LayerId>, out: &mut dyn Write) -> Result<()> {
         let _span = debug_span!("diff", driver = NAME, %id).entered();
         self.diff_layer(id, parent, out)

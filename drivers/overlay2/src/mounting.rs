@@ -103,6 +103,33 @@ impl Overlay2Driver {
         }
     }
 
+    /// Unmounts each layer's `merged` that no live process holds: what a killed `commit`,
+    /// `diff` or monitor left mounted. One read of mountinfo when nothing is left over.
+    pub(crate) fn sweep_merged(&self) -> Result<()> {
+        let home = self.layout.home();
+        for m in mount::mount_points()? {
+            let Ok(rest) = m.strip_prefix(home) else {
+                continue;
+            };
+            let mut parts = rest.components();
+            let (Some(layer), Some(last), None) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            if last.as_os_str() != layout::MERGED_DIR {
+                continue;
+            }
+            let Ok(id) = LayerId::new(layer.as_os_str().to_string_lossy().into_owned()) else {
+                continue;
+            };
+            let _lock = self.locks.lock(&id);
+            let unmounted = self.refs.if_unused(&id, || self.unmount_merged(&m))?;
+            if unmounted {
+                info!(layer = %id, "unmounted a layer no live process holds");
+            }
+        }
+        Ok(())
+    }
+
     /// Unmounts every mount under the home (deepest first) and forgets all references.
     pub(crate) fn cleanup_mounts(&self) -> Result<()> {
         self.refs.drain();

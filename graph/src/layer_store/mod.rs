@@ -73,8 +73,14 @@ impl LayerStore {
         let layout = Layout::new(image_root.join("layerdb"));
         layout.create_dirs()?;
         let store = LayerStore { layout, driver };
-        let _lock = store.lock()?;
-        store.sweep()?;
+        // Nothing left over (the usual case) costs one directory read. A store lock held by
+        // another process means a live writer: the sweep is left to a later start rather
+        // than waited for, so opening never waits on anyone's I/O.
+        if !store.layout.tmp_entries()?.is_empty()
+            && let Some(_lock) = StoreLock::try_exclusive(&store.layout.lock_file())?
+        {
+            store.sweep()?;
+        }
         Ok(store)
     }
 
@@ -91,12 +97,18 @@ impl LayerStore {
     /// If the same chain already exists the new copy is discarded and the existing one returned.
     pub fn register(&self, input: impl Read, parent: Option<&ChainId>) -> Result<Layer> {
         let _span = info_span!("register_layer", driver = self.driver.name()).entered();
-        let _lock = self.lock()?;
-        let parent_layer = parent.map(|p| self.get(p)).transpose()?;
         let cache_id = LayerId::random();
-        let journal = self.layout.creating_journal(&cache_id);
-        crate::atomic_file::write_atomic(&journal, b"")?;
-
+        let journal_path = self.layout.creating_journal(&cache_id);
+        // The store lock is held only to check the parent and to start the journal, and again
+        // to record the result: the layer's bytes are applied without it, so readers and other
+        // writers never wait on this I/O. The journal stays flock-held meanwhile, which tells
+        // a sweep (and `remove` of the parent) that a live process is making this layer.
+        let (parent_layer, journal) = {
+            let _lock = self.lock()?;
+            let parent_layer = parent.map(|p| self.get(p)).transpose()?;
+            let journal = Journal::start(&journal_path, parent)?;
+            (parent_layer, journal)
+        };
         let recording = self.layout.recording(&cache_id);
         let applied = self.apply_new(&cache_id, parent_layer.as_ref(), input, &recording);
         let (diff_id, size, recorded) = match applied {
@@ -104,16 +116,17 @@ impl LayerStore {
             Err(e) => {
                 self.discard_driver_layer(&cache_id);
                 let _ = fs::remove_file(&recording);
-                let _ = fs::remove_file(&journal);
+                journal.finish(&journal_path);
                 return Err(e);
             }
         };
+        let _lock = self.lock()?;
         let chain = chain_id(parent, &diff_id);
         if let Ok(existing) = self.get(&chain) {
             debug!(%chain, "layer already present; discarding the duplicate");
             self.discard_driver_layer(&cache_id);
             let _ = fs::remove_file(&recording);
-            let _ = fs::remove_file(&journal);
+            journal.finish(&journal_path);
             return Ok(existing);
         }
         let layer = Layer {
@@ -128,7 +141,8 @@ impl LayerStore {
             &layer,
             recorded.then_some(recording.as_path()),
         )?;
-        fs::remove_file(&journal).ctx("remove journal", &journal)?;
+        fs::remove_file(&journal_path).ctx("remove journal", &journal_path)?;
+        drop(journal);
         Ok(layer)
     }
 
@@ -256,6 +270,14 @@ impl LayerStore {
                 return Err(Error::Busy(format!(
                     "layer {} is the parent of layer {}",
                     layer.chain_id, other.chain_id
+                )));
+            }
+        }
+        for parent in self.in_progress()?.values().flatten() {
+            if parent == &layer.chain_id {
+                return Err(Error::Busy(format!(
+                    "layer {} is the parent of a layer being registered",
+                    layer.chain_id
                 )));
             }
         }
@@ -428,8 +450,18 @@ impl LayerStore {
         let produced = producer
             .join()
             .map_err(|_| Error::InvalidInput("the diff thread panicked".into()))?;
-        produced?;
-        registered
+        match (produced, registered) {
+            // The registration failed first (a full disk, say) and closed the pipe: its
+            // error is the cause, the producer's broken pipe only a consequence.
+            (Err(p), Err(r)) if is_broken_pipe(&p) => Err(r),
+            (Err(p), Ok(layer)) => {
+                // A layer from a diff that failed half-way is not the container's.
+                let _ = self.remove(&layer.chain_id);
+                Err(p)
+            }
+            (Err(p), Err(_)) => Err(p),
+            (Ok(()), registered) => registered,
+        }
     }
 
     fn parent_cache(&self, rw: &RwLayer) -> Result<Option<LayerId>> {
@@ -458,6 +490,7 @@ impl LayerStore {
         if leftovers.is_empty() {
             return Ok(());
         }
+        let busy = self.in_progress()?;
         let live: std::collections::HashSet<LayerId> = self
             .list()?
             .into_iter()
@@ -465,6 +498,14 @@ impl LayerStore {
             .chain(self.rw_layers()?.into_iter().map(|m| m.mount_id))
             .collect();
         for entry in leftovers {
+            let name = entry
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let owner = name.split('.').next().unwrap_or_default();
+            if LayerId::new(owner).is_ok_and(|id| busy.contains_key(&id)) {
+                continue;
+            }
             for cache_id in layout::cache_ids_in_leftover(&entry) {
                 if !live.contains(&cache_id) && self.driver.exists(&cache_id) {
                     warn!(layer = %cache_id, "removing a layer left behind by an interrupted operation");
@@ -484,6 +525,65 @@ impl LayerStore {
         }
         Ok(())
     }
+}
+
+impl LayerStore {
+    /// The layers being registered by live processes (their journal is flock-held), with
+    /// the parent each is made on. Journals of dead processes are not listed.
+    fn in_progress(&self) -> Result<std::collections::HashMap<LayerId, Option<ChainId>>> {
+        let mut busy = std::collections::HashMap::new();
+        for entry in self.layout.tmp_entries()? {
+            let name = entry
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let Some(id) = name.strip_suffix(".creating") else {
+                continue;
+            };
+            let Ok(id) = LayerId::new(id) else { continue };
+            let Ok(file) = fs::File::open(&entry) else {
+                continue;
+            };
+            if let Err(fs::TryLockError::WouldBlock) = file.try_lock_shared() {
+                let parent = fs::read_to_string(&entry)
+                    .ok()
+                    .and_then(|p| p.trim().parse().ok());
+                busy.insert(id, parent);
+            }
+        }
+        Ok(busy)
+    }
+}
+
+/// The journal of one registration: `tmp/<cache-id>.creating`, naming the parent chain,
+/// flock-held by the registering process until the layer is recorded or discarded.
+struct Journal {
+    _file: fs::File,
+}
+
+impl Journal {
+    /// Writes and locks the journal; call under the store lock (so a sweep, which holds it,
+    /// never sees the file before it is locked).
+    fn start(path: &Path, parent: Option<&ChainId>) -> Result<Journal> {
+        let mut file = fs::File::create(path).ctx("create journal", path)?;
+        file.lock().ctx("lock journal", path)?;
+        let text = parent.map(|p| p.to_string()).unwrap_or_default();
+        file.write_all(text.as_bytes()).ctx("write journal", path)?;
+        file.sync_all().ctx("fsync journal", path)?;
+        if let Some(dir) = path.parent() {
+            crate::atomic_file::sync_dir(dir)?;
+        }
+        Ok(Journal { _file: file })
+    }
+
+    /// Removes the journal of a registration given up.
+    fn finish(self, path: &Path) {
+        let _ = fs::remove_file(path);
+    }
+}
+
+fn is_broken_pipe(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// A reader that hands a copy of every byte to a pipe; if the pipe breaks, copying stops and

@@ -53,6 +53,8 @@ pub struct Options {
     /// Take SIGINT/SIGTERM/SIGHUP to interrupt the build (the CLI); a daemon leaves its
     /// signals alone.
     pub handle_signals: bool,
+    /// Interrupted from elsewhere (the daemon, when the client goes).
+    pub cancel: Option<Interrupt>,
 }
 
 /// One finished (or current) stage.
@@ -124,6 +126,8 @@ impl<'a> Builder<'a> {
         let file = parser::parse(&self.opts.dockerfile)?;
         if self.opts.handle_signals {
             self.interrupt = Interrupt::install()?;
+        } else if let Some(cancel) = &self.opts.cancel {
+            self.interrupt = cancel.clone();
         }
         self.escape = file.escape;
         if file.instructions.is_empty() {
