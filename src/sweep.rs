@@ -55,6 +55,11 @@ pub fn run(engine: &Engine) {
                 // Not a container of this data root (another engine's, or a live build).
                 continue;
             }
+            if !store.monitor_alive(id) {
+                // Reading the record reconciles it: an orphaned container is killed and its
+                // exit recorded (137), as when `ps` or `inspect` finds it.
+                let _ = store.load(id);
+            }
             // Holding the monitor lock: nobody starts the container while it is cleaned.
             if let Ok(Some(_monitor)) = store.try_monitor_lock(id) {
                 tracing::info!(container = %id, "killing a container whose monitor is gone");
