@@ -111,6 +111,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Serve the Docker Engine API on a UNIX socket (for Docker's CLI and SDKs)
     Daemon(DaemonArgs),
     /// Owns one container: started by `run -d`/`start`, not meant to be typed.
@@ -155,6 +158,12 @@ pub struct RunArgs {
     /// Bind mount a volume (HOST:CONTAINER[:ro] or NAME:CONTAINER)
     #[arg(short, long = "volume")]
     pub volumes: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,source=,target=,...)
+    #[arg(long = "mount", value_name = "mount")]
+    pub mounts: Vec<String>,
+    /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw])
+    #[arg(long = "volumes-from", value_name = "list")]
+    pub volumes_from: Vec<String>,
     /// Connect a container to a network (bridge, host, none)
     #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
@@ -638,6 +647,66 @@ pub enum ImageCommand {
         /// Do not prompt for confirmation
         #[arg(short, long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume
+    Create {
+        /// Specify volume driver name
+        #[arg(short, long, default_value = "local")]
+        driver: String,
+        /// Set metadata for a volume (KEY=VALUE, repeatable)
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// Set driver specific options (type=, device=, o=; repeatable)
+        #[arg(short, long = "opt", value_name = "KEY=VALUE")]
+        opts: Vec<String>,
+        /// Specify volume name
+        #[arg(long = "name", hide = true)]
+        name_flag: Option<String>,
+        /// The name (default: a random one)
+        name: Option<String>,
+    },
+    /// List volumes
+    #[command(alias = "list")]
+    Ls {
+        /// Only display volume names
+        #[arg(short, long)]
+        quiet: bool,
+        /// Provide filter values (e.g. 'dangling=true', 'label=K[=V]', 'name=', 'driver=')
+        #[arg(short, long = "filter")]
+        filters: Vec<String>,
+        /// Pretty-print volumes using a Go template
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on one or more volumes
+    Inspect {
+        /// Format the output using the given Go template
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove one or more volumes
+    #[command(alias = "remove")]
+    Rm {
+        /// Force the removal of one or more volumes
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove all unused local volumes
+    Prune {
+        /// Do not prompt for confirmation
+        #[arg(short, long)]
+        force: bool,
+        /// Provide filter values (e.g. 'label=<label>')
+        #[arg(long = "filter")]
+        filters: Vec<String>,
     },
 }
 

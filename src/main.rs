@@ -21,6 +21,7 @@ mod image_archive;
 mod progress;
 mod registry;
 mod template;
+mod volume;
 
 use std::process::ExitCode;
 

@@ -74,7 +74,7 @@ pub use pty::{RawModeGuard, copy_pty, set_window_size, window_size};
 pub use securejoin::secure_join;
 pub use spec::{
     BindMount, ContainerSpec, DEFAULT_MASKED_PATHS, DEFAULT_PATH, DEFAULT_READONLY_PATHS,
-    MIN_MEMORY, Network, ProcessSpec,
+    MIN_MEMORY, Network, ProcessSpec, TmpfsMount,
 };
 pub use stdio::{Stdio, StdioSet};
 pub use user::{User, resolve_user};

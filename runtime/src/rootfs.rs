@@ -64,6 +64,12 @@ pub(crate) enum Step {
     },
     /// A symlink.
     Symlink { link: PathBuf, target: PathBuf },
+    /// Mount a tmpfs with the user's flags and data (`--mount type=tmpfs`).
+    Tmpfs {
+        target: PathBuf,
+        flags: MsFlags,
+        data: String,
+    },
     /// Bind a host path into the rootfs.
     Bind {
         source: PathBuf,
@@ -143,13 +149,35 @@ pub(crate) fn plan(spec: &ContainerSpec, console: Option<&Path>) -> Vec<Step> {
             readonly: false,
         });
     }
-    for m in &spec.mounts {
-        steps.push(Step::Bind {
-            source: m.source.clone(),
-            target: m.destination.clone(),
-            readonly: m.readonly,
-        });
+    // Parents before children whatever the kind, so no mount hides one made inside it;
+    // the sort is stable, so mounts of one depth keep the spec's order.
+    let mut user: Vec<(usize, Step)> = spec
+        .mounts
+        .iter()
+        .map(|m| {
+            (
+                m.destination.components().count(),
+                Step::Bind {
+                    source: m.source.clone(),
+                    target: m.destination.clone(),
+                    readonly: m.readonly,
+                },
+            )
+        })
+        .collect();
+    for t in &spec.tmpfs {
+        let (flags, data) = tmpfs_options(&t.options);
+        user.push((
+            t.destination.components().count(),
+            Step::Tmpfs {
+                target: t.destination.clone(),
+                flags,
+                data,
+            },
+        ));
     }
+    user.sort_by_key(|(depth, _)| *depth);
+    steps.extend(user.into_iter().map(|(_, step)| step));
     steps.push(Step::PivotRoot);
     steps.extend(spec.masked_paths.iter().map(|p| Step::Mask(p.into())));
     steps.extend(spec.readonly_paths.iter().map(|p| Step::ReadOnly(p.into())));
@@ -198,6 +226,17 @@ fn apply_one(rootfs: &Path, step: &Step) -> Result<()> {
             std::fs::create_dir_all(&dir).ctx("create mount point", &dir)?;
             nix::mount::mount(Some(*fstype), &dir, Some(*fstype), *flags, *data)
                 .map_err(|e| Error::errno(format!("mount {fstype} on"), &dir, e as i32))
+        }
+        Step::Tmpfs {
+            target,
+            flags,
+            data,
+        } => {
+            let dir = secure_join(rootfs, target)?;
+            std::fs::create_dir_all(&dir).ctx("create mount point", &dir)?;
+            let data = (!data.is_empty()).then_some(data.as_str());
+            nix::mount::mount(Some("tmpfs"), &dir, Some("tmpfs"), *flags, data)
+                .map_err(|e| Error::errno("mount tmpfs on", &dir, e as i32))
         }
         Step::Device { path, major, minor } => make_device(rootfs, path, *major, *minor),
         Step::Symlink { link, target } => {
@@ -337,6 +376,37 @@ fn readonly(path: &Path) -> Result<()> {
     }
 }
 
+/// mount(8)-style options split into flags and the filesystem's data; later ones win.
+fn tmpfs_options(options: &[String]) -> (MsFlags, String) {
+    let mut flags = MsFlags::empty();
+    let mut data: Vec<&str> = Vec::new();
+    for o in options.iter().flat_map(|o| o.split(',')) {
+        let (set, clear) = match o {
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+            "" => continue,
+            other => {
+                // A later size= or mode= replaces an earlier one.
+                let key = other.split_once('=').map_or(other, |(k, _)| k);
+                data.retain(|d| d.split_once('=').map_or(*d, |(k, _)| k) != key);
+                data.push(other);
+                continue;
+            }
+        };
+        flags = (flags | set) - clear;
+    }
+    (flags, data.join(","))
+}
+
 /// A C string of a path, for the few raw calls made in children.
 pub(crate) fn cpath(p: &Path) -> Result<CString> {
     CString::new(p.as_os_str().as_bytes())
@@ -385,6 +455,29 @@ mod tests {
         // /sys is read-only and /dev keeps device nodes working (no nodev).
         assert!(steps.iter().any(|s| matches!(s, Step::Fs { fstype: "sysfs", flags, .. } if flags.contains(MsFlags::MS_RDONLY))));
         assert!(steps.iter().any(|s| matches!(s, Step::Fs { target, flags, .. } if target == Path::new("/dev") && !flags.contains(MsFlags::MS_NODEV))));
+        let mut spec = ContainerSpec::new("c", "/r", vec!["sh".into()]);
+        spec.mounts.push(BindMount {
+            source: "/host/deep".into(),
+            destination: "/t/deep".into(),
+            readonly: false,
+        });
+        spec.tmpfs.push(crate::spec::TmpfsMount {
+            destination: "/t".into(),
+            options: vec!["noexec,size=1m".into(), "exec".into(), "size=2m".into()],
+        });
+        let steps2 = plan(&spec, None);
+        let t = steps2
+            .iter()
+            .position(|s| matches!(s, Step::Tmpfs { target, flags, data } if target == Path::new("/t") && !flags.contains(MsFlags::MS_NOEXEC) && data == "size=2m"))
+            .unwrap();
+        let deep = steps2
+            .iter()
+            .position(|s| matches!(s, Step::Bind { target, .. } if target == Path::new("/t/deep")))
+            .unwrap();
+        assert!(
+            t < deep,
+            "the tmpfs parent is mounted before the bind inside it"
+        );
         assert!(steps.contains(&Step::Symlink {
             link: "/dev/ptmx".into(),
             target: "pts/ptmx".into()

@@ -84,6 +84,16 @@ pub struct BindMount {
     pub readonly: bool,
 }
 
+/// A tmpfs mounted in the container (`--mount type=tmpfs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TmpfsMount {
+    /// The absolute path inside the container; created when missing.
+    pub destination: PathBuf,
+    /// Options as mount(8) takes them: flags (`ro`, `nosuid`, `nodev`, `noexec` and their
+    /// opposites) and tmpfs data (`size=`, `mode=`, ...); later ones win.
+    pub options: Vec<String>,
+}
+
 /// Which network namespace the container gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Network {
@@ -111,6 +121,9 @@ pub struct ContainerSpec {
     pub hostname: Option<String>,
     /// Bind mounts, applied in order after /proc, /sys and /dev.
     pub mounts: Vec<BindMount>,
+    /// Tmpfs mounts; with the bind mounts, mounted parents before children (fewer path
+    /// components first), as Docker orders them.
+    pub tmpfs: Vec<TmpfsMount>,
     /// The network namespace.
     pub network: Network,
     /// Memory limit in bytes (`-m`).
@@ -134,6 +147,7 @@ impl ContainerSpec {
             process: ProcessSpec::new(args),
             hostname: None,
             mounts: Vec::new(),
+            tmpfs: Vec::new(),
             network: Network::Isolated,
             memory_limit: None,
             memory_swap_limit: None,
@@ -174,6 +188,14 @@ impl ContainerSpec {
                     "bind mount {}:{}: both paths must be absolute",
                     m.source.display(),
                     m.destination.display()
+                )));
+            }
+        }
+        for t in &self.tmpfs {
+            if !t.destination.is_absolute() {
+                return Err(Error::InvalidInput(format!(
+                    "tmpfs {}: the path must be absolute",
+                    t.destination.display()
                 )));
             }
         }

@@ -22,6 +22,10 @@ pub fn container_json(engine: &Engine, record: &Record) -> Result<Value> {
         .unwrap_or_default();
     if let Some(map) = v.as_object_mut() {
         map.remove("HasBeenManuallyStopped");
+        map.insert(
+            "Mounts".into(),
+            Value::Array(record.mounts.iter().map(|m| m.public_json()).collect()),
+        );
         map.insert("Platform".into(), json!("linux"));
         map.insert("ProcessLabel".into(), json!(""));
         map.insert("AppArmorProfile".into(), json!(""));

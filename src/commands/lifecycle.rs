@@ -161,16 +161,18 @@ pub fn rm(engine: &Engine, args: RmArgs) -> Result<ExitCode> {
     let store = store(engine)?;
     each(&args.containers, |name| {
         let record = store.resolve(name)?;
-        remove_one(engine, &store, &record, args.force)
+        remove_one_with_volumes(engine, &store, &record, args.force, args.volumes)
     })
 }
 
-/// Docker's rm: refused while running unless `force`, which kills it first.
-pub fn remove_one(
+/// Docker's rm: refused while running unless `force`, which kills it first; with `volumes`
+/// (`rm -v`), the container's anonymous volumes go too.
+pub fn remove_one_with_volumes(
     engine: &Engine,
     store: &ContainerStore,
     record: &Record,
     force: bool,
+    volumes: bool,
 ) -> Result<()> {
     if store.monitor_alive(&record.id) {
         if !force {
@@ -200,7 +202,7 @@ pub fn remove_one(
     if !store.dir(&record.id).exists() {
         return Ok(());
     }
-    monitor::remove(engine, store, &record.id)
+    monitor::remove_with_volumes(engine, store, &record.id, volumes)
 }
 
 pub fn wait(engine: &Engine, args: WaitArgs) -> Result<ExitCode> {

@@ -14,6 +14,7 @@ pub mod logs;
 pub mod ps;
 pub mod registry;
 pub mod run;
+pub mod volume;
 
 use std::process::ExitCode;
 
@@ -74,6 +75,7 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Export(args) => return container::export(&engine, args),
         Command::Build(args) => build::run(&engine, args)?,
         Command::Container(cmd) => return container::dispatch(&engine, cmd),
+        Command::Volume(cmd) => return volume::run(&engine, cmd),
         Command::Daemon(args) => return crate::daemon::run(engine, args),
         Command::ContainerMonitor { id, ready_fd } => {
             return run::monitor_main(&engine, &id, ready_fd);

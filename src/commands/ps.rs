@@ -114,22 +114,7 @@ pub fn summary_json(r: &Record) -> serde_json::Value {
             }
         }
     }
-    let mounts: Vec<serde_json::Value> = r
-        .mounts
-        .iter()
-        .map(|m| {
-            serde_json::json!({
-                "Type": m.kind,
-                "Name": m.name,
-                "Source": m.source,
-                "Destination": m.destination,
-                "Driver": if m.kind == "volume" { "local" } else { "" },
-                "Mode": if m.rw { "" } else { "ro" },
-                "RW": m.rw,
-                "Propagation": "",
-            })
-        })
-        .collect();
+    let mounts: Vec<serde_json::Value> = r.mounts.iter().map(|m| m.public_json()).collect();
     serde_json::json!({
         "Id": r.id,
         "Names": [r.name],

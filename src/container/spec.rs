@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use runtime::{BindMount, ContainerSpec, Network, ProcessSpec};
+use runtime::{BindMount, ContainerSpec, Network, ProcessSpec, TmpfsMount};
 
 use super::record::Record;
 
@@ -26,6 +26,22 @@ pub fn build(record: &Record, rootfs: &Path) -> Result<ContainerSpec> {
         _ => Some(record.config.hostname.clone()),
     };
     for m in &record.mounts {
+        if m.kind == "tmpfs" {
+            // Docker's flags for a tmpfs mount; the user's options come after and win.
+            let mut options: Vec<String> = ["noexec", "nosuid", "nodev"]
+                .iter()
+                .map(|o| o.to_string())
+                .collect();
+            options.extend(m.tmpfs_options.iter().cloned());
+            if !m.rw {
+                options.push("ro".into());
+            }
+            spec.tmpfs.push(TmpfsMount {
+                destination: PathBuf::from(&m.destination),
+                options,
+            });
+            continue;
+        }
         spec.mounts.push(BindMount {
             source: PathBuf::from(&m.source),
             destination: PathBuf::from(&m.destination),

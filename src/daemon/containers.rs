@@ -65,6 +65,8 @@ struct CreateBody {
     labels: Option<BTreeMap<String, String>>,
     exposed_ports: Option<BTreeMap<String, Value>>,
     host_config: Option<HostConfigBody>,
+    /// Anonymous volumes by destination.
+    volumes: Option<BTreeMap<String, Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +79,8 @@ struct HostConfigBody {
     restart_policy: Option<RestartBody>,
     binds: Option<Vec<String>>,
     network_mode: Option<String>,
+    mounts: Option<Vec<crate::volume::spec::MountSpec>>,
+    volumes_from: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,6 +197,9 @@ impl CreateBody {
             auto_remove: host.auto_remove.unwrap_or(false),
             binds: host.binds.unwrap_or_default(),
             network: host.network_mode.unwrap_or_default(),
+            mounts: host.mounts.unwrap_or_default(),
+            volumes_from: host.volumes_from.unwrap_or_default(),
+            volumes: self.volumes.unwrap_or_default().into_keys().collect(),
         })
     }
 }
@@ -347,17 +354,18 @@ pub async fn kill(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /containers/{id}?force=&v=` (there are no anonymous volumes to remove with it).
+/// `DELETE /containers/{id}?force=&v=` (`v`: its anonymous volumes too).
 pub async fn remove(
     State(state): State<AppState>,
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
     let force = params.flag("force");
+    let volumes = params.flag("v");
     blocking(&state, move |engine| {
         let store = store(engine)?;
         let record = store.resolve(&id)?;
-        lifecycle::remove_one(engine, &store, &record, force)
+        lifecycle::remove_one_with_volumes(engine, &store, &record, force, volumes)
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -72,7 +72,7 @@ fn typed_status(e: &anyhow::Error) -> Option<StatusCode> {
     use crate::commands::registry::Unauthorized;
     use crate::container::{Conflict, ExitError, NoSuchImage};
     for cause in e.chain() {
-        if cause.is::<NoSuchImage>() {
+        if cause.is::<NoSuchImage>() || cause.is::<crate::volume::NoSuchVolume>() {
             return Some(StatusCode::NOT_FOUND);
         }
         if cause.is::<Conflict>() {

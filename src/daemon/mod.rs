@@ -14,6 +14,7 @@
 //!
 //! - [`containers`], [`container_output`]: the container endpoints.
 //! - [`images`], [`transfer`], [`build`]: the image endpoints.
+//! - [`volumes`]: the volume endpoints.
 //! - [`system`], [`events`]: ping, version, info, df, auth, networks, the event stream.
 //! - [`restore`]: at start, containers whose restart policy says so are started again.
 //!
@@ -35,6 +36,7 @@ mod server;
 mod stream;
 mod system;
 mod transfer;
+mod volumes;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@ use tower::util::MapRequestLayer;
 
 use super::error::{ApiError, ApiResult};
 use super::events::{self, Events};
-use super::{attach, build, container_output, containers, exec, images, system, transfer};
+use super::{attach, build, container_output, containers, exec, images, system, transfer, volumes};
 use crate::engine::Engine;
 
 /// The newest API version served (Docker 20.10's).
@@ -97,6 +97,14 @@ fn routes(state: AppState) -> Router {
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/wait", post(attach::wait))
         .route("/containers/{id}/resize", post(attach::resize))
+        // Volumes.
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         // Exec.
         .route("/containers/{id}/exec", post(exec::create))
         .route("/exec/{id}/start", post(exec::start))

@@ -160,7 +160,7 @@ pub async fn info(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 /// `GET /system/df`: images (with how many containers use each), containers, and the
 /// layers' total size.
 pub async fn df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let (images, containers, layers_size) = blocking(&state, |engine| {
+    let (images, containers, layers_size, volumes) = blocking(&state, |engine| {
         let records = crate::commands::ps::list(engine, true, None, &[])?;
         let mut images = crate::commands::image::summaries(engine, true, &[])?;
         for img in &mut images {
@@ -177,14 +177,15 @@ pub async fn df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
             })
             .collect();
         let layers_size: u64 = engine.layers.list()?.iter().map(|l| l.size).sum();
-        Ok((images, containers, layers_size))
+        let (volumes, _) = crate::commands::volume::usage_json(engine)?;
+        Ok((images, containers, layers_size, volumes))
     })
     .await?;
     Ok(Json(json!({
         "LayersSize": layers_size,
         "Images": images,
         "Containers": containers,
-        "Volumes": [],
+        "Volumes": volumes,
         "BuildCache": [],
     })))
 }
