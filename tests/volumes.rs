@@ -153,7 +153,7 @@ fn volumes_cli(e: &Engine) {
         "commit",
         "--change",
         "VOLUME [\"/www\"]",
-        &e.ok(&["create", "busybox", "true"]).trim().to_string(),
+        e.ok(&["create", "busybox", "true"]).trim(),
         "withvol",
     ]);
     e.ok(&["container", "prune", "-f"]);
