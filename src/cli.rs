@@ -114,6 +114,8 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
     /// Serve the Docker Engine API on a UNIX socket (for Docker's CLI and SDKs)
     Daemon(DaemonArgs),
     /// Owns one container: started by `run -d`/`start`, not meant to be typed.
@@ -473,6 +475,8 @@ pub enum ContainerCommand {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
     /// Remove all stopped containers
     Prune {
         /// Do not prompt for confirmation
@@ -648,6 +652,22 @@ pub enum ImageCommand {
         #[arg(short, long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short, long)]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long)]
+    pub follow_link: bool,
+    /// CONTAINER:SRC_PATH, or a local path ('-': a tar on standard input)
+    #[arg(allow_hyphen_values = true)]
+    pub src: String,
+    /// CONTAINER:DEST_PATH, or a local path ('-': a tar on standard output)
+    #[arg(allow_hyphen_values = true)]
+    pub dest: String,
 }
 
 #[derive(Debug, Subcommand)]

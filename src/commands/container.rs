@@ -37,6 +37,7 @@ pub fn dispatch(engine: &Engine, cmd: ContainerCommand) -> Result<ExitCode> {
         ContainerCommand::Diff(a) => diff(engine, a),
         ContainerCommand::Commit(a) => commit(engine, a),
         ContainerCommand::Export(a) => export(engine, a),
+        ContainerCommand::Cp(a) => super::cp::run(engine, a),
         ContainerCommand::Prune { force } => lifecycle::prune(engine, force),
     }
 }

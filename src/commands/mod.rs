@@ -4,6 +4,7 @@ pub mod archive;
 mod attach;
 pub mod build;
 pub mod container;
+mod cp;
 mod exec;
 pub mod image;
 pub mod info;
@@ -75,6 +76,7 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Export(args) => return container::export(&engine, args),
         Command::Build(args) => build::run(&engine, args)?,
         Command::Container(cmd) => return container::dispatch(&engine, cmd),
+        Command::Cp(args) => return cp::run(&engine, args),
         Command::Volume(cmd) => return volume::run(&engine, cmd),
         Command::Daemon(args) => return crate::daemon::run(engine, args),
         Command::ContainerMonitor { id, ready_fd } => {

@@ -3,6 +3,7 @@
 //! policies, random names, and the built-in hello-world image.
 
 pub mod attach;
+pub mod copy;
 pub mod create;
 pub mod hello;
 pub mod log;

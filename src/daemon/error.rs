@@ -75,6 +75,12 @@ fn typed_status(e: &anyhow::Error) -> Option<StatusCode> {
         if cause.is::<NoSuchImage>() || cause.is::<crate::volume::NoSuchVolume>() {
             return Some(StatusCode::NOT_FOUND);
         }
+        if cause.is::<crate::container::copy::NoSuchPath>() {
+            return Some(StatusCode::NOT_FOUND);
+        }
+        if cause.is::<crate::container::copy::BadPath>() {
+            return Some(StatusCode::BAD_REQUEST);
+        }
         if cause.is::<Conflict>() {
             return Some(StatusCode::CONFLICT);
         }

@@ -12,7 +12,7 @@
 //! save and export tars, events) stream through a channel ([`stream`]); request bodies
 //! (load, build contexts, import) are read as they arrive.
 //!
-//! - [`containers`], [`container_output`]: the container endpoints.
+//! - [`containers`], [`container_output`], [`archive`]: the container endpoints.
 //! - [`images`], [`transfer`], [`build`]: the image endpoints.
 //! - [`volumes`]: the volume endpoints.
 //! - [`system`], [`events`]: ping, version, info, df, auth, networks, the event stream.
@@ -22,6 +22,7 @@
 //! (names are checked and taken under one lock), which serialize the daemon's own threads
 //! as they serialize CLI processes.
 
+mod archive;
 mod attach;
 mod build;
 mod container_output;

@@ -11,7 +11,9 @@ use tower::util::MapRequestLayer;
 
 use super::error::{ApiError, ApiResult};
 use super::events::{self, Events};
-use super::{attach, build, container_output, containers, exec, images, system, transfer, volumes};
+use super::{
+    archive, attach, build, container_output, containers, exec, images, system, transfer, volumes,
+};
 use crate::engine::Engine;
 
 /// The newest API version served (Docker 20.10's).
@@ -96,6 +98,10 @@ fn routes(state: AppState) -> Router {
         .route("/containers/{id}/top", get(container_output::top))
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/wait", post(attach::wait))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::head).put(archive::put),
+        )
         .route("/containers/{id}/resize", post(attach::resize))
         // Volumes.
         .route("/volumes", get(volumes::list))
