@@ -34,7 +34,22 @@ pub fn container_json(engine: &Engine, record: &Record) -> Result<Value> {
             json!({ "Name": record.driver, "Data": graph_data }),
         );
     }
+    super::inspect_fields::container(&mut v);
     Ok(v)
+}
+
+/// The container's sizes: its writable layer's changes (`SizeRw`) and its whole filesystem
+/// (`SizeRootFs`, the image's layers too), as `?size=1` shows them.
+pub fn sizes(engine: &Engine, record: &Record) -> (u64, u64) {
+    let rw = engine.layers.diff_size_rw(&record.id).unwrap_or(0);
+    let image = record
+        .image
+        .parse()
+        .ok()
+        .and_then(|id| engine.images.get(&id).ok())
+        .map(|i| image::image_size(engine, &i))
+        .unwrap_or(0);
+    (rw, rw + image)
 }
 
 /// `engine inspect NAME...`: containers first, then images (or only `--type`).

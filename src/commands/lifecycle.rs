@@ -174,6 +174,15 @@ pub fn remove_one_with_volumes(
     force: bool,
     volumes: bool,
 ) -> Result<()> {
+    // A container recorded as exited whose monitor is still finishing (unmounting, after
+    // `wait` or `start -a` reported the exit) is stopped: wait for the monitor, never
+    // refuse it as running.
+    if store.monitor_alive(&record.id) {
+        let current = store.load(&record.id)?;
+        if current.state.status == "exited" && !current.state.restarting {
+            wait_monitor(store, &record.id, AFTER_KILL);
+        }
+    }
     if store.monitor_alive(&record.id) {
         if !force {
             let what = if record.state.restarting {

@@ -9,6 +9,7 @@ mod exec;
 pub mod image;
 pub mod info;
 pub mod inspect;
+pub mod inspect_fields;
 mod layer;
 pub mod lifecycle;
 pub mod logs;

@@ -72,17 +72,20 @@ pub fn list(
         }
     }
     let all = all || limit.is_some() || parsed.iter().any(|(k, _)| k == "status" || k == "exited");
-    // Docker: several values of one key match any of them; different keys must all match.
+    // Docker: several values of one key match any of them, except labels, which must all
+    // match; different keys must all match.
     let mut rows: Vec<Record> = store
         .list()?
         .into_iter()
         .filter(|r| all || r.state.running)
         .filter(|r| {
-            parsed.iter().all(|(k, _)| {
-                parsed
-                    .iter()
-                    .filter(|(k2, _)| k2 == k)
-                    .any(|(_, v)| matches(r, k, v))
+            parsed.iter().all(|(k, v)| {
+                k == "label" && matches(r, k, v)
+                    || k != "label"
+                        && parsed
+                            .iter()
+                            .filter(|(k2, _)| k2 == k)
+                            .any(|(_, v)| matches(r, k, v))
             })
         })
         .collect();

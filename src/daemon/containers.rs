@@ -238,7 +238,7 @@ pub async fn create(
         .into_response())
 }
 
-/// `GET /containers/json?all=&limit=&filters=`.
+/// `GET /containers/json?all=&limit=&size=&filters=`.
 pub async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
     let filters = params.filters()?;
     let all = params.flag("all");
@@ -246,24 +246,41 @@ pub async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Js
         .number("limit")?
         .filter(|n| *n > 0)
         .map(|n| n as usize);
+    let size = params.flag("size");
     let rows = blocking(&state, move |engine| {
         Ok(ps::list(engine, all, limit, &filters)?
             .iter()
-            .map(ps::summary_json)
+            .map(|r| {
+                let mut v = ps::summary_json(r);
+                if size {
+                    let (rw, root) = inspect::sizes(engine, r);
+                    v["SizeRw"] = json!(rw);
+                    v["SizeRootFs"] = json!(root);
+                }
+                v
+            })
             .collect::<Vec<_>>())
     })
     .await?;
     Ok(Json(Value::Array(rows)))
 }
 
-/// `GET /containers/{id}/json`: the document `engine inspect` prints.
+/// `GET /containers/{id}/json?size=`: the document `engine inspect` prints.
 pub async fn inspect(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    params: Params,
 ) -> ApiResult<Json<Value>> {
+    let size = params.flag("size");
     let doc = blocking(&state, move |engine| {
         let record = store(engine)?.resolve(&id)?;
-        inspect::container_json(engine, &record)
+        let mut doc = inspect::container_json(engine, &record)?;
+        if size {
+            let (rw, root) = inspect::sizes(engine, &record);
+            doc["SizeRw"] = json!(rw);
+            doc["SizeRootFs"] = json!(root);
+        }
+        Ok(doc)
     })
     .await?;
     Ok(Json(doc))

@@ -171,8 +171,9 @@ pub async fn df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
             .iter()
             .map(|r| {
                 let mut v = crate::commands::ps::summary_json(r);
-                v["SizeRw"] = json!(0);
-                v["SizeRootFs"] = json!(0);
+                let (rw, root) = crate::commands::inspect::sizes(engine, r);
+                v["SizeRw"] = json!(rw);
+                v["SizeRootFs"] = json!(root);
                 v
             })
             .collect();

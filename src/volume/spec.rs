@@ -12,25 +12,59 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct MountSpec {
     /// bind, volume or tmpfs.
-    #[serde(rename = "Type", default)]
+    #[serde(rename = "Type", default, deserialize_with = "nullable")]
     pub kind: String,
     /// A host path (bind) or a volume name (volume; empty: an anonymous volume).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub source: String,
     /// The path in the container.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub target: String,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_false"
+    )]
     pub read_only: bool,
     /// Docker Desktop's file sharing hint; no effect on Linux (as in Docker).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub consistency: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bind_options: Option<BindOptions>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub volume_options: Option<VolumeOptions>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tmpfs_options: Option<TmpfsOptions>,
+}
+
+/// Docker's clients send `null` for what they leave unset (the Python SDK's `"Source":
+/// null`): the field's empty value.
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 fn is_false(b: &bool) -> bool {
@@ -40,29 +74,57 @@ fn is_false(b: &bool) -> bool {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct BindOptions {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub propagation: String,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_false"
+    )]
     pub non_recursive: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct VolumeOptions {
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_false"
+    )]
     pub no_copy: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub labels: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub driver_config: Option<DriverConfig>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DriverConfig {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub options: Option<BTreeMap<String, String>>,
 }
 
@@ -70,10 +132,18 @@ pub struct DriverConfig {
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct TmpfsOptions {
     /// Bytes (0: the kernel's default, half the memory).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_zero"
+    )]
     pub size_bytes: i64,
     /// Permission bits (0: tmpfs's default, 1777).
-    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_zero_u32"
+    )]
     pub mode: u32,
 }
 
@@ -451,6 +521,21 @@ mod tests {
         assert!(parse_mount_flag("type=bind,source=/a").is_err());
         assert!(parse_mount_flag("type=bind,source=/a,target=/b,volume-nocopy").is_err());
         assert!(parse_mount_flag("type=tmpfs,target=/b,ro=maybe").is_err());
+    }
+
+    #[test]
+    fn mount_specs_take_nulls_as_unset() {
+        let m: MountSpec = serde_json::from_value(serde_json::json!({
+            "Type": "tmpfs", "Source": null, "Target": "/t", "ReadOnly": null,
+            "Consistency": null, "TmpfsOptions": {"SizeBytes": 1048576, "Mode": null}
+        }))
+        .unwrap();
+        assert_eq!(m.source, "");
+        assert_eq!(m.tmpfs_options.unwrap().size_bytes, 1 << 20);
+        assert!(
+            serde_json::from_value::<MountSpec>(serde_json::json!({"Type": "bind", "Bogus": 1}))
+                .is_err()
+        );
     }
 
     #[test]

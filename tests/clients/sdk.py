@@ -1,0 +1,78 @@
+"""Docker's Python SDK against `engine daemon` (run by tests/clients.rs).
+
+Usage: sdk.py SOCKET. Each check raises on a wrong answer; the exit status is the verdict.
+"""
+import io
+import sys
+import tarfile
+
+import docker
+
+client = docker.DockerClient(base_url="unix://" + sys.argv[1], version="1.41", timeout=60)
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+    print("ok:", what, flush=True)
+
+
+# The SDK's most common call: run in the foreground, get the output, remove the container.
+out = client.containers.run("busybox", ["sh", "-c", "echo hello; echo err >&2"], remove=True)
+check(out == b"hello\n", "containers.run returns the output: %r" % out)
+check(client.containers.list(all=True) == [], "remove=True leaves no container")
+try:
+    client.containers.run("busybox", ["sh", "-c", "exit 3"], remove=True)
+    raise AssertionError("a failing command must raise ContainerError")
+except docker.errors.ContainerError as e:
+    check(e.exit_status == 3, "ContainerError carries the exit status")
+check(client.containers.list(all=True) == [], "remove=True also after a failure")
+
+# Volumes: created, used by two containers in turn, labels kept, removed.
+vol = client.volumes.create("sdkvol", labels={"team": "a"})
+check(vol.attrs["Driver"] == "local" and vol.attrs["Labels"] == {"team": "a"}, "volume created")
+client.containers.run("busybox", ["sh", "-c", "echo kept > /v/f"], remove=True,
+                      volumes={"sdkvol": {"bind": "/v", "mode": "rw"}})
+out = client.containers.run("busybox", ["cat", "/v/f"], remove=True,
+                            volumes={"sdkvol": {"bind": "/v", "mode": "ro"}})
+check(out == b"kept\n", "a volume outlives its containers")
+check([v.name for v in client.volumes.list(filters={"label": "team=a"})] == ["sdkvol"],
+      "volumes.list with a label filter")
+mounts = [docker.types.Mount("/t", None, type="tmpfs", tmpfs_size=1 << 20)]
+out = client.containers.run("busybox", ["grep", " /t ", "/proc/mounts"], remove=True, mounts=mounts)
+check(b"size=1024k" in out, "a tmpfs Mount: %r" % out)
+
+# put_archive / get_archive on a running container.
+c = client.containers.run("busybox", ["sleep", "600"], detach=True, volumes=["sdkvol:/v"])
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as t:
+    data = b"put by the sdk\n"
+    info = tarfile.TarInfo("sdkfile")
+    info.size = len(data)
+    info.mode = 0o640
+    t.addfile(info, io.BytesIO(data))
+check(c.put_archive("/v", buf.getvalue()), "put_archive")
+bits, stat = c.get_archive("/v/sdkfile")
+raw = b"".join(bits)
+with tarfile.open(fileobj=io.BytesIO(raw)) as t:
+    member = t.getmember("sdkfile")
+    got = t.extractfile(member).read()
+check(got == b"put by the sdk\n", "get_archive returns what put_archive wrote")
+check(stat["name"] == "sdkfile" and stat["size"] == 15 and stat["mode"] & 0o777 == 0o640,
+      "get_archive's stat: %r" % stat)
+try:
+    c.get_archive("/no/such/path")
+    raise AssertionError("a missing path must raise NotFound")
+except docker.errors.NotFound:
+    check(True, "get_archive of a missing path is NotFound")
+check(c.exec_run(["cat", "/v/f"]).output == b"kept\n", "the volume is in the container")
+
+try:
+    vol.remove()
+    raise AssertionError("removing a volume in use must fail")
+except docker.errors.APIError as e:
+    check(e.status_code == 409, "a volume in use is not removed (409)")
+c.remove(force=True)
+vol.remove()
+check(client.volumes.list() == [], "volume removed")
+print("all ok")
