@@ -89,7 +89,9 @@ fn root_docker_cli_sees_dockers_inspect_fields_filters_and_sizes() {
         "-c",
         "busybox head -c 5000 /dev/zero > /big",
     ]);
-    d.ok(&["create", "--name", "bb", "--label", "x=1", "busybox", "true"]);
+    d.ok(&[
+        "create", "--name", "bb", "--label", "x=1", "busybox", "true",
+    ]);
     let hc = d.ok(&[
         "inspect",
         "-f",
@@ -144,4 +146,95 @@ fn root_docker_cli_sees_dockers_inspect_fields_filters_and_sizes() {
         d.ok(&["start", "-a", "quick"]);
         d.ok(&["rm", "quick"]);
     }
+}
+
+#[test]
+fn root_docker_compose_keeps_a_named_volume_across_down_and_up() {
+    let test = "root_docker_compose_keeps_a_named_volume_across_down_and_up";
+    let Some(e) = Engine::new(test, "overlay2") else {
+        return;
+    };
+    let Some(docker) = docker_cli(test) else {
+        return;
+    };
+    if !std::path::Path::new("/usr/bin/docker-compose").exists() {
+        graph::testsuite::skip(
+            test,
+            "needs docker-compose (apt-get install docker-compose)",
+        );
+        return;
+    }
+    let d = Daemon::start(&e, docker);
+    let project = tempfile::Builder::new().prefix("proj").tempdir().unwrap();
+    // network_mode: bridge keeps compose from creating a project network (networks are
+    // another issue's work); the service and its named volume are what is tested here.
+    std::fs::write(
+        project.path().join("docker-compose.yml"),
+        r#"version: "3"
+services:
+  app:
+    image: busybox
+    command: ["sh", "-c", "echo started >> /data/log; sleep 600"]
+    network_mode: bridge
+    stop_grace_period: 1s
+    volumes:
+      - appdata:/data
+volumes:
+  appdata:
+"#,
+    )
+    .unwrap();
+    let name = project
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_lowercase();
+    let compose = |args: &[&str]| {
+        let out = std::process::Command::new("/usr/bin/docker-compose")
+            .args(args)
+            .current_dir(project.path())
+            .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker-compose {args:?}: {}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stderr(&out)
+    };
+    let volume = format!("{name}_appdata");
+    compose(&["up", "-d"]);
+    let again = compose(&["up", "-d"]);
+    assert!(again.contains("is up-to-date"), "{again}");
+    assert_eq!(d.ok(&["volume", "ls", "-q"]), format!("{volume}\n"));
+    compose(&["down"]);
+    assert_eq!(
+        d.ok(&["volume", "ls", "-q"]),
+        format!("{volume}\n"),
+        "down keeps it"
+    );
+    compose(&["up", "-d"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = d.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{volume}:/data"),
+            "busybox",
+            "cat",
+            "/data/log",
+        ]);
+        if log == "started\nstarted\n" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{log:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    compose(&["down", "-v"]);
+    assert_eq!(d.ok(&["volume", "ls", "-q"]), "", "down -v removes it");
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
