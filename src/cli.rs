@@ -116,6 +116,10 @@ pub enum Command {
     Volume(VolumeCommand),
     /// Copy files/folders between a container and the local filesystem
     Cp(CpArgs),
+    /// Pause all processes within one or more containers
+    Pause(WaitArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(WaitArgs),
     /// Serve the Docker Engine API on a UNIX socket (for Docker's CLI and SDKs)
     Daemon(DaemonArgs),
     /// Owns one container: started by `run -d`/`start`, not meant to be typed.
@@ -477,6 +481,10 @@ pub enum ContainerCommand {
     Export(ExportArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(CpArgs),
+    /// Pause all processes within one or more containers
+    Pause(WaitArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(WaitArgs),
     /// Remove all stopped containers
     Prune {
         /// Do not prompt for confirmation

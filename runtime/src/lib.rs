@@ -51,6 +51,7 @@ pub mod cgroup;
 mod container;
 mod error;
 mod exec;
+pub mod freezer;
 mod init;
 mod lookup;
 mod process;

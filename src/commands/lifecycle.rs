@@ -1,6 +1,7 @@
 //! `engine stop`, `restart`, `kill`, `rm`, `wait` and `container prune`.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,7 @@ pub fn stop_one(store: &ContainerStore, record: &Record, timeout: Duration) -> R
     };
     if record.state.running {
         signal(record.state.pid, sig)?;
+        thaw_after_signal(store, &record)?;
     }
     if wait_monitor(store, &record.id, timeout) {
         return Ok(());
@@ -84,6 +86,7 @@ pub fn stop_one(store: &ContainerStore, record: &Record, timeout: Duration) -> R
     let record = store.load(&record.id)?;
     if record.state.running {
         signal(record.state.pid, Signal::SIGKILL)?;
+        thaw_after_signal(store, &record)?;
     }
     if !wait_monitor(store, &record.id, AFTER_KILL) {
         bail!("container {} did not stop", record.id);
@@ -144,8 +147,80 @@ pub fn kill_one(store: &ContainerStore, record: &Record, name: &str, sig: Signal
     }
     if matches!(sig, Signal::SIGKILL | Signal::SIGTERM) {
         store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
+        signal(record.state.pid, sig)?;
+        // A paused container is thawed so the signal ends it (Docker's way); others stay
+        // pending until it is unpaused.
+        return thaw_after_signal(store, record);
     }
     signal(record.state.pid, sig)
+}
+
+/// Thaws a paused container after a signal that ends it was sent, so it is delivered.
+fn thaw_after_signal(store: &ContainerStore, record: &Record) -> Result<()> {
+    let current = store.load(&record.id)?;
+    if !current.state.paused {
+        return Ok(());
+    }
+    runtime::freezer::thaw(Path::new(runtime::cgroup::CGROUP_ROOT), &record.id)?;
+    store.update(&record.id, |r| {
+        r.state.paused = false;
+        if r.state.running {
+            r.state.status = "running".into();
+        }
+    })?;
+    Ok(())
+}
+
+/// Docker's pause: freezes every process of a running container.
+pub fn pause_one(store: &ContainerStore, record: &Record) -> Result<()> {
+    if record.state.restarting {
+        return Err(Conflict(format!(
+            "Container {} is restarting, wait until the container is running",
+            record.id
+        ))
+        .into());
+    }
+    if !record.state.running || !store.monitor_alive(&record.id) {
+        return Err(Conflict(format!("Container {} is not running", record.id)).into());
+    }
+    if record.state.paused {
+        return Err(Conflict(format!("Container {} is already paused", record.id)).into());
+    }
+    runtime::freezer::freeze(Path::new(runtime::cgroup::CGROUP_ROOT), &record.id)?;
+    store.update(&record.id, |r| {
+        r.state.paused = true;
+        r.state.status = "paused".into();
+    })?;
+    Ok(())
+}
+
+/// Docker's unpause.
+pub fn unpause_one(store: &ContainerStore, record: &Record) -> Result<()> {
+    if !record.state.paused || !store.monitor_alive(&record.id) {
+        return Err(Conflict(format!("Container {} is not paused", record.id)).into());
+    }
+    runtime::freezer::thaw(Path::new(runtime::cgroup::CGROUP_ROOT), &record.id)?;
+    store.update(&record.id, |r| {
+        r.state.paused = false;
+        r.state.status = "running".into();
+    })?;
+    Ok(())
+}
+
+pub fn pause(engine: &Engine, args: WaitArgs) -> Result<ExitCode> {
+    let store = store(engine)?;
+    each(&args.containers, |name| {
+        let record = store.resolve(name)?;
+        pause_one(&store, &record)
+    })
+}
+
+pub fn unpause(engine: &Engine, args: WaitArgs) -> Result<ExitCode> {
+    let store = store(engine)?;
+    each(&args.containers, |name| {
+        let record = store.resolve(name)?;
+        unpause_one(&store, &record)
+    })
 }
 
 pub fn kill(engine: &Engine, args: KillArgs) -> Result<ExitCode> {
@@ -199,6 +274,7 @@ pub fn remove_one_with_volumes(
         let record = store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
         if record.state.running {
             signal(record.state.pid, Signal::SIGKILL)?;
+            thaw_after_signal(store, &record)?;
         }
         if !wait_monitor(store, &record.id, AFTER_KILL) {
             bail!(

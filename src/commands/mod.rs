@@ -78,6 +78,8 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Build(args) => build::run(&engine, args)?,
         Command::Container(cmd) => return container::dispatch(&engine, cmd),
         Command::Cp(args) => return cp::run(&engine, args),
+        Command::Pause(args) => return lifecycle::pause(&engine, args),
+        Command::Unpause(args) => return lifecycle::unpause(&engine, args),
         Command::Volume(cmd) => return volume::run(&engine, cmd),
         Command::Daemon(args) => return crate::daemon::run(engine, args),
         Command::ContainerMonitor { id, ready_fd } => {

@@ -247,6 +247,7 @@ pub fn status(r: &Record) -> String {
     }
     match st.status.as_str() {
         "running" => format!("Up {}", human::duration(since(&st.started_at))),
+        "paused" => format!("Up {} (Paused)", human::duration(since(&st.started_at))),
         "exited" => format!(
             "Exited ({}) {} ago",
             st.exit_code,

@@ -263,10 +263,13 @@ fn supervise(store: &ContainerStore, id: &str, rootfs: &Path, mode: &mut Mode) -
             current.restart_count,
             current.has_been_manually_stopped,
         );
+        // The v1 freezer cgroup a pause made (if any) goes with the processes.
+        runtime::freezer::remove(Path::new(runtime::cgroup::CGROUP_ROOT), id);
         store.update(id, |r| {
             r.state.status = if restart { "restarting" } else { "exited" }.into();
             r.state.restarting = restart;
             r.state.running = false;
+            r.state.paused = false;
             r.state.pid = 0;
             r.state.exit_code = status.code;
             r.state.oom_killed = status.oom_killed;

@@ -90,11 +90,11 @@ impl Record {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct State {
-    /// created, running, restarting, exited, dead.
+    /// created, running, paused, restarting, exited, dead.
     pub status: String,
     /// The init process is running.
     pub running: bool,
-    /// Never set: pausing is not supported.
+    /// Frozen by `pause` (status "paused", still running).
     pub paused: bool,
     /// Waiting out the restart backoff.
     pub restarting: bool,

@@ -388,6 +388,31 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /containers/{id}/pause`: 204.
+pub async fn pause(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    blocking(&state, move |engine| {
+        let store = store(engine)?;
+        let record = store.resolve(&id)?;
+        lifecycle::pause_one(&store, &record)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/{id}/unpause`: 204.
+pub async fn unpause(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    blocking(&state, move |engine| {
+        let store = store(engine)?;
+        let record = store.resolve(&id)?;
+        lifecycle::unpause_one(&store, &record)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `POST /containers/{id}/rename?name=`.
 pub async fn rename(
     State(state): State<AppState>,

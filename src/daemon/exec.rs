@@ -110,6 +110,13 @@ pub async fn create(
         if !record.state.running || !store.monitor_alive(&record.id) {
             anyhow::bail!("conflict: Container {} is not running", record.id);
         }
+        if record.state.paused {
+            return Err(crate::container::Conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                record.id
+            ))
+            .into());
+        }
         Ok(record.id)
     })
     .await

@@ -67,6 +67,19 @@ except docker.errors.NotFound:
     check(True, "get_archive of a missing path is NotFound")
 check(c.exec_run(["cat", "/v/f"]).output == b"kept\n", "the volume is in the container")
 
+# pause / unpause.
+c.pause()
+c.reload()
+check(c.status == "paused" and c.attrs["State"]["Paused"], "pause: %s" % c.status)
+try:
+    c.exec_run(["true"])
+    raise AssertionError("exec into a paused container must fail")
+except docker.errors.APIError as e:
+    check(e.status_code == 409, "exec into a paused container is refused (409)")
+c.unpause()
+c.reload()
+check(c.status == "running", "unpause: %s" % c.status)
+
 try:
     vol.remove()
     raise AssertionError("removing a volume in use must fail")
