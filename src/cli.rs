@@ -120,6 +120,8 @@ pub enum Command {
     Pause(WaitArgs),
     /// Unpause all processes within one or more containers
     Unpause(WaitArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
     /// Serve the Docker Engine API on a UNIX socket (for Docker's CLI and SDKs)
     Daemon(DaemonArgs),
     /// Owns one container: started by `run -d`/`start`, not meant to be typed.
@@ -485,6 +487,8 @@ pub enum ContainerCommand {
     Pause(WaitArgs),
     /// Unpause all processes within one or more containers
     Unpause(WaitArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
     /// Remove all stopped containers
     Prune {
         /// Do not prompt for confirmation
@@ -660,6 +664,23 @@ pub enum ImageCommand {
         #[arg(short, long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Do not truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Pretty-print stats using a Go template ({{.ID}}, {{.Name}}, {{.CPUPerc}}, ...)
+    #[arg(long)]
+    pub format: Option<String>,
+    pub containers: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -159,3 +159,105 @@ fn root_docker_pause_and_unpause() {
     d.ok(&["pause", "ticker"]);
     d.ok(&["rm", "-f", "ticker"]);
 }
+
+#[test]
+fn root_stats_report_cpu_memory_and_pids() {
+    let test = "root_stats_report_cpu_memory_and_pids";
+    let Some(e) = Engine::new(test, "overlay2") else {
+        return;
+    };
+    let Some(docker) = docker_cli(test) else {
+        return;
+    };
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "spin",
+        "-m",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do :; done",
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "nap",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 600 & sleep 600",
+    ]);
+    // The CLI: Docker's columns, the limit given, CPU used by the busy one.
+    let out = e.ok(&["stats", "--no-stream"]);
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .split("   ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "NET I/O",
+            "BLOCK I/O",
+            "PIDS"
+        ]
+    );
+    let spin = out.lines().find(|l| l.contains(" spin ")).unwrap();
+    assert!(spin.contains(" / 64MiB"), "{out}");
+    let cpu: f64 = spin
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(cpu > 1.0, "a busy loop uses CPU: {out}");
+    let fmt = e.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}}",
+        "nap",
+    ]);
+    assert_eq!(fmt, "nap 2\n", "sh and the background sleep; the last sleep replaced sh");
+    // The API through Docker's CLI, and the raw document's fields.
+    let d = Daemon::start(&e, docker);
+    let out = d.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}|{{.MemUsage}}|{{.PIDs}}|{{.CPUPerc}}",
+    ]);
+    let spin = out.lines().find(|l| l.starts_with("spin|")).unwrap();
+    assert!(spin.contains(" / 64MiB|1|"), "{out}");
+    let cpu: f64 = spin
+        .rsplit('|')
+        .next()
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(cpu > 1.0, "{out}");
+    assert!(out.contains("nap|"), "{out}");
+    e.ok(&["stop", "-t", "1", "nap"]);
+    let stopped = d.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.CPUPerc}}",
+        "nap",
+    ]);
+    assert_eq!(stopped.trim(), "nap 0.00%");
+}

@@ -16,6 +16,7 @@ pub mod logs;
 pub mod ps;
 pub mod registry;
 pub mod run;
+mod stats;
 pub mod volume;
 
 use std::process::ExitCode;
@@ -78,6 +79,7 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Build(args) => build::run(&engine, args)?,
         Command::Container(cmd) => return container::dispatch(&engine, cmd),
         Command::Cp(args) => return cp::run(&engine, args),
+        Command::Stats(args) => return stats::run(&engine, args),
         Command::Pause(args) => return lifecycle::pause(&engine, args),
         Command::Unpause(args) => return lifecycle::unpause(&engine, args),
         Command::Volume(cmd) => return volume::run(&engine, cmd),

@@ -13,6 +13,7 @@ pub mod ports;
 pub mod record;
 pub mod restart;
 pub mod spec;
+pub mod stats;
 pub mod store;
 
 use std::fmt;

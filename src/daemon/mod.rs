@@ -34,6 +34,7 @@ mod images;
 mod params;
 mod restore;
 mod server;
+mod stats;
 mod stream;
 mod system;
 mod transfer;

@@ -12,7 +12,8 @@ use tower::util::MapRequestLayer;
 use super::error::{ApiError, ApiResult};
 use super::events::{self, Events};
 use super::{
-    archive, attach, build, container_output, containers, exec, images, system, transfer, volumes,
+    archive, attach, build, container_output, containers, exec, images, stats, system, transfer,
+    volumes,
 };
 use crate::engine::Engine;
 
@@ -91,6 +92,7 @@ fn routes(state: AppState) -> Router {
         .route("/containers/{id}/stop", post(containers::stop))
         .route("/containers/{id}/restart", post(containers::restart))
         .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/stats", get(stats::stats))
         .route("/containers/{id}/pause", post(containers::pause))
         .route("/containers/{id}/unpause", post(containers::unpause))
         .route("/containers/{id}/rename", post(containers::rename))

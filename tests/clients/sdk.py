@@ -65,7 +65,24 @@ try:
     raise AssertionError("a missing path must raise NotFound")
 except docker.errors.NotFound:
     check(True, "get_archive of a missing path is NotFound")
-check(c.exec_run(["cat", "/v/f"]).output == b"kept\n", "the volume is in the container")
+bits, _ = c.get_archive("/v/f")
+with tarfile.open(fileobj=io.BytesIO(b"".join(bits))) as t:
+    got = t.extractfile(t.getmember("f")).read()
+check(got == b"kept\n", "the volume is in the container: %r" % got)
+
+# stats, one document.
+st = c.stats(stream=False)
+check(st["id"] == c.id and st["name"] == "/" + c.name, "stats names the container")
+check(st["memory_stats"]["usage"] > 0 and st["memory_stats"]["limit"] > 0, "stats: memory")
+check(st["pids_stats"]["current"] >= 1, "stats: pids")
+check(st["cpu_stats"]["cpu_usage"]["total_usage"] >= st["precpu_stats"]["cpu_usage"]["total_usage"]
+      and st["cpu_stats"]["system_cpu_usage"] > st["precpu_stats"]["system_cpu_usage"] > 0,
+      "stats: cpu and precpu")
+stream = c.stats(decode=True)
+first, second = next(stream), next(stream)
+check(second["precpu_stats"]["cpu_usage"]["total_usage"]
+      == first["cpu_stats"]["cpu_usage"]["total_usage"], "stats stream: one reading after another")
+stream.close()
 
 # pause / unpause.
 c.pause()
