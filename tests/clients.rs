@@ -238,3 +238,55 @@ volumes:
     assert_eq!(d.ok(&["volume", "ls", "-q"]), "", "down -v removes it");
     assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn root_skopeo_copies_an_oci_layout_into_the_daemon() {
+    let test = "root_skopeo_copies_an_oci_layout_into_the_daemon";
+    let Some(e) = Engine::new(test, "overlay2") else {
+        return;
+    };
+    let Some(docker) = docker_cli(test) else {
+        return;
+    };
+    if !std::path::Path::new("/usr/bin/skopeo").exists() {
+        graph::testsuite::skip(test, "needs skopeo (apt-get install skopeo)");
+        return;
+    }
+    let d = Daemon::start(&e, docker);
+    let tar = e.path().join("oci.tar");
+    e.ok(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        tar.to_str().unwrap(),
+        "busybox",
+    ]);
+    let dir = e.path().join("oci");
+    std::fs::create_dir(&dir).unwrap();
+    tar::Archive::new(std::fs::File::open(&tar).unwrap())
+        .unpack(&dir)
+        .unwrap();
+    // skopeo streams a tar it makes as it goes (a chunked POST /images/load, length
+    // unknown) and stops at the first byte of answer: the daemon must read it all first.
+    let out = std::process::Command::new("/usr/bin/skopeo")
+        .args([
+            "copy",
+            "--dest-daemon-host",
+            &format!("unix://{}", d.socket.display()),
+            &format!("oci:{}", dir.display()),
+            "docker-daemon:copied:v1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo: {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        d.ok(&["run", "--rm", "copied:v1", "echo", "copied"]),
+        "copied\n"
+    );
+}

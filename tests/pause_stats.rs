@@ -231,7 +231,10 @@ fn root_stats_report_cpu_memory_and_pids() {
         "{{.Name}} {{.PIDs}}",
         "nap",
     ]);
-    assert_eq!(fmt, "nap 2\n", "sh and the background sleep; the last sleep replaced sh");
+    assert_eq!(
+        fmt, "nap 2\n",
+        "sh and the background sleep; the last sleep replaced sh"
+    );
     // The API through Docker's CLI, and the raw document's fields.
     let d = Daemon::start(&e, docker);
     let out = d.ok(&[

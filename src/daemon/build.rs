@@ -56,7 +56,7 @@ pub async fn build(
     let dockerfile = params.non_empty("dockerfile").map(str::to_string);
     let reader = BodyReader::new(body);
     let events = Arc::clone(&state.events);
-    Ok(stream::stream_blocking(&state, JSON, move |engine, out| {
+    Ok(stream::deferred(&state, JSON, move |engine, out| {
         let context = BuildContext::tar(reader)?;
         let text = build_cmd::context_dockerfile(&context, dockerfile.as_deref())?;
         let sink = {
@@ -71,7 +71,8 @@ pub async fn build(
             events.image("tag", t);
         }
         Ok(())
-    }))
+    })
+    .await)
 }
 
 /// `POST /commit?container=&repo=&tag=&comment=&author=&changes=`: `{"Id": ...}`, 201.
