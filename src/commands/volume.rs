@@ -102,11 +102,15 @@ pub fn usage_json(engine: &Engine) -> Result<(Vec<Value>, u64)> {
     Ok((out, total))
 }
 
-/// Removes a volume; refused while a container uses it, unless `force`.
+/// Removes a volume; refused while a container uses it, even with `force` (which only
+/// makes a missing volume no error, as Docker's `-f`).
 pub fn remove(engine: &Engine, name: &str, force: bool) -> Result<()> {
     let (volumes, containers) = stores(engine)?;
     let _lock = volumes.lock()?;
-    volumes.remove_locked(name, &containers.list()?, force)
+    match volumes.remove_locked(name, &containers.list()?) {
+        Err(e) if force && e.downcast_ref::<crate::volume::NoSuchVolume>().is_some() => Ok(()),
+        other => other,
+    }
 }
 
 /// Removes the unused volumes matching `filters`; their names and the bytes freed.

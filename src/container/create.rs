@@ -274,7 +274,7 @@ pub fn create(
     };
     let forget_volumes = |record: &Record| {
         for m in record.mounts.iter().filter(|m| m.anonymous) {
-            let _ = volumes.remove_locked(&m.name, &[], true);
+            let _ = volumes.remove_locked(&m.name, &[]);
         }
     };
     if !record.config.working_dir.is_empty() && !record.config.working_dir.starts_with('/') {

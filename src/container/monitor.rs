@@ -137,7 +137,7 @@ pub fn remove_with_volumes(
         let _lock = vstore.lock()?;
         let others = store.list()?;
         for name in anonymous {
-            if let Err(e) = vstore.remove_locked(&name, &others, false) {
+            if let Err(e) = vstore.remove_locked(&name, &others) {
                 tracing::warn!(container = %id, volume = %name, error = %e, "anonymous volume kept");
             }
         }

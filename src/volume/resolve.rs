@@ -39,7 +39,7 @@ pub fn resolve(
     if result.is_err() {
         // Nothing half-made stays behind: anonymous volumes made for this container go.
         for name in created {
-            let _ = volumes.remove_locked(&name, &[], true);
+            let _ = volumes.remove_locked(&name, &[]);
         }
     }
     result.map(|()| out)

@@ -187,12 +187,12 @@ impl VolumeStore {
         self.create_locked(name, driver, labels, options, false)
     }
 
-    /// Removes volume `name`: refused while a container uses it (Docker's message) unless
-    /// `force` (then only its data goes, as Docker does). The caller holds the lock.
-    pub fn remove_locked(&self, name: &str, containers: &[Record], force: bool) -> Result<()> {
+    /// Removes volume `name`: refused while one of `containers` uses it (Docker's
+    /// message). The caller holds the lock.
+    pub fn remove_locked(&self, name: &str, containers: &[Record]) -> Result<()> {
         let volume = self.get(name)?;
         let users = users_of(name, containers);
-        if !users.is_empty() && !force {
+        if !users.is_empty() {
             return Err(Conflict(format!(
                 "remove {name}: volume is in use - [{}]",
                 users.join(", ")
@@ -215,7 +215,7 @@ impl VolumeStore {
                 continue;
             }
             let size = self.size(&v.name);
-            self.remove_locked(&v.name, containers, false)?;
+            self.remove_locked(&v.name, containers)?;
             reclaimed += size;
             deleted.push(v.name);
         }
