@@ -132,13 +132,41 @@ fn cp_cli(e: &Engine) {
     let missing = e.engine(&["cp", "live:/nope", h.to_str().unwrap()]);
     assert!(!missing.status.success());
     assert!(
-        stderr(&missing).contains("Could not find the file /nope in container live"),
+        stderr(&missing).contains("No such container:path: live:/nope"),
         "{}",
         stderr(&missing)
     );
     let bad = e.engine(&["cp", h.join("dir").to_str().unwrap(), "live:/etc/hostname"]);
     assert!(!bad.status.success());
     e.ok(&["rm", "-f", "live"]);
+
+    // Ownership: root without -a (as Docker documents), the container's user with -a.
+    e.ok(&["create", "--name", "owned", "-u", "1000", "busybox", "true"]);
+    e.ok(&["cp", h.join("f").to_str().unwrap(), "owned:/tmp/plain"]);
+    e.ok(&[
+        "cp",
+        "-a",
+        h.join("f").to_str().unwrap(),
+        "owned:/tmp/archived",
+    ]);
+    let tar = e.command(&["cp", "owned:/tmp", "-"]).output().unwrap();
+    let mut a = tar::Archive::new(&tar.stdout[..]);
+    let owners: Vec<(String, u64)> = a
+        .entries()
+        .unwrap()
+        .map(|en| {
+            let en = en.unwrap();
+            (
+                en.path().unwrap().to_string_lossy().into_owned(),
+                en.header().uid().unwrap(),
+            )
+        })
+        .collect();
+    assert!(owners.contains(&("tmp/plain".into(), 0)), "{owners:?}");
+    assert!(
+        owners.contains(&("tmp/archived".into(), 1000)),
+        "{owners:?}"
+    );
 
     // A stopped container: its writable layer and volumes, nothing left mounted after.
     e.ok(&[

@@ -134,7 +134,10 @@ fn volumes_cli(e: &Engine) {
         stderr(&refused)
     );
     let forced = e.engine(&["volume", "rm", "-f", "labelled"]);
-    assert!(!forced.status.success(), "-f does not remove a volume in use");
+    assert!(
+        !forced.status.success(),
+        "-f does not remove a volume in use"
+    );
     assert!(e.path().join("volumes/labelled/_data").exists());
     e.ok(&["volume", "rm", "-f", "never-was"]);
     let inspect = e.inspect("user");

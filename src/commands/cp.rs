@@ -35,6 +35,11 @@ fn side(arg: &str) -> Side {
 
 pub fn run(engine: &Engine, args: CpArgs) -> Result<ExitCode> {
     let store = ContainerStore::open(&engine.settings.data_root)?;
+    // Docker's CLI names what was missing as CONTAINER:PATH.
+    let missing = match (side(&args.src), side(&args.dest)) {
+        (Side::Container(c, p), _) | (_, Side::Container(c, p)) => format!("{c}:{p}"),
+        _ => String::new(),
+    };
     match (side(&args.src), side(&args.dest)) {
         (Side::Container(..), Side::Container(..)) => {
             bail!("copying between containers is not supported")
@@ -52,7 +57,7 @@ pub fn run(engine: &Engine, args: CpArgs) -> Result<ExitCode> {
         }
     }
     .map_err(|e| match e.downcast_ref::<copy::NoSuchPath>() {
-        Some(_) => anyhow!("{e:#}"),
+        Some(_) => anyhow!("No such container:path: {missing}"),
         None => e,
     })?;
     Ok(ExitCode::SUCCESS)
