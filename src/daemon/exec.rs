@@ -180,12 +180,12 @@ pub async fn start(
     let tty = body.tty.unwrap_or(exec.config.tty) || exec.config.tty;
     let detach = body.detach || exec.config.detach;
     let prepared = Arc::clone(&exec);
-    let started = blocking(&state, move |engine| {
-        let store = ContainerStore::open(&engine.settings.data_root)?;
-        Ok(launch(&store, &prepared, tty, detach))
-    })
-    .await?;
     if detach {
+        let started = blocking(&state, move |engine| {
+            let store = ContainerStore::open(&engine.settings.data_root)?;
+            Ok(launch(&store, &prepared, tty, detach))
+        })
+        .await?;
         let started = started.map_err(|e| {
             exec.finished(e.exit_code().unwrap_or(126));
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, oci_message(&e))
@@ -202,20 +202,37 @@ pub async fn start(
         DetachKeys::none()
     };
     let input = exec.config.attach_stdin.then_some((in_tx, keys));
-    hijacked::hijack(&mut req, tty, out_rx, input)?;
-    match started {
-        Ok(started) => {
-            std::thread::spawn(move || supervise(exec, started, Some(out_tx), Some(in_rx)));
+    // The process starts once the 101 answer is out, as dockerd's: a client reading the
+    // answer through a buffer (the Python SDK) loses output that arrives with the headers.
+    let (upgraded_tx, upgraded) = tokio::sync::oneshot::channel();
+    hijacked::hijack(&mut req, tty, out_rx, input, Some(upgraded_tx))?;
+    let engine = Arc::clone(&state.engine);
+    tokio::spawn(async move {
+        if upgraded.await.is_err() {
+            // The client went before the stream began: nothing was run.
+            exec.finished(126);
+            return;
         }
-        Err(e) => {
-            // As dockerd: the failure goes down the stream, the code into the exec's state.
-            exec.finished(e.exit_code().unwrap_or(126));
-            let message = format!("{}\r\n", oci_message(&e));
-            std::thread::spawn(move || {
-                let _ = out_tx.blocking_send((protocol::STDOUT, message.into_bytes()));
-            });
+        let launched = tokio::task::spawn_blocking(move || {
+            ContainerStore::open(&engine.settings.data_root)
+                .map_err(|e| runtime::Error::InvalidInput(format!("{e:#}")))
+                .and_then(|store| launch(&store, &prepared, tty, false))
+        })
+        .await;
+        match launched {
+            Ok(Ok(started)) => {
+                std::thread::spawn(move || supervise(exec, started, Some(out_tx), Some(in_rx)));
+            }
+            Ok(Err(e)) => {
+                // As dockerd: the failure goes down the stream, the code into the exec's
+                // state.
+                exec.finished(e.exit_code().unwrap_or(126));
+                let message = format!("{}\r\n", oci_message(&e));
+                let _ = out_tx.send((protocol::STDOUT, message.into_bytes())).await;
+            }
+            Err(_) => exec.finished(126),
         }
-    }
+    });
     Ok(hijacked::upgrade_response(tty))
 }
 

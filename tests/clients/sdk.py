@@ -70,6 +70,10 @@ with tarfile.open(fileobj=io.BytesIO(b"".join(bits))) as t:
     got = t.extractfile(t.getmember("f")).read()
 check(got == b"kept\n", "the volume is in the container: %r" % got)
 
+# exec_run's output: the process starts once the stream is set up, so none is lost.
+outs = [c.exec_run(["echo", str(i)]).output for i in range(20)]
+check(outs == [b"%d\n" % i for i in range(20)], "exec_run returns every output")
+
 # stats, one document.
 st = c.stats(stream=False)
 check(st["id"] == c.id and st["name"] == "/" + c.name, "stats names the container")
