@@ -60,6 +60,8 @@ struct ExecState {
     exit_code: Option<i32>,
     /// A duplicate of the pty master, for resizes.
     pty: Option<File>,
+    /// A size asked for before the process (and its pty) existed: applied when it starts.
+    size: Option<(u16, u16)>,
 }
 
 impl Exec {
@@ -304,7 +306,12 @@ fn launch(
             f.try_clone()
                 .map_err(|e| runtime::Error::io("dup pty", "", e))
         };
-        exec.state().pty = Some(dup(&master)?);
+        let mut s = exec.state();
+        if let Some((rows, cols)) = s.size.take() {
+            let _ = runtime::set_window_size(master.as_fd(), rows, cols);
+        }
+        s.pty = Some(dup(&master)?);
+        drop(s);
         if stdin {
             stdin_w = Some(dup(&master)?);
         }
@@ -389,9 +396,12 @@ pub async fn resize(
 ) -> ApiResult<StatusCode> {
     let exec = state.execs.get(&id)?;
     let (rows, cols) = q.size();
-    if let Some(pty) = exec.state().pty.as_ref() {
-        runtime::set_window_size(pty.as_fd(), rows, cols)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut s = exec.state();
+    match s.pty.as_ref() {
+        Some(pty) => runtime::set_window_size(pty.as_fd(), rows, cols)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+        // The process starts once its stream is up: the size waits for its pty.
+        None => s.size = Some((rows, cols)),
     }
     Ok(StatusCode::OK)
 }
