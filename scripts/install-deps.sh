@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   pkg-config   # -sys crates
   libclang-dev libdevmapper-dev  # devicemapper-sys: bindgen and devmapper.pc
+  libseccomp-dev  # runtime: Docker's seccomp profile compiled by libseccomp
   xfsprogs     # overlay2.size tests: project quota on a loop-mounted xfs
   e2fsprogs    # mkfs.ext4 for loop-device tests
   kmod
@@ -15,6 +16,9 @@ packages=(
   docker-compose  # tests/clients.rs: Docker Compose 1.29 against engine daemon
   python3-venv    # tests/clients.rs: a venv for Docker's Python SDK (scripts/client-venv.sh)
   docker.io       # dockerd 20.10: docker save/load round trips, benchmark comparisons
+  netavark aardvark-dns iptables  # networks: bridges, NAT, port forwarding, DNS by name
+  docker-compose  # the compose test drives the API daemon with it
+  hyperfine       # network latency measurements (docs/benchmarks.md)
 )
 
 missing=()

@@ -35,6 +35,19 @@ pub struct GlobalOpts {
     /// Registry allowed plain HTTP and unchecked TLS, HOST[:PORT] or CIDR (repeatable)
     #[arg(long = "insecure-registry", global = true, value_name = "HOST:PORT")]
     pub insecure_registries: Vec<String>,
+    /// The default bridge network's gateway address and prefix [default: 172.17.0.1/16]
+    #[arg(long, global = true, value_name = "CIDR")]
+    pub bip: Option<String>,
+    /// The default bridge network's interface name [default: engine0]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub bridge: Option<String>,
+    /// A pool user-defined networks take subnets from: base=CIDR,size=N (repeatable)
+    #[arg(
+        long = "default-address-pool",
+        global = true,
+        value_name = "base=CIDR,size=N"
+    )]
+    pub default_address_pools: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,8 +135,13 @@ pub enum Command {
     Unpause(WaitArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(StatsArgs),
-    /// Serve the Docker Engine API on a UNIX socket (for Docker's CLI and SDKs)
+    /// Serve the Docker Engine API on UNIX sockets and TCP with TLS (for Docker's CLI and SDKs)
     Daemon(DaemonArgs),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
     /// Owns one container: started by `run -d`/`start`, not meant to be typed.
     #[command(hide = true)]
     ContainerMonitor {
@@ -172,10 +190,10 @@ pub struct RunArgs {
     /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw])
     #[arg(long = "volumes-from", value_name = "list")]
     pub volumes_from: Vec<String>,
-    /// Connect a container to a network (bridge, host, none)
+    /// Connect a container to a network (bridge, host, none, container:NAME, or a network)
     #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
-    /// Publish a container's port(s) to the host ([IP:]HOST:CONTAINER[/tcp])
+    /// Publish a container's port(s) to the host ([IP:]HOST:CONTAINER[/tcp|/udp])
     #[arg(short, long = "publish")]
     pub publish: Vec<String>,
     /// Memory limit
@@ -193,6 +211,36 @@ pub struct RunArgs {
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
     pub tty: bool,
+    /// Security options and resource limits
+    #[command(flatten)]
+    pub security: SecurityArgs,
+    /// Add a network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "ALIAS")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// IPC mode to use (private, shareable, host, container:NAME)
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// PID namespace to use (host, container:NAME)
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// UTS namespace to use (host)
+    #[arg(long)]
+    pub uts: Option<String>,
     /// IMAGE [COMMAND] [ARG...]: one list, so flags after the image belong to the command
     /// (Docker stops parsing its own flags at the image name)
     #[arg(
@@ -347,6 +395,9 @@ pub struct ExecArgs {
     /// Working directory inside the container
     #[arg(short, long)]
     pub workdir: Option<String>,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    pub privileged: bool,
     pub container: String,
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -368,12 +419,36 @@ pub struct TopArgs {
 
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
-    /// Daemon socket to listen on [default: unix:///run/engine.sock]
-    #[arg(short = 'H', long = "host", value_name = "unix://PATH")]
+    /// Daemon socket(s) to listen on, repeatable: unix://PATH, tcp://ADDR[:PORT]
+    /// [default: unix:///run/engine.sock]
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
     pub hosts: Vec<String>,
     /// Group for the socket [default: docker, when that group exists]
     #[arg(short = 'G', long)]
     pub group: Option<String>,
+    /// Use TLS on tcp:// listeners; implied by --tlsverify
+    #[arg(long)]
+    pub tls: bool,
+    /// Use TLS and require a client certificate signed by --tlscacert
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA [default: ~/.docker/ca.pem]
+    #[arg(long, value_name = "FILE")]
+    pub tlscacert: Option<PathBuf>,
+    /// Path to TLS certificate file [default: ~/.docker/cert.pem]
+    #[arg(long, value_name = "FILE")]
+    pub tlscert: Option<PathBuf>,
+    /// Path to TLS key file [default: ~/.docker/key.pem]
+    #[arg(long, value_name = "FILE")]
+    pub tlskey: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers; also how long an idle keep-alive
+    /// connection is kept [default: 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub api_header_timeout: Option<u64>,
+    /// Connections served at once; more wait in the listen queue [default: from the open
+    /// files limit, at most 4096]
+    #[arg(long, value_name = "N")]
+    pub api_max_connections: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -823,4 +898,265 @@ mod tests {
         assert!(!args.detach);
         assert_eq!(args.command, ["-d"]);
     }
+}
+
+/// `run`/`create` flags of confinement and resources (Docker's names and syntax).
+#[derive(Debug, Args, Default)]
+pub struct SecurityArgs {
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add Linux capabilities
+    #[arg(long, value_name = "list")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long, value_name = "list")]
+    pub cap_drop: Vec<String>,
+    /// Add a host device to the container (HOST[:CONTAINER][:rwm])
+    #[arg(long, value_name = "list")]
+    pub device: Vec<String>,
+    /// Add a rule to the cgroup allowed devices list ('c 42:* rmw')
+    #[arg(long, value_name = "list")]
+    pub device_cgroup_rule: Vec<String>,
+    /// Security Options (seccomp=unconfined|PROFILE.json, no-new-privileges, ...)
+    #[arg(long, value_name = "list")]
+    pub security_opt: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long)]
+    pub read_only: bool,
+    /// Mount a tmpfs directory (PATH[:OPTIONS])
+    #[arg(long, value_name = "list")]
+    pub tmpfs: Vec<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Ulimit options (NAME=SOFT[:HARD])
+    #[arg(long, value_name = "ulimit")]
+    pub ulimit: Vec<String>,
+    /// Number of CPUs
+    #[arg(long, value_name = "decimal")]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long, value_name = "int")]
+    pub cpu_shares: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long, value_name = "int")]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long, value_name = "string")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long, value_name = "string")]
+    pub cpuset_mems: Option<String>,
+    /// Disable OOM Killer
+    #[arg(long)]
+    pub oom_kill_disable: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Size of /dev/shm
+    #[arg(long, value_name = "bytes")]
+    pub shm_size: Option<String>,
+    /// Sysctl options (KEY=VALUE)
+    #[arg(long, value_name = "map")]
+    pub sysctl: Vec<String>,
+}
+
+impl SecurityArgs {
+    /// The flags as the `HostConfig` fields they set; a seccomp profile file is read here and
+    /// travels as its JSON, as Docker's CLI sends it.
+    pub fn confinement(&self) -> anyhow::Result<crate::container::confinement::Confinement> {
+        use crate::container::confinement::{Confinement, DeviceMapping, Ulimit};
+        use anyhow::{Context, bail};
+        let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+        let mut security_opt = Vec::new();
+        for opt in &self.security_opt {
+            let (key, value) = opt
+                .split_once('=')
+                .or_else(|| opt.split_once(':'))
+                .unwrap_or((opt, ""));
+            if key == "seccomp"
+                && !matches!(value, "unconfined" | "builtin" | "default")
+                && !value.trim_start().starts_with('{')
+            {
+                let json = std::fs::read_to_string(value)
+                    .with_context(|| format!("opening seccomp profile ({value}) failed"))?;
+                security_opt.push(format!("seccomp={json}"));
+            } else {
+                security_opt.push(opt.clone());
+            }
+        }
+        let nano_cpus = match &self.cpus {
+            None => 0,
+            Some(c) => {
+                let v: f64 = c
+                    .parse()
+                    .ok()
+                    .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+                    .with_context(|| format!("invalid argument {c:?} for \"--cpus\" flag"))?;
+                (v * 1e9).round() as i64
+            }
+        };
+        let mut tmpfs = std::collections::BTreeMap::new();
+        for t in &self.tmpfs {
+            let (path, opts) = t.split_once(':').unwrap_or((t, ""));
+            tmpfs.insert(path.to_string(), opts.to_string());
+        }
+        let mut sysctls = std::collections::BTreeMap::new();
+        for kv in &self.sysctl {
+            let Some((k, v)) = kv.split_once('=') else {
+                bail!("invalid argument {kv:?} for \"--sysctl\" flag: want KEY=VALUE");
+            };
+            sysctls.insert(k.to_string(), v.to_string());
+        }
+        let shm_size = match &self.shm_size {
+            None => 0,
+            Some(s) => graph::options::parse_bytes(s)
+                .with_context(|| format!("invalid argument {s:?} for \"--shm-size\" flag"))?
+                as i64,
+        };
+        Ok(Confinement {
+            privileged: self.privileged,
+            cap_add: some(&self.cap_add),
+            cap_drop: some(&self.cap_drop),
+            devices: (!self.device.is_empty())
+                .then(|| {
+                    self.device
+                        .iter()
+                        .map(|d| DeviceMapping::parse(d))
+                        .collect()
+                })
+                .transpose()?,
+            device_cgroup_rules: some(&self.device_cgroup_rule),
+            security_opt: (!security_opt.is_empty()).then_some(security_opt),
+            readonly_rootfs: self.read_only,
+            tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+            pids_limit: self.pids_limit,
+            ulimits: (!self.ulimit.is_empty())
+                .then(|| self.ulimit.iter().map(|u| Ulimit::parse(u)).collect())
+                .transpose()?,
+            nano_cpus,
+            cpu_shares: self.cpu_shares.unwrap_or(0),
+            cpu_period: self.cpu_period.unwrap_or(0),
+            cpu_quota: self.cpu_quota.unwrap_or(0),
+            cpuset_cpus: self.cpuset_cpus.clone().unwrap_or_default(),
+            cpuset_mems: self.cpuset_mems.clone().unwrap_or_default(),
+            oom_kill_disable: self.oom_kill_disable.then_some(true),
+            init: self.init.then_some(true),
+            shm_size,
+            sysctls: (!sysctls.is_empty()).then_some(sysctls),
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Display detailed information on one or more networks
+    Inspect {
+        #[arg(required = true)]
+        networks: Vec<String>,
+        /// Format the output using the given Go template
+        #[arg(short, long)]
+        format: Option<String>,
+    },
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove all unused networks
+    Prune {
+        /// Do not prompt for confirmation
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Connect a container to a network
+    Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect {
+        network: String,
+        container: String,
+        /// Force the container to disconnect from a network
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkCreateArgs {
+    pub name: String,
+    /// Driver to manage the Network
+    #[arg(short, long, default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// IPv4 Gateway for the master subnet
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Allocate container ip from a sub-range (not supported)
+    #[arg(long)]
+    pub ip_range: Option<String>,
+    /// Restrict external access to the network
+    #[arg(long)]
+    pub internal: bool,
+    /// Enable manual container attachment
+    #[arg(long)]
+    pub attachable: bool,
+    /// Enable IPv6 networking (not supported)
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Set metadata on a network
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Set driver specific options
+    #[arg(short, long = "opt", value_name = "KEY=VALUE")]
+    pub opts: Vec<String>,
+    /// IP Address Management Driver
+    #[arg(long, default_value = "default")]
+    pub ipam_driver: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkLsArgs {
+    /// Only display network IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate the output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Provide filter values (e.g. 'driver=bridge', 'name=x', 'label=k=v', 'id=...')
+    #[arg(short, long = "filter")]
+    pub filters: Vec<String>,
+    /// Pretty-print networks using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkConnectArgs {
+    pub network: String,
+    pub container: String,
+    /// Add network-scoped alias for the container
+    #[arg(long = "alias")]
+    pub aliases: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]
+    pub port: Option<String>,
 }

@@ -18,6 +18,7 @@ mod drivers;
 mod engine;
 mod human;
 mod image_archive;
+mod network;
 mod progress;
 mod registry;
 mod template;

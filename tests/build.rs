@@ -70,7 +70,12 @@ impl Engine {
         let dirs = std::fs::read_dir(driver_dir)
             .unwrap()
             .flatten()
-            .filter(|d| d.file_name() != "l" && d.path().is_dir())
+            // Layers only: not l/ (links) nor dot entries (.refs: mount counts).
+            .filter(|d| {
+                d.file_name() != "l"
+                    && !d.file_name().to_string_lossy().starts_with('.')
+                    && d.path().is_dir()
+            })
             .count();
         assert_eq!(
             dirs,

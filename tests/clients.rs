@@ -174,9 +174,8 @@ fn root_docker_compose_keeps_a_named_volume_across_down_and_up() {
 services:
   app:
     image: busybox
-    command: ["sh", "-c", "echo started >> /data/log; sleep 600"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo started >> /data/log; sleep 600 & wait"]
     network_mode: bridge
-    stop_grace_period: 1s
     volumes:
       - appdata:/data
 volumes:

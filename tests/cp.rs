@@ -168,6 +168,27 @@ fn cp_cli(e: &Engine) {
         "{owners:?}"
     );
 
+    // --read-only: the root refuses a copy, its volume takes it (stopped or running).
+    e.ok(&[
+        "create",
+        "--name",
+        "rofs",
+        "--read-only",
+        "-v",
+        "rovol:/data",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let refused = e.engine(&["cp", h.join("f").to_str().unwrap(), "rofs:/tmp/x"]);
+    assert!(!refused.status.success(), "a read-only root takes no copy");
+    e.ok(&["cp", h.join("f").to_str().unwrap(), "rofs:/data/x"]);
+    e.ok(&["start", "rofs"]);
+    let refused = e.engine(&["cp", h.join("f").to_str().unwrap(), "rofs:/tmp/y"]);
+    assert!(!refused.status.success(), "nor while it runs");
+    assert_eq!(e.ok(&["exec", "rofs", "cat", "/data/x"]), "from host\n");
+    e.ok(&["rm", "-f", "rofs"]);
+
     // A stopped container: its writable layer and volumes, nothing left mounted after.
     e.ok(&[
         "create", "--name", "idle", "-v", "vol:/vol", "busybox", "true",

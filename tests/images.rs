@@ -757,3 +757,167 @@ fn root_import_from_a_url() {
     assert!(stderr(&missing).contains("404"), "{}", stderr(&missing));
     assert!(!e.ok(&["images"]).contains("nope"));
 }
+
+/// `save -o`/`export -o`/`layer export -o` onto a device node or a FIFO: refused as Docker's
+/// CLI refuses it, and the node is still what it was (a rename would have replaced it with a
+/// regular file). The device is a copy of /dev/null made in the test's own root, never the
+/// host's /dev/null.
+#[test]
+fn root_save_and_export_refuse_device_nodes_and_fifos() {
+    let Some(e) = Engine::new("root_save_and_export_refuse_device_nodes_and_fifos", "vfs") else {
+        return;
+    };
+    use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+    use std::os::unix::fs::FileTypeExt;
+    let fifo = e.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o644)).unwrap();
+    let null = e.path().join("null");
+    mknod(
+        &null,
+        SFlag::S_IFCHR,
+        Mode::from_bits_truncate(0o666),
+        makedev(1, 3),
+    )
+    .unwrap();
+    e.ok(&["create", "--name", "c1", "busybox", "true"]);
+    let chain = e
+        .ok(&["layer", "ls", "-q"])
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    for (node, got) in [(&fifo, "got a named pipe"), (&null, "got a device")] {
+        let p = node.to_str().unwrap();
+        let cases: [(&[&str], &str); 3] = [
+            (&["save", "-o", p, "busybox"], "failed to save image: "),
+            (&["export", "-o", p, "c1"], "failed to export container: "),
+            (&["layer", "export", "-o", p, &chain], ""),
+        ];
+        for (args, prefix) in cases {
+            let out = e.engine(args);
+            assert!(!out.status.success(), "{args:?} succeeded");
+            let want = format!(
+                "{prefix}invalid output path: {p:?} must be a directory or a regular file: {got}"
+            );
+            assert!(stderr(&out).contains(&want), "{args:?}: {}", stderr(&out));
+        }
+    }
+    let t = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(t.is_fifo(), "the FIFO was replaced: {t:?}");
+    let t = std::fs::symlink_metadata(&null).unwrap().file_type();
+    assert!(t.is_char_device(), "the device node was replaced: {t:?}");
+    // A directory and a missing parent get their own clear errors.
+    let dir = e.path().to_str().unwrap();
+    let out = e.engine(&["save", "-o", dir, "busybox"]);
+    assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
+    let missing = e.path().join("nodir/out.tar");
+    let out = e.engine(&["save", "-o", missing.to_str().unwrap(), "busybox"]);
+    assert!(
+        stderr(&out).contains("directory") && stderr(&out).contains("does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    // A regular file is still replaced whole.
+    let file = e.path().join("out.tar");
+    std::fs::write(&file, b"old").unwrap();
+    e.ok(&["save", "-o", file.to_str().unwrap(), "busybox"]);
+    assert!(std::fs::metadata(&file).unwrap().len() > 100_000);
+}
+
+/// A layer tar as GNU tar writes it with `--sparse --format=posix` (PAX sparse `version`):
+/// busybox's root plus a 64 MiB file with three small data runs.
+fn gnu_sparse_layer(e: &Engine, version: &str) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let src = e.path().join(format!("sparse-src-{version}"));
+    std::fs::create_dir_all(&src).unwrap();
+    tar::Archive::new(&busybox_tar()[..]).unpack(&src).unwrap();
+    let f = std::fs::File::create(src.join("sparse.img")).unwrap();
+    f.set_len(64 << 20).unwrap();
+    f.write_all_at(b"HEAD", 0).unwrap();
+    f.write_all_at(b"MIDDLE", 30_000_000).unwrap();
+    f.write_all_at(b"TAIL", (64 << 20) - 4).unwrap();
+    let out = Command::new("tar")
+        .args(["--sparse", "--format=posix"])
+        .arg(format!("--sparse-version={version}"))
+        .arg("-C")
+        .arg(&src)
+        .args(["-cf", "-", "."])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tar: {}", stderr(&out));
+    out.stdout
+}
+
+#[test]
+fn root_gnu_pax_sparse_layers_import_run_export_and_save_byte_exact() {
+    let test = "root_gnu_pax_sparse_layers_import_run_export_and_save_byte_exact";
+    let Some(e) = Engine::new(test, "overlay2") else {
+        return;
+    };
+    for version in ["1.0", "0.1", "0.0"] {
+        let layer = gnu_sparse_layer(&e, version);
+        let file = e.path().join(format!("sparse-{version}.tar"));
+        std::fs::write(&file, &layer).unwrap();
+        let image = format!("sparse:v{}", version.replace('.', ""));
+        e.ok(&["import", file.to_str().unwrap(), &image]);
+        // The diff id is the archive's own digest.
+        let diff_id = format!("sha256:{}", sha256_hex(&layer));
+        assert_eq!(layers_of(&e, &image), [diff_id], "{version}");
+        // In a container: the real name, the logical size, the data, few blocks, no junk.
+        let out = e.ok(&[
+            "run",
+            "--rm",
+            &image,
+            "sh",
+            "-c",
+            "stat -c '%s %b' /sparse.img; head -c 4 /sparse.img; tail -c 4 /sparse.img; echo; ls /",
+        ]);
+        let mut lines = out.lines();
+        let stat: Vec<u64> = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(stat[0], 64 << 20, "{version}: {out}");
+        assert!(
+            stat[1] * 512 < 4 << 20,
+            "{version}: holes were filled: {out}"
+        );
+        assert_eq!(lines.next(), Some("HEADTAIL"), "{version}: {out}");
+        assert!(!out.contains("GNUSparseFile"), "{version}: {out}");
+        // export: the file as the sparse file it is, in a tar Docker's reader takes.
+        e.ok(&["create", "--name", "sp", &image, "true"]);
+        let exported = e.command(&["export", "sp"]).output().unwrap();
+        assert!(exported.status.success(), "{}", stderr(&exported));
+        let mut found = None;
+        for entry in tar::Archive::new(&exported.stdout[..]).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if entry.path().unwrap().to_str() == Some("sparse.img") {
+                let mut head = [0u8; 4];
+                entry.read_exact(&mut head).unwrap();
+                found = Some((entry.size(), head));
+            }
+        }
+        assert_eq!(found, Some((64 << 20, *b"HEAD")), "{version}");
+        e.ok(&["rm", "sp"]);
+        // save: the layer blob is GNU tar's bytes again (save checks the digest as it goes).
+        let saved = e.path().join(format!("saved-{version}.tar"));
+        e.ok(&["save", "-o", saved.to_str().unwrap(), &image]);
+        let blob = format!("blobs/sha256/{}", sha256_hex(&layer));
+        let mut archive = tar::Archive::new(std::fs::File::open(&saved).unwrap());
+        let mut got = None;
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if entry.path().unwrap().to_str() == Some(blob.as_str()) {
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes).unwrap();
+                got = Some(bytes);
+            }
+        }
+        assert!(
+            got.as_deref() == Some(&layer[..]),
+            "{version}: the saved layer differs"
+        );
+    }
+}

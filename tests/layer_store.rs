@@ -54,7 +54,10 @@ fn driver_layer_count(root: &Path, driver: &str) -> usize {
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-                .filter(|e| e.file_name() != "l")
+                // Layers only: not l/ nor dot entries (.refs: mount counts).
+                .filter(|e| {
+                    e.file_name() != "l" && !e.file_name().to_string_lossy().starts_with('.')
+                })
                 .count()
         })
         .unwrap_or(0)

@@ -111,7 +111,12 @@ fn driver_layer_dirs(e: &Engine) -> usize {
     std::fs::read_dir(dir)
         .unwrap()
         .flatten()
-        .filter(|d| d.file_name() != "l" && d.path().is_dir())
+        // Layers only: not l/ (links) nor dot entries (.refs: mount counts).
+        .filter(|d| {
+            d.file_name() != "l"
+                && !d.file_name().to_string_lossy().starts_with('.')
+                && d.path().is_dir()
+        })
         .count()
 }
 
@@ -641,4 +646,42 @@ fn root_a_killed_monitor_leaves_no_orphan_and_reads_as_exited() {
     }
     assert!(e.ok(&["ps", "-a"]).contains("Exited (137)"));
     e.ok(&["rm", "orphan"]);
+}
+
+/// Another process's `diff` (and `export`) of a running container must not unmount the
+/// `merged` its monitor uses: mount counts are shared between processes.
+#[test]
+fn root_diff_of_a_running_container_keeps_its_mount_for_the_restart() {
+    let Some(e) = Engine::new(
+        "root_diff_of_a_running_container_keeps_its_mount_for_the_restart",
+        "overlay2",
+    ) else {
+        return;
+    };
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "phoenix",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /tmp/mark; sleep 2; exit 1",
+    ]);
+    e.wait_for("phoenix", 10, |v| v["State"]["Running"] == true);
+    let diff = e.ok(&["diff", "phoenix"]);
+    assert!(diff.contains("/tmp/mark"), "{diff}");
+    e.ok(&[
+        "export",
+        "-o",
+        e.path().join("x.tar").to_str().unwrap(),
+        "phoenix",
+    ]);
+    // The restart after the exit finds its root still mounted and runs again.
+    e.wait_for("phoenix", 20, |v| {
+        v["RestartCount"].as_u64().unwrap_or(0) >= 1 && v["State"]["Running"] == true
+    });
+    e.ok(&["rm", "-f", "phoenix"]);
 }

@@ -532,3 +532,222 @@ fn truncated_and_corrupt_gzip_are_rejected() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     s.assert_untouched();
 }
+
+/// Applies `tar` and records its tar-split: both must refuse it with `needle`, and the apply
+/// must leave nothing outside the root.
+fn assert_both_reject(tar: &[u8], needle: &str) {
+    let s = Sentinel::new();
+    assert_rejected(s.apply(tar), needle);
+    s.assert_untouched();
+    let err = graph::archive::tar_split::record(tar, Vec::new())
+        .expect_err("the tar-split scanner must refuse it too");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains(needle), "{err:?} lacks {needle:?}");
+}
+
+/// A header for `name` whose size field is `field` (12 raw bytes), checksum fixed up.
+fn header_with_size_field(name: &[u8], kind: u8, field: &[u8; 12]) -> Vec<u8> {
+    let mut h = raw_header(name, kind, 0o644, 0, 0, 0, 0, b"", (0, 0));
+    h[124..136].copy_from_slice(field);
+    set_checksum(&mut h);
+    h.to_vec()
+}
+
+#[test]
+fn absurd_pax_sizes_are_rejected_not_taken_as_empty_files() {
+    // The tar crate takes a PAX size it cannot parse as absent: with a header size of 0 the
+    // entry was an empty file, its content then read as the next header.
+    for bad in [
+        "-1",
+        "1e9",
+        "",
+        " 5",
+        "18446744073709551616",
+        "99999999999999999999999",
+        "9223372036854775808",
+    ] {
+        let mut t = TarBuilder::new();
+        t.add(Entry::new("empty-looking", b'0').pax("size", bad));
+        t.add(Entry::file("next", "after"));
+        assert_both_reject(&t.finish(), "in its PAX header");
+    }
+    // A PAX size past u64 once overflowed (a panic) in the PAX pre-reader.
+    let mut t = TarBuilder::new();
+    t.add(Entry::file("p", "hello").pax("size", u64::MAX.to_string()));
+    assert_both_reject(&t.finish(), "size overflow");
+}
+
+#[test]
+fn sizes_larger_than_the_rest_of_the_stream_are_rejected() {
+    let runs_past = "runs past the end of the archive";
+    // A PAX size bigger than what follows, then a real entry: the next header is never
+    // read as content, nor skipped.
+    let mut t = TarBuilder::new();
+    t.add(Entry::file("p", "hello").pax("size", "100000"));
+    t.add(Entry::file("q", "world"));
+    assert_both_reject(&t.finish(), runs_past);
+    let mut t = TarBuilder::new();
+    t.add(Entry::file("p", "hello").pax("size", i64::MAX.to_string()));
+    assert_both_reject(&t.finish(), runs_past);
+    // The largest octal size field (8 GiB) over three bytes of content.
+    let mut tar = header_with_size_field(b"big", b'0', b"77777777777\0");
+    tar.extend_from_slice(b"abc");
+    tar.resize(512 * 4, 0);
+    assert_both_reject(&tar, runs_past);
+    // A directory whose size field claims content that is not there.
+    let mut tar = header_with_size_field(b"dir/", b'5', b"00010000000\0");
+    tar.resize(512 * 4, 0);
+    assert_both_reject(&tar, runs_past);
+    // GNU base-256 sizes: one past any stream, and one beyond u64.
+    let mut field = [0u8; 12];
+    field[0] = 0x80;
+    field[5] = 1; // 2^48
+    let mut tar = header_with_size_field(b"b256", b'0', &field);
+    tar.resize(512 * 4, 0);
+    assert_both_reject(&tar, runs_past);
+    let field = [0xffu8; 12];
+    let mut tar = header_with_size_field(b"b256max", b'0', &field);
+    tar.resize(512 * 4, 0);
+    assert_both_reject(&tar, "size overflow");
+}
+
+/// A GNU PAX sparse 1.0 entry: `map` (the numbers, one a line) then `data`, real size `real`.
+fn sparse_1_0(name: &str, real: u64, map: &str, data: &[u8]) -> Entry {
+    let mut content = map.as_bytes().to_vec();
+    content.resize(map.len().div_ceil(512).max(1) * 512, 0);
+    content.extend_from_slice(data);
+    Entry::file("GNUSparseFile.1/x", content)
+        .pax("GNU.sparse.major", "1")
+        .pax("GNU.sparse.minor", "0")
+        .pax("GNU.sparse.name", name)
+        .pax("GNU.sparse.realsize", real.to_string())
+}
+
+#[test]
+fn hostile_sparse_maps_are_rejected() {
+    let cases: Vec<(Entry, &str)> = vec![
+        // A fragment past the real size would write (or seek) beyond the file.
+        (
+            sparse_1_0("f", 100, "1\n90\n20\n", &[1; 20]),
+            "ends past the real size",
+        ),
+        // Overlapping or unordered fragments.
+        (
+            sparse_1_0("f", 100, "2\n10\n10\n15\n10\n", &[1; 20]),
+            "out of order or overlapping",
+        ),
+        // The map's fragments do not add up to the content.
+        (
+            sparse_1_0("f", 100, "1\n0\n50\n", &[1; 20]),
+            "hold 50 bytes but the entry has 20",
+        ),
+        // A fragment count no content could hold: the map runs out.
+        (
+            sparse_1_0("f", 100, "99999999999\n0\n1\n", &[]),
+            "ends inside the sparse map",
+        ),
+        (
+            sparse_1_0("f", u64::MAX, "1\n18446744073709551615\n5\n", &[1; 5]),
+            "GNU sparse file",
+        ),
+        (
+            sparse_1_0("f", 100, "1\n-1\n5\n", &[1; 5]),
+            "invalid number",
+        ),
+        // 0.1 and 0.0 maps.
+        (
+            Entry::file("GNUSparseFile.1/x", [1u8; 8])
+                .pax("GNU.sparse.size", "100")
+                .pax("GNU.sparse.name", "f")
+                .pax("GNU.sparse.map", "0,8,95"),
+            "invalid GNU.sparse.map",
+        ),
+        (
+            Entry::file("f", [1u8; 8])
+                .pax("GNU.sparse.size", "100")
+                .pax("GNU.sparse.offset", "96")
+                .pax("GNU.sparse.numbytes", "8"),
+            "ends past the real size",
+        ),
+        (
+            Entry::file("f", [1u8; 8])
+                .pax("GNU.sparse.size", "100")
+                .pax("GNU.sparse.numbytes", "8"),
+            "numbytes without an offset",
+        ),
+        (
+            Entry::file("GNUSparseFile.1/x", [1u8; 8])
+                .pax("GNU.sparse.major", "2")
+                .pax("GNU.sparse.minor", "0")
+                .pax("GNU.sparse.realsize", "8"),
+            "unsupported version 2.0",
+        ),
+        // Sparse records on something that is not a file.
+        (
+            Entry::dir("d")
+                .pax("GNU.sparse.size", "10")
+                .pax("GNU.sparse.map", ""),
+            "not a regular file",
+        ),
+    ];
+    for (entry, needle) in cases {
+        let s = Sentinel::new();
+        assert_rejected(s.apply(&one(entry.clone())), needle);
+        s.assert_untouched();
+        let err = graph::archive::tar_split::record(&one(entry)[..], Vec::new())
+            .expect_err("the tar-split scanner must refuse it too");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    }
+    // The real name is checked as any name is.
+    let s = Sentinel::new();
+    assert_rejected(
+        s.apply(&one(sparse_1_0("../../outside", 4, "1\n0\n4\n", b"evil"))),
+        "escapes the layer root",
+    );
+    s.assert_untouched();
+    // An absolute real name lands inside the root, as the file it is.
+    let s = Sentinel::new();
+    let abs = format!("/{}", s.unique);
+    s.apply(&one(sparse_1_0(&abs, 1 << 30, "1\n0\n4\n", b"fine")))
+        .unwrap();
+    let meta = fs::metadata(s.root.join(&s.unique)).unwrap();
+    assert_eq!(meta.len(), 1 << 30);
+    assert!(meta.blocks() < 64, "holes were written");
+    s.assert_untouched();
+}
+
+/// An old GNU sparse (`S`) entry of `real` bytes whose only data is its last 512 bytes.
+fn old_gnu_sparse(real: u64) -> Vec<u8> {
+    let mut h = raw_header(b"huge", b'S', 0o644, 0, 0, 512, 0, b"", (0, 0));
+    h[257..265].copy_from_slice(b"ustar  \0");
+    let num = |field: &mut [u8], v: u64| {
+        field.fill(0);
+        field[0] = 0x80;
+        field[4..12].copy_from_slice(&v.to_be_bytes());
+    };
+    num(&mut h[386..398], real - 512); // first fragment's offset
+    num(&mut h[398..410], 512); // and length
+    num(&mut h[483..495], real); // the real size
+    set_checksum(&mut h);
+    let mut tar = h.to_vec();
+    tar.extend_from_slice(&[b'x'; 512]);
+    tar.extend_from_slice(&[0; 1024]);
+    tar
+}
+
+#[test]
+fn old_gnu_sparse_files_claiming_exabytes_are_refused_not_expanded() {
+    let s = Sentinel::new();
+    assert_rejected(s.apply(&old_gnu_sparse(1 << 60)), "old GNU sparse file");
+    s.assert_untouched();
+    // The tar-split scanner does not expand it either: it records the raw bytes.
+    let mut split = Vec::new();
+    graph::archive::tar_split::record(&old_gnu_sparse(1 << 60)[..], &mut split).unwrap();
+    // A modest one is applied, holes and all.
+    let s = Sentinel::new();
+    s.apply(&old_gnu_sparse(4 << 20)).unwrap();
+    let meta = fs::metadata(s.root.join("huge")).unwrap();
+    assert_eq!(meta.len(), 4 << 20);
+    assert!(meta.blocks() < 64);
+    s.assert_untouched();
+}

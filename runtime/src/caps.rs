@@ -109,6 +109,16 @@ impl CapSet {
         }
     }
 
+    /// The capabilities in both sets.
+    pub fn intersect(self, other: CapSet) -> CapSet {
+        CapSet(self.0 & other.0)
+    }
+
+    /// The capabilities of `self` not in `other`.
+    pub fn difference(self, other: CapSet) -> CapSet {
+        CapSet(self.0 & !other.0)
+    }
+
     /// Removes capability number `cap`.
     pub fn remove(&mut self, cap: u8) {
         if cap < 64 {
@@ -147,6 +157,18 @@ pub(crate) fn last_cap() -> u8 {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40)
+}
+
+/// The calling process's bounding set: what it can give a child at most.
+pub(crate) fn current_bounding(last_cap: u8) -> CapSet {
+    let mut set = CapSet::empty();
+    for cap in 0..=last_cap {
+        // SAFETY: PR_CAPBSET_READ takes a capability number and touches no memory.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(cap), 0, 0, 0) } == 1 {
+            set.insert(cap);
+        }
+    }
+    set
 }
 
 /// Narrows the bounding set to `keep` and clears the ambient set. Needs CAP_SETPCAP; done

@@ -1,5 +1,6 @@
-//! The container's memory cgroup: cgroup v1 (`memory` hierarchy) or v2 (unified), detected
-//! at run time, under `<hierarchy>/engine/<id>`.
+//! The container's cgroup: cgroup v1 (a directory in each mounted controller) or v2 (unified),
+//! detected at run time, under `<hierarchy>/engine/<id>`: memory, pids and CPU limits, and the
+//! device allowlist (v1 `devices.allow`, v2 a BPF device program).
 //!
 //! Everything takes the cgroup filesystem root as a parameter (normally `/sys/fs/cgroup`), so
 //! the logic runs against a plain directory in unit tests.
@@ -9,6 +10,7 @@ use std::io::ErrorKind as IoErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::devices::DeviceRule;
 use crate::{Error, IoContext, Result};
 
 /// Where the kernel mounts cgroup filesystems.
@@ -34,7 +36,8 @@ pub fn detect(root: &Path) -> Option<(CgroupVersion, PathBuf)> {
             .map(|s| s.split_whitespace().any(|c| c == "memory"))
             .unwrap_or(false)
     };
-    if has_memory(&root.join("cgroup.controllers")) {
+    // A cgroup2 filesystem at the root: the unified hierarchy alone, whatever it enables.
+    if root.join("cgroup.controllers").exists() {
         return Some((CgroupVersion::V2, root.to_path_buf()));
     }
     let v1 = root.join("memory");
@@ -48,58 +51,201 @@ pub fn detect(root: &Path) -> Option<(CgroupVersion, PathBuf)> {
     None
 }
 
-/// One container's cgroup directory.
+/// The limits and device policy of one container's cgroup (Docker's `HostConfig` resources).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Memory limit in bytes (`-m`).
+    pub memory: Option<u64>,
+    /// Memory plus swap in bytes (`--memory-swap`); `None` with a memory limit: twice memory.
+    pub memory_swap: Option<u64>,
+    /// Keep the OOM killer away (`--oom-kill-disable`, cgroup v1 only).
+    pub oom_kill_disable: bool,
+    /// Most tasks (`--pids-limit`).
+    pub pids_limit: Option<u64>,
+    /// Relative CPU weight (`--cpu-shares`, 2..=262144).
+    pub cpu_shares: Option<u64>,
+    /// CFS quota per period in microseconds (`--cpus`, `--cpu-quota`).
+    pub cpu_quota: Option<u64>,
+    /// CFS period in microseconds (`--cpu-period`; 100000 when only a quota is given).
+    pub cpu_period: Option<u64>,
+    /// CPUs the container may run on (`--cpuset-cpus`, e.g. `0-1`).
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes (`--cpuset-mems`).
+    pub cpuset_mems: Option<String>,
+    /// The device allowlist, checked last rule first; empty denies every device.
+    pub devices: Vec<DeviceRule>,
+}
+
+/// v1 controllers a container gets a directory in (those the host mounts).
+const V1_CONTROLLERS: &[&str] = &[
+    "memory", "pids", "devices", "cpu", "cpuacct", "cpuset", "freezer", "blkio",
+];
+
+/// One container's cgroup: a directory per v1 controller, or one v2 directory.
 #[derive(Debug)]
 pub struct Cgroup {
     version: CgroupVersion,
-    dir: PathBuf,
+    /// (controller, directory); v2 has one entry named "".
+    dirs: Vec<(String, PathBuf)>,
 }
 
 impl Cgroup {
-    /// Creates `engine/<id>` in the memory hierarchy under `root` and applies the limits
-    /// (`memory` bytes; `memory_swap` = memory plus swap, Docker's `--memory-swap`).
-    /// Returns `Ok(None)` when the host has no memory controller and no limit was asked for.
-    pub fn create(
-        root: &Path,
-        id: &str,
-        memory: Option<u64>,
-        memory_swap: Option<u64>,
-    ) -> Result<Option<Cgroup>> {
+    /// Creates `engine/<id>` in every hierarchy under `root` and applies `res`. Returns
+    /// `Ok(None)` only when the host has no cgroup hierarchy at all and nothing was asked
+    /// that needs one (a privileged container without limits); a limit whose controller is
+    /// missing is an error naming it, and so is a device allowlist nothing can enforce.
+    pub fn create(root: &Path, id: &str, res: &Resources) -> Result<Option<Cgroup>> {
         let Some((version, base)) = detect(root) else {
-            if memory.is_some() {
+            if let Some(what) = first_limit(res) {
                 return Err(Error::io(
-                    "find the memory cgroup controller under",
+                    format!("apply {what}: find the cgroup controller under"),
                     root,
                     std::io::Error::from_raw_os_error(libc::ENODEV),
                 ));
             }
-            tracing::warn!(root = %root.display(), "no memory cgroup controller; running without a cgroup");
+            tracing::warn!(root = %root.display(), "no cgroup hierarchy; running without a cgroup");
             return Ok(None);
         };
-        let parent = base.join(PARENT);
-        fs::create_dir_all(&parent).ctx("create cgroup", &parent)?;
-        if version == CgroupVersion::V2 {
-            // Let children of the root and of engine/ have memory files; best effort, the
-            // check for memory.max below says whether it worked.
-            let _ = fs::write(base.join("cgroup.subtree_control"), "+memory");
-            let _ = fs::write(parent.join("cgroup.subtree_control"), "+memory");
-        }
-        let dir = parent.join(id);
-        match fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == IoErrorKind::AlreadyExists => {
-                // A leftover of a crashed run: reuse it only if it is empty.
-                fs::remove_dir(&dir).ctx("remove stale cgroup", &dir)?;
-                fs::create_dir(&dir).ctx("create cgroup", &dir)?;
-            }
-            Err(e) => return Err(Error::io("create cgroup", dir, e)),
-        }
-        let cg = Cgroup { version, dir };
-        if let Err(e) = cg.set_memory(memory, memory_swap) {
+        let mut cg = Cgroup {
+            version,
+            dirs: Vec::new(),
+        };
+        let made = match version {
+            CgroupVersion::V1 => cg.make_v1(root, id),
+            CgroupVersion::V2 => cg.make_v2(&base, id),
+        };
+        if let Err(e) = made.and_then(|()| cg.apply(res)) {
             cg.remove();
             return Err(e);
         }
         Ok(Some(cg))
+    }
+
+    fn make_v1(&mut self, root: &Path, id: &str) -> Result<()> {
+        let mut seen: Vec<PathBuf> = Vec::new();
+        for c in V1_CONTROLLERS {
+            let mount = root.join(c);
+            if !mount.join("cgroup.procs").exists() && !mount.join("tasks").exists() {
+                // A plain directory standing in for a hierarchy in unit tests has neither;
+                // the memory one is recognised by its limit file, as detect() does.
+                if !(*c == "memory" && mount.join("memory.limit_in_bytes").exists()) {
+                    continue;
+                }
+            }
+            // cpu and cpuacct are often one hierarchy under two names.
+            let real = mount.canonicalize().unwrap_or_else(|_| mount.clone());
+            if seen.contains(&real) {
+                continue;
+            }
+            seen.push(real);
+            let parent = mount.join(PARENT);
+            fs::create_dir_all(&parent).ctx("create cgroup", &parent)?;
+            if *c == "cpuset" {
+                // A cpuset cgroup takes no task until cpus and mems are set: inherit them.
+                inherit_cpuset(&mount, &parent)?;
+            }
+            let dir = fresh_dir(&parent.join(id))?;
+            self.dirs.push((c.to_string(), dir.clone()));
+            if *c == "cpuset" {
+                inherit_cpuset(&parent, &dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn make_v2(&mut self, base: &Path, id: &str) -> Result<()> {
+        let parent = base.join(PARENT);
+        fs::create_dir_all(&parent).ctx("create cgroup", &parent)?;
+        // Let children of the root and of engine/ have the controllers' files; best effort,
+        // apply() checks the files it needs.
+        for dir in [base, parent.as_path()] {
+            for c in ["memory", "pids", "cpu", "cpuset", "io"] {
+                let _ = fs::write(dir.join("cgroup.subtree_control"), format!("+{c}"));
+            }
+        }
+        let dir = fresh_dir(&parent.join(id))?;
+        self.dirs.push((String::new(), dir));
+        Ok(())
+    }
+
+    fn apply(&self, res: &Resources) -> Result<()> {
+        self.set_memory(res.memory, res.memory_swap)?;
+        if res.oom_kill_disable {
+            match self.version {
+                CgroupVersion::V1 => self.write("memory", "memory.oom_control", "1")?,
+                CgroupVersion::V2 => {
+                    return Err(Error::InvalidInput(
+                        "--oom-kill-disable is not supported on cgroup v2".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(n) = res.pids_limit {
+            self.write("pids", "pids.max", &n.to_string())?;
+        }
+        match self.version {
+            CgroupVersion::V1 => {
+                if let Some(s) = res.cpu_shares {
+                    self.write("cpu", "cpu.shares", &s.to_string())?;
+                }
+                if let Some(p) = res.cpu_period {
+                    self.write("cpu", "cpu.cfs_period_us", &p.to_string())?;
+                }
+                if let Some(q) = res.cpu_quota {
+                    self.write("cpu", "cpu.cfs_quota_us", &q.to_string())?;
+                }
+            }
+            CgroupVersion::V2 => {
+                if let Some(s) = res.cpu_shares {
+                    // runc's mapping of shares (2..262144) onto weight (1..10000).
+                    let weight = 1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142;
+                    self.write("cpu", "cpu.weight", &weight.to_string())?;
+                }
+                if res.cpu_quota.is_some() || res.cpu_period.is_some() {
+                    let quota = res.cpu_quota.map_or("max".to_string(), |q| q.to_string());
+                    let period = res.cpu_period.unwrap_or(100_000);
+                    self.write("cpu", "cpu.max", &format!("{quota} {period}"))?;
+                }
+            }
+        }
+        if let Some(cpus) = &res.cpuset_cpus {
+            self.write("cpuset", "cpuset.cpus", cpus)?;
+        }
+        if let Some(mems) = &res.cpuset_mems {
+            self.write("cpuset", "cpuset.mems", mems)?;
+        }
+        self.set_devices(&res.devices)
+    }
+
+    fn set_devices(&self, rules: &[DeviceRule]) -> Result<()> {
+        match self.version {
+            CgroupVersion::V1 => {
+                let dir = self.dir("devices").ok_or_else(|| {
+                    Error::InvalidInput(
+                        "the host has no devices cgroup controller: cannot confine devices".into(),
+                    )
+                })?;
+                if rules.iter().any(|r| *r == DeviceRule::allow_all()) {
+                    let path = dir.join("devices.allow");
+                    return fs::write(&path, "a *:* rwm").ctx("write cgroup file", path);
+                }
+                let deny = dir.join("devices.deny");
+                fs::write(&deny, "a").ctx("write cgroup file", &deny)?;
+                for r in rules {
+                    let file = dir.join(if r.allow {
+                        "devices.allow"
+                    } else {
+                        "devices.deny"
+                    });
+                    fs::write(&file, r.to_string()).ctx("write cgroup file", &file)?;
+                }
+                Ok(())
+            }
+            CgroupVersion::V2 => {
+                let dir = &self.dirs[0].1;
+                attach_device_program(dir, &crate::devices::bpf::program(rules))
+            }
+        }
     }
 
     fn set_memory(&self, memory: Option<u64>, memory_swap: Option<u64>) -> Result<()> {
@@ -108,36 +254,56 @@ impl Cgroup {
         let total = memory_swap.unwrap_or(mem.saturating_mul(2));
         match self.version {
             CgroupVersion::V1 => {
-                self.write("memory.limit_in_bytes", &mem.to_string())?;
-                if self.dir.join("memory.memsw.limit_in_bytes").exists() {
-                    self.write("memory.memsw.limit_in_bytes", &total.to_string())?;
+                self.write("memory", "memory.limit_in_bytes", &mem.to_string())?;
+                let dir = self.dir("memory").unwrap_or(&self.dirs[0].1);
+                if dir.join("memory.memsw.limit_in_bytes").exists() {
+                    self.write("memory", "memory.memsw.limit_in_bytes", &total.to_string())?;
                 }
             }
             CgroupVersion::V2 => {
-                if !self.dir.join("memory.max").exists() {
-                    return Err(Error::io(
-                        "enable the memory controller for",
-                        &self.dir,
-                        std::io::Error::from_raw_os_error(libc::ENODEV),
-                    ));
-                }
-                self.write("memory.max", &mem.to_string())?;
-                if self.dir.join("memory.swap.max").exists() {
-                    self.write("memory.swap.max", &(total - mem).to_string())?;
+                self.write("memory", "memory.max", &mem.to_string())?;
+                if self.dirs[0].1.join("memory.swap.max").exists() {
+                    self.write("memory", "memory.swap.max", &(total - mem).to_string())?;
                 }
             }
         }
         Ok(())
     }
 
-    fn write(&self, file: &str, value: &str) -> Result<()> {
-        let path = self.dir.join(file);
+    /// Writes `file` of `controller`; a missing controller or file is an error naming it
+    /// (a limit is never dropped).
+    fn write(&self, controller: &str, file: &str, value: &str) -> Result<()> {
+        let dir = self.dir(controller).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "cannot set {file}: the host has no {controller} cgroup controller"
+            ))
+        })?;
+        let path = dir.join(file);
+        if self.version == CgroupVersion::V2 && !path.exists() {
+            return Err(Error::io(
+                format!("enable the {controller} controller for"),
+                dir,
+                std::io::Error::from_raw_os_error(libc::ENODEV),
+            ));
+        }
         fs::write(&path, value).ctx("write cgroup file", path)
     }
 
-    /// The cgroup's directory.
+    /// The directory of `controller` (v2: the one directory).
+    pub fn dir(&self, controller: &str) -> Option<&Path> {
+        match self.version {
+            CgroupVersion::V2 => self.dirs.first().map(|(_, d)| d.as_path()),
+            CgroupVersion::V1 => self
+                .dirs
+                .iter()
+                .find(|(c, _)| c == controller)
+                .map(|(_, d)| d.as_path()),
+        }
+    }
+
+    /// The memory cgroup's directory (v2: the one directory).
     pub fn path(&self) -> &Path {
-        &self.dir
+        self.dir("memory").unwrap_or(&self.dirs[0].1)
     }
 
     /// Which interface it uses.
@@ -145,17 +311,21 @@ impl Cgroup {
         self.version
     }
 
-    /// The file a process writes its pid to to join.
-    pub fn procs_file(&self) -> PathBuf {
-        self.dir.join("cgroup.procs")
+    /// The files a process writes its pid to to join, one per hierarchy.
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|(_, d)| d.join("cgroup.procs"))
+            .collect()
     }
 
     /// Whether the kernel's OOM killer killed a process of this cgroup: v1 `oom_kill` in
     /// `memory.oom_control` (older kernels: `memory.failcnt` > 0), v2 `oom_kill` in
     /// `memory.events`.
     pub fn oom_killed(&self) -> bool {
+        let dir = self.path();
         let counter = |file: &str, key: &str| -> Option<u64> {
-            let text = fs::read_to_string(self.dir.join(file)).ok()?;
+            let text = fs::read_to_string(dir.join(file)).ok()?;
             text.lines().find_map(|l| {
                 let (k, v) = l.split_once(' ')?;
                 (k == key).then(|| v.trim().parse().ok()).flatten()
@@ -164,7 +334,7 @@ impl Cgroup {
         match self.version {
             CgroupVersion::V1 => match counter("memory.oom_control", "oom_kill") {
                 Some(n) => n > 0,
-                None => fs::read_to_string(self.dir.join("memory.failcnt"))
+                None => fs::read_to_string(dir.join("memory.failcnt"))
                     .ok()
                     .and_then(|s| s.trim().parse::<u64>().ok())
                     .is_some_and(|n| n > 0),
@@ -173,23 +343,169 @@ impl Cgroup {
         }
     }
 
-    /// Removes the directory, retrying for a moment while exiting processes leave it.
+    /// Removes the directories, retrying for a moment while exiting processes leave them.
     pub fn remove(&self) {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            match fs::remove_dir(&self.dir) {
-                Ok(()) => return,
-                Err(e) if e.kind() == IoErrorKind::NotFound => return,
-                Err(e) if Instant::now() < deadline && e.raw_os_error() == Some(libc::EBUSY) => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => {
-                    tracing::warn!(cgroup = %self.dir.display(), error = %e, "cannot remove cgroup");
-                    return;
-                }
+        for (_, dir) in &self.dirs {
+            remove_dir(dir);
+        }
+    }
+}
+
+/// The first limit in `res` that needs a cgroup, named as the flag that sets it.
+fn first_limit(res: &Resources) -> Option<&'static str> {
+    [
+        (res.memory.is_some(), "--memory"),
+        (res.oom_kill_disable, "--oom-kill-disable"),
+        (res.pids_limit.is_some(), "--pids-limit"),
+        (res.cpu_shares.is_some(), "--cpu-shares"),
+        (res.cpu_quota.is_some(), "--cpus"),
+        (res.cpuset_cpus.is_some(), "--cpuset-cpus"),
+        (res.cpuset_mems.is_some(), "--cpuset-mems"),
+        (
+            !res.devices.contains(&DeviceRule::allow_all()),
+            "the device allowlist",
+        ),
+    ]
+    .into_iter()
+    .find_map(|(set, name)| set.then_some(name))
+}
+
+/// Creates `dir`, replacing an empty leftover of a crashed run.
+fn fresh_dir(dir: &Path) -> Result<PathBuf> {
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == IoErrorKind::AlreadyExists => {
+            fs::remove_dir(dir).ctx("remove stale cgroup", dir)?;
+            fs::create_dir(dir).ctx("create cgroup", dir)?;
+        }
+        Err(e) => return Err(Error::io("create cgroup", dir, e)),
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// Copies `cpuset.cpus` and `cpuset.mems` from `from` into `to` where `to`'s are empty.
+fn inherit_cpuset(from: &Path, to: &Path) -> Result<()> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let have = fs::read_to_string(to.join(file)).unwrap_or_default();
+        if !have.trim().is_empty() {
+            continue;
+        }
+        let Ok(value) = fs::read_to_string(from.join(file)) else {
+            continue;
+        };
+        let path = to.join(file);
+        fs::write(&path, value.trim()).ctx("write cgroup file", path)?;
+    }
+    Ok(())
+}
+
+fn remove_dir(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == IoErrorKind::NotFound => return,
+            Err(e) if Instant::now() < deadline && e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                tracing::warn!(cgroup = %dir.display(), error = %e, "cannot remove cgroup");
+                return;
             }
         }
     }
+}
+
+/// Loads `program` as a cgroup device program and attaches it to the v2 cgroup `dir`.
+pub fn attach_device_program(dir: &Path, program: &[crate::devices::bpf::Insn]) -> Result<()> {
+    const BPF_PROG_LOAD: libc::c_long = 5;
+    const BPF_PROG_ATTACH: libc::c_long = 8;
+    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    const BPF_F_ALLOW_MULTI: u32 = 2;
+    #[repr(C)]
+    #[derive(Default)]
+    struct LoadAttr {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        log_level: u32,
+        log_size: u32,
+        log_buf: u64,
+        kern_version: u32,
+        prog_flags: u32,
+        prog_name: [u8; 16],
+        prog_ifindex: u32,
+        expected_attach_type: u32,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct AttachAttr {
+        target_fd: u32,
+        attach_bpf_fd: u32,
+        attach_type: u32,
+        attach_flags: u32,
+        replace_bpf_fd: u32,
+    }
+    let license = c"Apache-2.0";
+    let mut name = [0u8; 16];
+    name[..7].copy_from_slice(b"devices");
+    let load = LoadAttr {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt: program.len() as u32,
+        insns: program.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        prog_name: name,
+        expected_attach_type: BPF_CGROUP_DEVICE,
+        ..Default::default()
+    };
+    // SAFETY: bpf(2) reads `load` (and the instructions and license it points to, alive for
+    // the call) and returns a new descriptor, owned right away.
+    let prog = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            &load as *const LoadAttr,
+            std::mem::size_of::<LoadAttr>(),
+        )
+    };
+    if prog < 0 {
+        return Err(Error::io(
+            "load the device cgroup program for",
+            dir,
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: `prog` is a descriptor bpf(2) just returned to us.
+    let prog =
+        unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(prog as i32) };
+    let target = fs::File::open(dir).ctx("open cgroup", dir)?;
+    let attach = AttachAttr {
+        target_fd: std::os::fd::AsRawFd::as_raw_fd(&target) as u32,
+        attach_bpf_fd: std::os::fd::AsRawFd::as_raw_fd(&prog) as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI,
+        replace_bpf_fd: 0,
+    };
+    // SAFETY: bpf(2) reads `attach`; both descriptors are open for the call. The attachment
+    // keeps the program alive after our descriptor closes.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attach as *const AttachAttr,
+            std::mem::size_of::<AttachAttr>(),
+        )
+    };
+    if rc != 0 {
+        return Err(Error::io(
+            "attach the device cgroup program to",
+            dir,
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -213,22 +529,48 @@ mod tests {
         );
     }
 
-    #[test]
-    fn v1_limits_and_oom_on_a_plain_directory() {
+    /// A v1 layout in a plain directory: hierarchies named as the kernel names them.
+    fn v1_root(controllers: &[&str]) -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
         let mem = d.path().join("memory");
         fs::create_dir_all(&mem).unwrap();
         fs::write(mem.join("memory.limit_in_bytes"), "").unwrap();
-        let cg = Cgroup::create(d.path(), "c1", None, None).unwrap().unwrap();
+        for c in controllers {
+            fs::create_dir_all(d.path().join(c)).unwrap();
+            fs::write(d.path().join(c).join("cgroup.procs"), "").unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn v1_limits_devices_and_oom_on_a_plain_directory() {
+        let d = v1_root(&["devices", "pids", "cpu"]);
+        let mut res = Resources {
+            pids_limit: Some(50),
+            cpu_quota: Some(50_000),
+            cpu_period: Some(100_000),
+            devices: crate::devices::default_rules(),
+            ..Default::default()
+        };
+        let cg = Cgroup::create(d.path(), "c1", &res).unwrap().unwrap();
         assert_eq!(cg.version(), CgroupVersion::V1);
-        assert_eq!(cg.path(), mem.join("engine/c1"));
+        assert_eq!(cg.path(), d.path().join("memory/engine/c1"));
+        let read = |c: &str, f: &str| fs::read_to_string(cg.dir(c).unwrap().join(f)).unwrap();
+        assert_eq!(read("pids", "pids.max"), "50");
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+        // A plain file keeps only the last write: the last rule of the allowlist.
+        assert_eq!(read("devices", "devices.deny"), "a");
+        assert_eq!(read("devices", "devices.allow"), "c 136:* rwm");
+        assert_eq!(cg.procs_files().len(), 4);
         // A plain directory has no control files; create the memsw one as the kernel would.
         fs::write(cg.path().join("memory.memsw.limit_in_bytes"), "").unwrap();
         cg.set_memory(Some(32 << 20), None).unwrap();
-        let read = |f: &str| fs::read_to_string(cg.path().join(f)).unwrap();
-        assert_eq!(read("memory.limit_in_bytes"), (32u64 << 20).to_string());
         assert_eq!(
-            read("memory.memsw.limit_in_bytes"),
+            read("memory", "memory.limit_in_bytes"),
+            (32u64 << 20).to_string()
+        );
+        assert_eq!(
+            read("memory", "memory.memsw.limit_in_bytes"),
             (64u64 << 20).to_string()
         );
         assert!(!cg.oom_killed());
@@ -238,14 +580,39 @@ mod tests {
         )
         .unwrap();
         assert!(cg.oom_killed());
+        cg.remove();
+
+        // A limit whose controller the host lacks is refused, naming it.
+        res.cpuset_cpus = Some("0".into());
+        let err = Cgroup::create(d.path(), "c2", &res)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cpuset"), "{err}");
+        assert!(!d.path().join("memory/engine/c2").exists());
     }
 
     #[test]
-    fn v2_limits_and_oom_on_a_plain_directory() {
+    fn v1_without_a_devices_controller_refuses_to_run() {
+        let d = v1_root(&[]);
+        let res = Resources {
+            devices: crate::devices::default_rules(),
+            ..Default::default()
+        };
+        let err = Cgroup::create(d.path(), "c1", &res)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("devices"), "{err}");
+    }
+
+    #[test]
+    fn v2_limits_on_a_plain_directory() {
         let d = tempfile::tempdir().unwrap();
-        fs::write(d.path().join("cgroup.controllers"), "memory\n").unwrap();
-        let cg = Cgroup::create(d.path(), "c2", None, None).unwrap().unwrap();
-        assert_eq!(cg.version(), CgroupVersion::V2);
+        let dir = d.path().join("engine/c2");
+        fs::create_dir_all(&dir).unwrap();
+        let cg = Cgroup {
+            version: CgroupVersion::V2,
+            dirs: vec![(String::new(), dir)],
+        };
         // Without memory.max the controller is not enabled: a limit is an error, not ignored.
         assert!(cg.set_memory(Some(1 << 30), None).is_err());
         fs::write(cg.path().join("memory.max"), "").unwrap();
@@ -258,6 +625,31 @@ mod tests {
         assert_eq!(
             fs::read_to_string(cg.path().join("memory.swap.max")).unwrap(),
             (2u64 << 30).to_string()
+        );
+        fs::write(cg.path().join("cpu.max"), "").unwrap();
+        fs::write(cg.path().join("cpu.weight"), "").unwrap();
+        cg.apply(&Resources {
+            cpu_quota: Some(150_000),
+            cpu_shares: Some(1024),
+            devices: vec![],
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())
+        .unwrap_err(); // the device program needs a real cgroup
+        assert_eq!(
+            fs::read_to_string(cg.path().join("cpu.max")).unwrap(),
+            "150000 100000"
+        );
+        assert_eq!(
+            fs::read_to_string(cg.path().join("cpu.weight")).unwrap(),
+            "39"
+        );
+        assert!(
+            cg.apply(&Resources {
+                oom_kill_disable: true,
+                ..Default::default()
+            })
+            .is_err()
         );
         fs::write(
             cg.path().join("memory.events"),
@@ -272,11 +664,23 @@ mod tests {
     #[test]
     fn a_limit_without_a_controller_is_an_error() {
         let d = tempfile::tempdir().unwrap();
-        assert!(
-            Cgroup::create(d.path(), "c3", None, None)
-                .unwrap()
-                .is_none()
-        );
-        assert!(Cgroup::create(d.path(), "c3", Some(64 << 20), None).is_err());
+        let none = Resources {
+            devices: vec![DeviceRule::allow_all()],
+            ..Default::default()
+        };
+        assert!(Cgroup::create(d.path(), "c3", &none).unwrap().is_none());
+        let confined = Resources::default();
+        let err = Cgroup::create(d.path(), "c3", &confined)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("device allowlist"), "{err}");
+        let limited = Resources {
+            pids_limit: Some(10),
+            ..Default::default()
+        };
+        let err = Cgroup::create(d.path(), "c3", &limited)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--pids-limit"), "{err}");
     }
 }

@@ -1,6 +1,6 @@
 //! A running container: its init process in new namespaces, on the rootfs, in its cgroup.
 
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::sched::CloneFlags;
@@ -8,7 +8,7 @@ use nix::sched::CloneFlags;
 use crate::cgroup::{CGROUP_ROOT, Cgroup};
 use crate::init::{Prepared, loopback_up, reset_signals};
 use crate::process::{ExitStatus, Process};
-use crate::spec::{ContainerSpec, Network};
+use crate::spec::{ContainerSpec, Namespace, Network};
 use crate::stdio::{ChildStdio, StdioSet};
 use crate::{Error, IoContext, Result, pty, rootfs, spawn};
 
@@ -42,7 +42,8 @@ impl Container {
         if !rootfs.is_dir() {
             return Err(Error::errno("open rootfs", rootfs, libc::ENOENT));
         }
-        let prepared = Prepared::new(&spec.process)?;
+        let mut prepared = Prepared::new(&spec.process)?;
+        prepared.init = spec.init;
         let tty = if spec.process.tty {
             Some(pty::open()?)
         } else {
@@ -50,36 +51,54 @@ impl Container {
         };
         let child_stdio = ChildStdio::prepare(stdio, spec.process.stdin, tty.as_ref())?;
         let steps = rootfs::plan(spec, tty.as_ref().map(|p| p.slave_path.as_path()));
-        let hostname = spec.hostname.clone();
-        let network = spec.network;
+        // Another's hostname is not ours to change.
+        let hostname = spec
+            .hostname
+            .clone()
+            .filter(|_| spec.namespaces.uts == Namespace::Private);
+        let network = spec.network.clone();
 
-        let mut flags = CloneFlags::CLONE_NEWNS
-            | CloneFlags::CLONE_NEWPID
-            | CloneFlags::CLONE_NEWUTS
-            | CloneFlags::CLONE_NEWIPC;
-        if network != Network::Host {
-            flags |= CloneFlags::CLONE_NEWNET;
-        }
-        let cgroup = match Cgroup::create(
-            Path::new(CGROUP_ROOT),
-            &spec.id,
-            spec.memory_limit,
-            spec.memory_swap_limit,
-        ) {
-            Ok(cg) => cg,
-            // Without a limit the cgroup is a convenience (exec joins it, OOM is read from
-            // it); a host where we cannot make one still runs containers, as Docker does.
-            Err(e) if spec.memory_limit.is_none() => {
-                tracing::warn!(id = %spec.id, error = %e, "running without a cgroup");
-                None
+        let mut flags = CloneFlags::CLONE_NEWNS;
+        // Namespaces to enter (opened here, entered in the intermediate child before its
+        // fork, so a joined PID namespace is the init's own) and namespaces to make.
+        let mut joins = Vec::new();
+        for (ns, flag) in [
+            (&spec.namespaces.pid, CloneFlags::CLONE_NEWPID),
+            (&spec.namespaces.uts, CloneFlags::CLONE_NEWUTS),
+            (&spec.namespaces.ipc, CloneFlags::CLONE_NEWIPC),
+        ] {
+            match ns {
+                Namespace::Private => flags |= flag,
+                Namespace::Host => {}
+                Namespace::Join(path) => {
+                    let file = std::fs::File::open(path).ctx("open namespace", path)?;
+                    joins.push((file, flag, path.clone()));
+                }
             }
-            Err(e) => return Err(e),
-        };
-        let procs = cgroup.as_ref().map(|c| c.procs_file());
+        }
+        match &network {
+            Network::Host => {}
+            Network::Join(path) => {
+                let file = std::fs::File::open(path).ctx("open network namespace", path)?;
+                joins.push((file, CloneFlags::CLONE_NEWNET, path.clone()));
+            }
+            Network::None | Network::Isolated => flags |= CloneFlags::CLONE_NEWNET,
+        }
+        let mut resources = spec.resources.clone();
+        resources.memory = spec.memory_limit.or(resources.memory);
+        resources.memory_swap = spec.memory_swap_limit.or(resources.memory_swap);
+        // The device allowlist and every limit are enforced or the start fails: a container
+        // is never less confined than asked.
+        let cgroup = Cgroup::create(Path::new(CGROUP_ROOT), &spec.id, &resources)?;
+        let procs = cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default();
 
         let prepare = || -> Result<()> {
-            if let Some(procs) = &procs {
-                std::fs::write(procs, std::process::id().to_string()).ctx("join cgroup", procs)?;
+            let me = std::process::id().to_string();
+            for file in &procs {
+                std::fs::write(file, &me).ctx("join cgroup", file)?;
+            }
+            for (file, flag, path) in &joins {
+                nix::sched::setns(file, *flag).ctx("join namespace", path)?;
             }
             nix::sched::unshare(flags).ctx("unshare namespaces", "")
         };
@@ -91,7 +110,7 @@ impl Container {
                 if let Some(name) = &hostname {
                     nix::unistd::sethostname(name).ctx("sethostname", "")?;
                 }
-                if network != Network::Host {
+                if matches!(network, Network::None | Network::Isolated) {
                     loopback_up()?;
                 }
                 Ok(())
@@ -101,7 +120,9 @@ impl Container {
                 Err(e) => e,
             }
         };
-        let pid = match spawn::spawn(&child_stdio.fds(), &prepare, &init) {
+        let mut keep = child_stdio.fds();
+        keep.extend(joins.iter().map(|(file, _, _)| file.as_raw_fd()));
+        let pid = match spawn::spawn(&keep, &prepare, &init) {
             Ok(pid) => pid,
             Err(e) => {
                 if let Some(cg) = &cgroup {

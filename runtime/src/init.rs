@@ -9,6 +9,8 @@ use nix::unistd::{Gid, Uid};
 
 use crate::caps::{self, CapSet};
 use crate::lookup::{env_value, exec_error, find_command};
+use crate::seccomp::Program;
+use crate::spec::Rlimit;
 use crate::spec::{DEFAULT_PATH, ProcessSpec, validate_process};
 use crate::user::User;
 use crate::{Error, IoContext, Result};
@@ -26,6 +28,10 @@ pub(crate) struct Prepared {
     caps: CapSet,
     no_new_privs: bool,
     last_cap: u8,
+    seccomp: Option<Program>,
+    rlimits: Vec<Rlimit>,
+    /// Run the command under a minimal PID 1 (`--init`).
+    pub(crate) init: bool,
 }
 
 impl Prepared {
@@ -47,6 +53,17 @@ impl Prepared {
                 })
                 .collect()
         };
+        let last_cap = caps::last_cap();
+        // A capability the engine itself lacks cannot be given (`--privileged` in a
+        // restricted host): the container gets what there is, as with runc.
+        let available = caps::current_bounding(last_cap);
+        let caps = p.capabilities.intersect(available);
+        if caps != p.capabilities {
+            tracing::debug!(
+                missing = ?p.capabilities.difference(available),
+                "capabilities the engine does not hold are left out"
+            );
+        }
         Ok(Prepared {
             argv: cstrings(&p.args)?,
             envp: cstrings(&env)?,
@@ -54,9 +71,18 @@ impl Prepared {
             command: p.args[0].clone(),
             cwd: p.cwd.clone(),
             user: p.user.clone(),
-            caps: p.capabilities,
+            caps,
             no_new_privs: p.no_new_privileges,
-            last_cap: caps::last_cap(),
+            last_cap,
+            // Docker compiles against the bounding set: a rule for CAP_SYS_ADMIN applies when
+            // the process may hold it.
+            seccomp: p
+                .seccomp
+                .as_ref()
+                .map(|profile| profile.compile(caps))
+                .transpose()?,
+            rlimits: p.rlimits.clone(),
+            init: false,
         })
     }
 
@@ -65,9 +91,16 @@ impl Prepared {
     }
 
     /// In the child: becomes the process and `execve`s; returns only the reason it could not.
+    /// With [`Prepared::init`], the calling process stays behind as a minimal init (it never
+    /// returns then: it exits with the command's status).
     pub(crate) fn exec(&self) -> Error {
         match self.finalize() {
             Ok(path) => {
+                if self.init
+                    && let Err(e) = crate::reaper::fork_command()
+                {
+                    return e;
+                }
                 let _ = nix::unistd::execve(&path, &self.argv, &self.envp);
                 exec_error(
                     &self.command,
@@ -84,6 +117,31 @@ impl Prepared {
         let cap_err = |(op, errno): (&'static str, i32)| Error::errno(op, "", errno);
         caps::drop_bounding(self.caps, self.last_cap).map_err(cap_err)?;
         nix::unistd::chdir(&self.cwd).ctx("chdir to working directory", &self.cwd)?;
+        join_new_session_keyring()?;
+        for r in &self.rlimits {
+            let lim = libc::rlimit {
+                rlim_cur: r.soft,
+                rlim_max: r.hard,
+            };
+            // SAFETY: setrlimit reads the struct we pass.
+            if unsafe { libc::setrlimit(r.resource as _, &lim) } != 0 {
+                return Err(Error::io("set ulimit", "", std::io::Error::last_os_error()));
+            }
+        }
+        let load_seccomp = |when: &str| -> Result<()> {
+            match &self.seccomp {
+                Some(prog) => prog.load().map_err(|errno| {
+                    Error::errno(format!("load seccomp filter ({when})"), "", errno)
+                }),
+                None => Ok(()),
+            }
+        };
+        if !self.no_new_privs {
+            // Without no_new_privs the filter needs CAP_SYS_ADMIN, which only the process we
+            // are before the user switch has; the filter must then allow what follows (the
+            // default profile does), as in runc.
+            load_seccomp("before the user switch")?;
+        }
         let groups: Vec<Gid> = self
             .user
             .additional_gids
@@ -110,12 +168,36 @@ impl Prepared {
                     std::io::Error::last_os_error(),
                 ));
             }
+            load_seccomp("last before exec")?;
         }
         close_other_fds();
         let path_env = env_value(&self.env, "PATH").unwrap_or(DEFAULT_PATH);
         let path = find_command(&self.command, path_env)?;
         crate::rootfs::cpath(&path)
     }
+}
+
+/// Gives the process a new, anonymous session keyring, so the keys of whoever started the
+/// container (the host's session keyring) are out of reach, as runc does.
+fn join_new_session_keyring() -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl(JOIN_SESSION_KEYRING, NULL) takes no memory from us.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    if rc < 0 {
+        let err = std::io::Error::last_os_error();
+        // A kernel without keys (or a filter from a parent engine) has no keyring to hide.
+        if matches!(err.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) {
+            return Ok(());
+        }
+        return Err(Error::io("join a new session keyring", "", err));
+    }
+    Ok(())
 }
 
 /// Marks every descriptor above 2 close-on-exec, so nothing the parent process happened to

@@ -49,6 +49,7 @@
 mod caps;
 pub mod cgroup;
 mod container;
+pub mod devices;
 mod error;
 mod exec;
 pub mod freezer;
@@ -57,8 +58,10 @@ mod lookup;
 mod process;
 mod proxy;
 mod pty;
+mod reaper;
 mod report;
 mod rootfs;
+mod seccomp;
 mod securejoin;
 mod spawn;
 mod spec;
@@ -66,16 +69,19 @@ mod stdio;
 mod user;
 
 pub use caps::CapSet;
+pub use cgroup::Resources;
 pub use container::Container;
+pub use devices::{DeviceKind, DeviceNode, DeviceRule};
 pub use error::{Error, ErrorKind, IoContext, Result};
 pub use exec::exec;
 pub use process::{ExitStatus, Process, parse_signal};
 pub use proxy::{ProxyHandle, publish_tcp};
 pub use pty::{RawModeGuard, copy_pty, set_window_size, window_size};
+pub use seccomp::{Profile as SeccompProfile, Program as SeccompProgram};
 pub use securejoin::secure_join;
 pub use spec::{
     BindMount, ContainerSpec, DEFAULT_MASKED_PATHS, DEFAULT_PATH, DEFAULT_READONLY_PATHS,
-    MIN_MEMORY, Network, ProcessSpec, TmpfsMount,
+    MIN_MEMORY, Namespace, Namespaces, Network, ProcessSpec, Rlimit, TmpfsMount, sysctl_namespace,
 };
 pub use stdio::{Stdio, StdioSet};
 pub use user::{User, resolve_user};

@@ -12,17 +12,19 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
 
+use crate::devices::{DeviceKind, DeviceNode};
 use crate::securejoin::secure_join;
 use crate::spec::ContainerSpec;
 use crate::{Error, IoContext, Result};
 
 /// Size and mode options Docker uses for /dev and /dev/shm.
 const DEV_OPTS: &str = "mode=755,size=65536k";
-const SHM_OPTS: &str = "mode=1777,size=65536k";
+/// Docker's /dev/shm size when `--shm-size` is not given.
+const SHM_DEFAULT_SIZE: u64 = 64 << 20;
 const PTS_OPTS: &str = "newinstance,ptmxmode=0666,mode=0620,gid=5";
 
 /// Device nodes every container gets: (name, major, minor).
-const DEVICES: &[(&str, u64, u64)] = &[
+const DEVICES: &[(&str, u32, u32)] = &[
     ("null", 1, 3),
     ("zero", 1, 5),
     ("full", 1, 7),
@@ -54,22 +56,12 @@ pub(crate) enum Step {
         fstype: &'static str,
         target: PathBuf,
         flags: MsFlags,
-        data: Option<&'static str>,
+        data: Option<String>,
     },
-    /// A character device node.
-    Device {
-        path: PathBuf,
-        major: u64,
-        minor: u64,
-    },
+    /// A device node.
+    Device(DeviceNode),
     /// A symlink.
     Symlink { link: PathBuf, target: PathBuf },
-    /// Mount a tmpfs with the user's flags and data (`--mount type=tmpfs`).
-    Tmpfs {
-        target: PathBuf,
-        flags: MsFlags,
-        data: String,
-    },
     /// Bind a host path into the rootfs.
     Bind {
         source: PathBuf,
@@ -82,6 +74,10 @@ pub(crate) enum Step {
     Mask(PathBuf),
     /// Make a path read-only (after the pivot).
     ReadOnly(PathBuf),
+    /// Remount the root read-only (after the pivot).
+    ReadOnlyRoot,
+    /// Write a sysctl under /proc/sys (after the pivot, before /proc/sys turns read-only).
+    Sysctl { key: String, value: String },
 }
 
 /// The setup for `spec`; `console` is the pty slave to bind on /dev/console, if any.
@@ -99,35 +95,54 @@ pub(crate) fn plan(spec: &ContainerSpec, console: Option<&Path>) -> Vec<Step> {
         Step::Fs {
             fstype: "sysfs",
             target: "/sys".into(),
-            flags: nodev_noexec | MsFlags::MS_RDONLY,
+            flags: if spec.writable_sysfs {
+                nodev_noexec
+            } else {
+                nodev_noexec | MsFlags::MS_RDONLY
+            },
             data: None,
         },
         Step::Fs {
             fstype: "tmpfs",
             target: "/dev".into(),
             flags: MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
-            data: Some(DEV_OPTS),
+            data: Some(DEV_OPTS.into()),
         },
     ];
     for (name, major, minor) in DEVICES {
-        steps.push(Step::Device {
+        steps.push(Step::Device(DeviceNode {
             path: Path::new("/dev").join(name),
+            kind: DeviceKind::Char,
             major: *major,
             minor: *minor,
-        });
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        }));
+    }
+    for d in &spec.devices {
+        if !DEVICES
+            .iter()
+            .any(|(name, _, _)| d.path == Path::new("/dev").join(name))
+        {
+            steps.push(Step::Device(d.clone()));
+        }
     }
     steps.extend([
         Step::Fs {
             fstype: "devpts",
             target: "/dev/pts".into(),
             flags: MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-            data: Some(PTS_OPTS),
+            data: Some(PTS_OPTS.into()),
         },
         Step::Fs {
             fstype: "tmpfs",
             target: "/dev/shm".into(),
             flags: nodev_noexec,
-            data: Some(SHM_OPTS),
+            data: Some(format!(
+                "mode=1777,size={}k",
+                spec.shm_size.unwrap_or(SHM_DEFAULT_SIZE).div_ceil(1024)
+            )),
         },
         Step::Fs {
             fstype: "mqueue",
@@ -149,36 +164,44 @@ pub(crate) fn plan(spec: &ContainerSpec, console: Option<&Path>) -> Vec<Step> {
             readonly: false,
         });
     }
-    // Parents before children whatever the kind, so no mount hides one made inside it;
-    // the sort is stable, so mounts of one depth keep the spec's order.
-    let mut user: Vec<(usize, Step)> = spec
-        .mounts
-        .iter()
-        .map(|m| {
-            (
-                m.destination.components().count(),
-                Step::Bind {
-                    source: m.source.clone(),
-                    target: m.destination.clone(),
-                    readonly: m.readonly,
-                },
-            )
-        })
-        .collect();
-    for t in &spec.tmpfs {
-        let (flags, data) = tmpfs_options(&t.options);
+    // The user's mounts, parents before children whatever order they were given in.
+    let mut user: Vec<(PathBuf, Step)> = Vec::new();
+    for m in &spec.mounts {
         user.push((
-            t.destination.components().count(),
-            Step::Tmpfs {
-                target: t.destination.clone(),
-                flags,
-                data,
+            m.destination.clone(),
+            Step::Bind {
+                source: m.source.clone(),
+                target: m.destination.clone(),
+                readonly: m.readonly,
             },
         ));
     }
-    user.sort_by_key(|(depth, _)| *depth);
+    for t in &spec.tmpfs {
+        // validate() has checked the options.
+        let (flags, data) =
+            tmpfs_options(&t.options).unwrap_or((MsFlags::MS_NOSUID, String::new()));
+        user.push((
+            t.destination.clone(),
+            Step::Fs {
+                fstype: "tmpfs",
+                target: t.destination.clone(),
+                flags,
+                data: (!data.is_empty()).then_some(data),
+            },
+        ));
+    }
+    user.sort_by_key(|(dest, _)| dest.components().count());
     steps.extend(user.into_iter().map(|(_, step)| step));
     steps.push(Step::PivotRoot);
+    if spec.readonly_rootfs {
+        steps.push(Step::ReadOnlyRoot);
+    }
+    for (key, value) in &spec.sysctls {
+        steps.push(Step::Sysctl {
+            key: key.clone(),
+            value: value.clone(),
+        });
+    }
     steps.extend(spec.masked_paths.iter().map(|p| Step::Mask(p.into())));
     steps.extend(spec.readonly_paths.iter().map(|p| Step::ReadOnly(p.into())));
     steps
@@ -224,21 +247,10 @@ fn apply_one(rootfs: &Path, step: &Step) -> Result<()> {
         } => {
             let dir = secure_join(rootfs, target)?;
             std::fs::create_dir_all(&dir).ctx("create mount point", &dir)?;
-            nix::mount::mount(Some(*fstype), &dir, Some(*fstype), *flags, *data)
+            nix::mount::mount(Some(*fstype), &dir, Some(*fstype), *flags, data.as_deref())
                 .map_err(|e| Error::errno(format!("mount {fstype} on"), &dir, e as i32))
         }
-        Step::Tmpfs {
-            target,
-            flags,
-            data,
-        } => {
-            let dir = secure_join(rootfs, target)?;
-            std::fs::create_dir_all(&dir).ctx("create mount point", &dir)?;
-            let data = (!data.is_empty()).then_some(data.as_str());
-            nix::mount::mount(Some("tmpfs"), &dir, Some("tmpfs"), *flags, data)
-                .map_err(|e| Error::errno("mount tmpfs on", &dir, e as i32))
-        }
-        Step::Device { path, major, minor } => make_device(rootfs, path, *major, *minor),
+        Step::Device(node) => make_device(rootfs, node),
         Step::Symlink { link, target } => {
             let at = secure_join(rootfs, link)?;
             match std::os::unix::fs::symlink(target, &at) {
@@ -256,24 +268,84 @@ fn apply_one(rootfs: &Path, step: &Step) -> Result<()> {
         Step::PivotRoot => pivot_root(rootfs),
         Step::Mask(path) => mask(path),
         Step::ReadOnly(path) => readonly(path),
+        Step::ReadOnlyRoot => remount_readonly(Path::new("/")),
+        Step::Sysctl { key, value } => {
+            let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+            std::fs::write(&path, value).ctx("set sysctl", path)
+        }
     }
 }
 
-fn make_device(rootfs: &Path, path: &Path, major: u64, minor: u64) -> Result<()> {
+/// Parses tmpfs mount options (`--tmpfs /run:rw,size=64m,mode=1777`) into mount flags and
+/// filesystem data. Docker's defaults (`nosuid,nodev,noexec`) hold unless an option turns one
+/// off (`exec`, `suid`, `dev`).
+pub(crate) fn tmpfs_options(options: &str) -> Result<(MsFlags, String)> {
+    let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let mut data: Vec<&str> = Vec::new();
+    for opt in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let (key, value) = opt.split_once('=').unwrap_or((opt, ""));
+        match key {
+            "rw" => flags.remove(MsFlags::MS_RDONLY),
+            "ro" => flags.insert(MsFlags::MS_RDONLY),
+            "exec" => flags.remove(MsFlags::MS_NOEXEC),
+            "noexec" => flags.insert(MsFlags::MS_NOEXEC),
+            "suid" => flags.remove(MsFlags::MS_NOSUID),
+            "nosuid" => flags.insert(MsFlags::MS_NOSUID),
+            "dev" => flags.remove(MsFlags::MS_NODEV),
+            "nodev" => flags.insert(MsFlags::MS_NODEV),
+            "sync" => flags.insert(MsFlags::MS_SYNCHRONOUS),
+            "async" => flags.remove(MsFlags::MS_SYNCHRONOUS),
+            "dirsync" => flags.insert(MsFlags::MS_DIRSYNC),
+            "noatime" => flags.insert(MsFlags::MS_NOATIME),
+            "atime" => flags.remove(MsFlags::MS_NOATIME),
+            "nodiratime" => flags.insert(MsFlags::MS_NODIRATIME),
+            "diratime" => flags.remove(MsFlags::MS_NODIRATIME),
+            "relatime" => flags.insert(MsFlags::MS_RELATIME),
+            "strictatime" => flags.insert(MsFlags::MS_STRICTATIME),
+            "size" | "mode" | "uid" | "gid" | "nr_inodes" | "nr_blocks" | "huge" | "mpol"
+                if !value.is_empty() =>
+            {
+                data.push(opt)
+            }
+            _ => {
+                return Err(Error::InvalidInput(format!("invalid tmpfs option {opt:?}")));
+            }
+        }
+    }
+    Ok((flags, data.join(",")))
+}
+
+fn make_device(rootfs: &Path, node: &DeviceNode) -> Result<()> {
     use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+    let path = node.path.as_path();
     let at = secure_join(rootfs, path)?;
-    let mode = Mode::from_bits_truncate(0o666);
-    match mknod(&at, SFlag::S_IFCHR, mode, makedev(major, minor)) {
+    if let Some(parent) = at.parent() {
+        std::fs::create_dir_all(parent).ctx("create device directory", parent)?;
+    }
+    let mode = Mode::from_bits_truncate(node.mode);
+    let kind = match node.kind {
+        DeviceKind::Block => SFlag::S_IFBLK,
+        _ => SFlag::S_IFCHR,
+    };
+    let dev = makedev(u64::from(node.major), u64::from(node.minor));
+    match mknod(&at, kind, mode, dev) {
         Ok(()) => {
-            // mknod honours the umask; the node must be 0666 whatever it is.
+            // mknod honours the umask; the node must have its mode whatever it is.
             nix::sys::stat::fchmodat(
                 nix::fcntl::AT_FDCWD,
                 &at,
                 mode,
                 nix::sys::stat::FchmodatFlags::FollowSymlink,
             )
-            .ctx("chmod device", &at)
+            .ctx("chmod device", &at)?;
+            nix::unistd::chown(
+                &at,
+                Some(nix::unistd::Uid::from_raw(node.uid)),
+                Some(nix::unistd::Gid::from_raw(node.gid)),
+            )
+            .ctx("chown device", &at)
         }
+        Err(nix::errno::Errno::EEXIST) => Ok(()),
         // No CAP_MKNOD (a restricted parent): bind the host's node instead, as Docker does in
         // user namespaces.
         Err(nix::errno::Errno::EPERM) => {
@@ -376,37 +448,6 @@ fn readonly(path: &Path) -> Result<()> {
     }
 }
 
-/// mount(8)-style options split into flags and the filesystem's data; later ones win.
-fn tmpfs_options(options: &[String]) -> (MsFlags, String) {
-    let mut flags = MsFlags::empty();
-    let mut data: Vec<&str> = Vec::new();
-    for o in options.iter().flat_map(|o| o.split(',')) {
-        let (set, clear) = match o {
-            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
-            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
-            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
-            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
-            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
-            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
-            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
-            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
-            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
-            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
-            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
-            "" => continue,
-            other => {
-                // A later size= or mode= replaces an earlier one.
-                let key = other.split_once('=').map_or(other, |(k, _)| k);
-                data.retain(|d| d.split_once('=').map_or(*d, |(k, _)| k) != key);
-                data.push(other);
-                continue;
-            }
-        };
-        flags = (flags | set) - clear;
-    }
-    (flags, data.join(","))
-}
-
 /// A C string of a path, for the few raw calls made in children.
 pub(crate) fn cpath(p: &Path) -> Result<CString> {
     CString::new(p.as_os_str().as_bytes())
@@ -431,8 +472,7 @@ mod tests {
         assert_eq!(steps[0], Step::MakePrivate);
         assert_eq!(steps[1], Step::BindRootfs);
         let dev = pos(&|s| matches!(s, Step::Fs { target, .. } if target == Path::new("/dev")));
-        let null =
-            pos(&|s| matches!(s, Step::Device { path, .. } if path == Path::new("/dev/null")));
+        let null = pos(&|s| matches!(s, Step::Device(d) if d.path == Path::new("/dev/null")));
         let pts = pos(&|s| {
             matches!(
                 s,
@@ -455,29 +495,6 @@ mod tests {
         // /sys is read-only and /dev keeps device nodes working (no nodev).
         assert!(steps.iter().any(|s| matches!(s, Step::Fs { fstype: "sysfs", flags, .. } if flags.contains(MsFlags::MS_RDONLY))));
         assert!(steps.iter().any(|s| matches!(s, Step::Fs { target, flags, .. } if target == Path::new("/dev") && !flags.contains(MsFlags::MS_NODEV))));
-        let mut spec = ContainerSpec::new("c", "/r", vec!["sh".into()]);
-        spec.mounts.push(BindMount {
-            source: "/host/deep".into(),
-            destination: "/t/deep".into(),
-            readonly: false,
-        });
-        spec.tmpfs.push(crate::spec::TmpfsMount {
-            destination: "/t".into(),
-            options: vec!["noexec,size=1m".into(), "exec".into(), "size=2m".into()],
-        });
-        let steps2 = plan(&spec, None);
-        let t = steps2
-            .iter()
-            .position(|s| matches!(s, Step::Tmpfs { target, flags, data } if target == Path::new("/t") && !flags.contains(MsFlags::MS_NOEXEC) && data == "size=2m"))
-            .unwrap();
-        let deep = steps2
-            .iter()
-            .position(|s| matches!(s, Step::Bind { target, .. } if target == Path::new("/t/deep")))
-            .unwrap();
-        assert!(
-            t < deep,
-            "the tmpfs parent is mounted before the bind inside it"
-        );
         assert!(steps.contains(&Step::Symlink {
             link: "/dev/ptmx".into(),
             target: "pts/ptmx".into()

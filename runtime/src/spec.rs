@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use crate::caps::CapSet;
+use crate::cgroup::Resources;
+use crate::devices::{DeviceNode, DeviceRule};
+use crate::seccomp::Profile;
 use crate::user::User;
 
 /// The `PATH` Docker gives a container whose environment has none.
@@ -13,6 +16,7 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 pub const DEFAULT_MASKED_PATHS: &[&str] = &[
     "/proc/asound",
     "/proc/acpi",
+    "/proc/interrupts",
     "/proc/kcore",
     "/proc/keys",
     "/proc/latency_stats",
@@ -53,8 +57,92 @@ pub struct ProcessSpec {
     pub stdin: bool,
     /// The bounding set and, for root, the effective and permitted sets.
     pub capabilities: CapSet,
-    /// Set `no_new_privs`, so setuid binaries and file capabilities gain nothing.
+    /// Set `no_new_privs`, so setuid binaries and file capabilities gain nothing
+    /// (`--security-opt no-new-privileges`; off by default, as in Docker).
     pub no_new_privileges: bool,
+    /// The seccomp profile, compiled against [`Self::capabilities`]; `None` is unconfined
+    /// (`--privileged`, `--security-opt seccomp=unconfined`).
+    pub seccomp: Option<Profile>,
+    /// Resource limits (`--ulimit`), applied before the user switch.
+    pub rlimits: Vec<Rlimit>,
+}
+
+/// One `--ulimit`: a resource and its soft and hard limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// `RLIMIT_*` number.
+    pub resource: u32,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+impl Rlimit {
+    /// Docker's `--ulimit` names (`nofile`, `nproc`, `core`, ...): the resource number.
+    #[allow(clippy::unnecessary_cast)] // RLIMIT_* are u32 on glibc, i32 elsewhere
+    pub fn resource_by_name(name: &str) -> Option<u32> {
+        Some(match name {
+            "as" => libc::RLIMIT_AS as u32,
+            "core" => libc::RLIMIT_CORE,
+            "cpu" => libc::RLIMIT_CPU,
+            "data" => libc::RLIMIT_DATA,
+            "fsize" => libc::RLIMIT_FSIZE,
+            "locks" => libc::RLIMIT_LOCKS,
+            "memlock" => libc::RLIMIT_MEMLOCK,
+            "msgqueue" => libc::RLIMIT_MSGQUEUE,
+            "nice" => libc::RLIMIT_NICE,
+            "nofile" => libc::RLIMIT_NOFILE,
+            "nproc" => libc::RLIMIT_NPROC,
+            "rss" => libc::RLIMIT_RSS,
+            "rtprio" => libc::RLIMIT_RTPRIO,
+            "rttime" => libc::RLIMIT_RTTIME,
+            "sigpending" => libc::RLIMIT_SIGPENDING,
+            "stack" => libc::RLIMIT_STACK,
+            _ => return None,
+        })
+    }
+
+    /// Parses Docker's `--ulimit NAME=SOFT[:HARD]` (`-1` is unlimited).
+    pub fn parse(text: &str) -> crate::Result<Rlimit> {
+        use crate::Error;
+        let (name, values) = text
+            .split_once('=')
+            .ok_or_else(|| Error::InvalidInput(format!("invalid ulimit argument: {text}")))?;
+        let resource = Rlimit::resource_by_name(name)
+            .ok_or_else(|| Error::InvalidInput(format!("invalid ulimit type: {name}")))?;
+        let (soft, hard) = values.split_once(':').unwrap_or((values, values));
+        let num = |v: &str| -> crate::Result<u64> {
+            match v.parse::<i64>() {
+                Ok(-1) => Ok(libc::RLIM_INFINITY),
+                Ok(n) if n >= 0 => Ok(n as u64),
+                _ => Err(Error::InvalidInput(format!(
+                    "invalid ulimit argument: {text}"
+                ))),
+            }
+        };
+        let (soft, hard) = (num(soft)?, num(hard)?);
+        if soft > hard {
+            return Err(Error::InvalidInput(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )));
+        }
+        Ok(Rlimit {
+            resource,
+            soft,
+            hard,
+        })
+    }
+}
+
+/// A tmpfs mounted in the container (`--tmpfs PATH[:OPTIONS]`, `--mount type=tmpfs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TmpfsMount {
+    /// Absolute path inside the container.
+    pub destination: PathBuf,
+    /// Mount options as `mount -o` takes them (`size=64m,mode=1777,noexec`); Docker's default
+    /// `nosuid,nodev,noexec` applies unless an option says otherwise.
+    pub options: String,
 }
 
 impl ProcessSpec {
@@ -68,7 +156,9 @@ impl ProcessSpec {
             tty: false,
             stdin: false,
             capabilities: CapSet::docker_default(),
-            no_new_privileges: true,
+            no_new_privileges: false,
+            seccomp: Some(Profile::docker_default()),
+            rlimits: Vec::new(),
         }
     }
 }
@@ -84,18 +174,8 @@ pub struct BindMount {
     pub readonly: bool,
 }
 
-/// A tmpfs mounted in the container (`--mount type=tmpfs`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TmpfsMount {
-    /// The absolute path inside the container; created when missing.
-    pub destination: PathBuf,
-    /// Options as mount(8) takes them: flags (`ro`, `nosuid`, `nodev`, `noexec` and their
-    /// opposites) and tmpfs data (`size=`, `mode=`, ...); later ones win.
-    pub options: Vec<String>,
-}
-
 /// Which network namespace the container gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Network {
     /// Its own network namespace with only loopback (`--network none`).
     None,
@@ -105,6 +185,33 @@ pub enum Network {
     /// it through [`crate::publish_tcp`].
     #[default]
     Isolated,
+    /// An existing network namespace, by path (a bind-mounted nsfs file the engine set up, or
+    /// `/proc/PID/ns/net` of another container): `--network NAME` and `container:ID`. Its
+    /// interfaces, loopback included, are whoever made it's business.
+    Join(PathBuf),
+}
+
+/// Whether the container gets a new IPC, PID or UTS namespace, the host's, or another's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Namespace {
+    /// A new one (Docker's default).
+    #[default]
+    Private,
+    /// The caller's (`--ipc host`, `--pid host`, `--uts host`).
+    Host,
+    /// An existing one, by path (`/proc/PID/ns/ipc` of another container: `container:ID`).
+    Join(PathBuf),
+}
+
+/// The IPC, PID and UTS namespaces: new unless shared (`--ipc`, `--pid`, `--uts`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Namespaces {
+    /// `--ipc`.
+    pub ipc: Namespace,
+    /// `--pid`.
+    pub pid: Namespace,
+    /// `--uts`; the hostname is set only in a private one.
+    pub uts: Namespace,
 }
 
 /// Everything the runtime needs to start a container on an already-mounted rootfs.
@@ -121,9 +228,6 @@ pub struct ContainerSpec {
     pub hostname: Option<String>,
     /// Bind mounts, applied in order after /proc, /sys and /dev.
     pub mounts: Vec<BindMount>,
-    /// Tmpfs mounts; with the bind mounts, mounted parents before children (fewer path
-    /// components first), as Docker orders them.
-    pub tmpfs: Vec<TmpfsMount>,
     /// The network namespace.
     pub network: Network,
     /// Memory limit in bytes (`-m`).
@@ -135,6 +239,51 @@ pub struct ContainerSpec {
     pub masked_paths: Vec<String>,
     /// Paths to make read-only; see [`DEFAULT_READONLY_PATHS`].
     pub readonly_paths: Vec<String>,
+    /// Limits besides memory and the device allowlist (Docker's default list:
+    /// [`crate::devices::default_rules`]). [`ContainerSpec::memory_limit`] and
+    /// [`ContainerSpec::memory_swap_limit`] override `resources.memory*`.
+    pub resources: Resources,
+    /// Device nodes created in /dev besides the standard ones (`--device`, `--privileged`);
+    /// their cgroup rules are the caller's to add to `resources.devices`.
+    pub devices: Vec<DeviceNode>,
+    /// Mount the rootfs read-only (`--read-only`); /dev, /proc, the mounts stay as they are.
+    pub readonly_rootfs: bool,
+    /// tmpfs mounts, mounted with the bind mounts.
+    pub tmpfs: Vec<TmpfsMount>,
+    /// Size of /dev/shm in bytes (`--shm-size`; Docker's 64 MiB when `None`).
+    pub shm_size: Option<u64>,
+    /// Namespaced sysctls to set (`--sysctl`), e.g. `net.ipv4.ip_forward` = `1`.
+    pub sysctls: Vec<(String, String)>,
+    /// Mount /sys read-write (`--privileged`).
+    pub writable_sysfs: bool,
+    /// Run a minimal init as PID 1 that reaps zombies and forwards signals to the command
+    /// (`--init`).
+    pub init: bool,
+    /// IPC, PID and UTS namespaces shared with the host or another container.
+    pub namespaces: Namespaces,
+}
+
+/// Sysctls a container may set: those of its own IPC, UTS or network namespace (Docker's list).
+pub fn sysctl_namespace(key: &str) -> Option<&'static str> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        Some("ipc")
+    } else if key.starts_with("net.") {
+        Some("net")
+    } else if key == "kernel.domainname" {
+        Some("uts")
+    } else {
+        None
+    }
 }
 
 impl ContainerSpec {
@@ -147,7 +296,6 @@ impl ContainerSpec {
             process: ProcessSpec::new(args),
             hostname: None,
             mounts: Vec::new(),
-            tmpfs: Vec::new(),
             network: Network::Isolated,
             memory_limit: None,
             memory_swap_limit: None,
@@ -156,7 +304,38 @@ impl ContainerSpec {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            resources: Resources {
+                devices: crate::devices::default_rules(),
+                ..Resources::default()
+            },
+            devices: Vec::new(),
+            readonly_rootfs: false,
+            tmpfs: Vec::new(),
+            shm_size: None,
+            sysctls: Vec::new(),
+            writable_sysfs: false,
+            init: false,
+            namespaces: Namespaces::default(),
         }
+    }
+
+    /// `--privileged`: every capability, every host device, no seccomp, /sys read-write,
+    /// nothing masked.
+    pub fn make_privileged(&mut self) -> crate::Result<()> {
+        self.process.capabilities = CapSet::all();
+        self.process.seccomp = None;
+        self.resources.devices = vec![DeviceRule::allow_all()];
+        let host =
+            DeviceNode::all_under(std::path::Path::new("/dev"), std::path::Path::new("/dev"))?;
+        for d in host {
+            if !self.devices.iter().any(|x| x.path == d.path) {
+                self.devices.push(d);
+            }
+        }
+        self.writable_sysfs = true;
+        self.masked_paths.clear();
+        self.readonly_paths.clear();
+        Ok(())
     }
 
     /// Checks what can be checked without touching the system.
@@ -191,14 +370,6 @@ impl ContainerSpec {
                 )));
             }
         }
-        for t in &self.tmpfs {
-            if !t.destination.is_absolute() {
-                return Err(Error::InvalidInput(format!(
-                    "tmpfs {}: the path must be absolute",
-                    t.destination.display()
-                )));
-            }
-        }
         if let Some(h) = &self.hostname
             && (h.is_empty() || h.len() > 64 || h.contains('\0'))
         {
@@ -210,6 +381,30 @@ impl ContainerSpec {
             return Err(Error::InvalidInput(format!(
                 "minimum memory limit allowed is 6MB, got {limit} bytes"
             )));
+        }
+        for (key, _) in &self.sysctls {
+            match sysctl_namespace(key) {
+                None => {
+                    return Err(Error::InvalidInput(format!(
+                        "sysctl {key:?} is not allowed: only namespaced sysctls (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*, kernel.domainname) can be set"
+                    )));
+                }
+                Some("net") if self.network == Network::Host => {
+                    return Err(Error::InvalidInput(format!(
+                        "sysctl {key:?} is not allowed in the host network namespace"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        for t in &self.tmpfs {
+            if !t.destination.is_absolute() {
+                return Err(Error::InvalidInput(format!(
+                    "tmpfs destination {} must be an absolute path",
+                    t.destination.display()
+                )));
+            }
+            crate::rootfs::tmpfs_options(&t.options)?;
         }
         if let (Some(mem), Some(swap)) = (self.memory_limit, self.memory_swap_limit)
             && swap < mem

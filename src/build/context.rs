@@ -107,7 +107,9 @@ impl BuildContext {
 }
 
 fn read_ignore(root: &Path) -> Result<Ignore> {
-    match fs::read_to_string(root.join(".dockerignore")) {
+    // A symlink in an uploaded context resolves inside it, never to a host file.
+    let path = runtime::secure_join(root, Path::new(".dockerignore"))?;
+    match fs::read_to_string(path) {
         Ok(text) => Ok(Ignore::parse(&text)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Ignore::default()),
         Err(e) => Err(e).context("reading .dockerignore"),
@@ -166,6 +168,25 @@ impl SourceRoot {
             }
         }
         Ok(dockerignore::clean(pattern))
+    }
+
+    /// The Dockerfile a client named inside the context (`POST /build?dockerfile=`, or `-f`
+    /// with a tar on standard input): as Docker's daemon resolves it, `..` climbing out of the
+    /// context is refused, and an absolute path or a symlink resolves inside the context, so
+    /// no name reads a host file.
+    pub fn dockerfile_path(&self, name: &str) -> Result<PathBuf> {
+        let mut depth: i32 = 0;
+        for c in name.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => depth -= 1,
+                _ => depth += 1,
+            }
+            if depth < 0 {
+                bail!("Forbidden path outside the build context: {name} ()");
+            }
+        }
+        self.host_path(&dockerignore::clean(name))
     }
 
     /// Resolves a clean relative path on the host, symlinks kept inside the root.

@@ -181,7 +181,7 @@ pub fn run(sandbox: &mut Sandbox<'_>, spec: &RunSpec, interrupt: &Interrupt) -> 
             readonly: false,
         });
     }
-    c.network = spec.network;
+    c.network = spec.network.clone();
     c.hostname = (!host).then(|| sandbox.short_id().to_string());
     let mut p = ProcessSpec::new(spec.args.clone());
     p.env = spec.env.clone();

@@ -13,6 +13,9 @@ use crate::image_archive::{self, Format, Loaded, Source};
 use crate::progress::Progress;
 
 pub fn save(engine: &Engine, args: SaveArgs) -> Result<()> {
+    if let Some(path) = &args.output {
+        validate_output_path(path).context("failed to save image")?;
+    }
     let format = match args.format {
         SaveFormat::Docker => Format::Docker,
         SaveFormat::Oci => Format::Oci,
@@ -20,6 +23,50 @@ pub fn save(engine: &Engine, args: SaveArgs) -> Result<()> {
     write_output(args.output.as_deref(), &mut |out| {
         image_archive::save(engine, &args.images, format, out)
     })
+}
+
+/// Refuses an output path that exists and is neither a regular file nor absent, as Docker's CLI
+/// does for `save -o` and `export -o`: the temp file renamed into place would replace a device
+/// node or a FIFO (`/dev/null`) with a regular file. A directory is refused too, before any
+/// work, where Docker fails only at the final rename. A symlink is judged by what it points to.
+pub(super) fn validate_output_path(path: &Path) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = dir
+        && !dir.exists()
+    {
+        bail!(
+            "invalid output path: directory {:?} does not exist",
+            dir.display().to_string()
+        );
+    }
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("checking {}", path.display())),
+    };
+    let t = meta.file_type();
+    if t.is_file() {
+        return Ok(());
+    }
+    if t.is_dir() {
+        bail!(
+            "invalid output path: {:?} is a directory: name a file to write",
+            path.display().to_string()
+        );
+    }
+    let got = if t.is_block_device() || t.is_char_device() {
+        "got a device"
+    } else if t.is_fifo() {
+        "got a named pipe"
+    } else if t.is_socket() {
+        "got a socket"
+    } else {
+        "got an irregular file"
+    };
+    bail!(
+        "invalid output path: {:?} must be a directory or a regular file: {got}",
+        path.display().to_string()
+    )
 }
 
 /// Runs `write` on `path`, or on standard output (never a terminal) when there is none. A

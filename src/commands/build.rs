@@ -131,9 +131,25 @@ pub fn build(
 }
 
 /// The Dockerfile in a context: `name` relative to its root (default `Dockerfile`).
+/// The name is confined to the context (see `SourceRoot::dockerfile_path`); a missing
+/// `Dockerfile` falls back to `dockerfile`, as Docker's daemon does.
 pub fn context_dockerfile(context: &BuildContext, name: Option<&str>) -> Result<String> {
     let name = name.filter(|n| !n.is_empty()).unwrap_or("Dockerfile");
-    read_dockerfile(&context.source.root.join(name))
+    let mut path = context.source.dockerfile_path(name)?;
+    if name == "Dockerfile" && !path.exists() {
+        path = context.source.dockerfile_path("dockerfile")?;
+    }
+    let meta = match fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            bail!("Cannot locate specified Dockerfile: {name}")
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading the Dockerfile {name}")),
+    };
+    if !meta.is_file() {
+        bail!("the Dockerfile {name} in the build context is not a regular file");
+    }
+    fs::read_to_string(&path).with_context(|| format!("reading the Dockerfile {name}"))
 }
 
 fn read_dockerfile(path: &Path) -> Result<String> {
@@ -160,4 +176,56 @@ fn stdin_context(file: Option<&Path>) -> Result<(BuildContext, String)> {
     let context = BuildContext::tar(input)?;
     let dockerfile = context_dockerfile(&context, file.and_then(Path::to_str))?;
     Ok((context, dockerfile))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A tar context as a client would upload it, with a symlink pointing at `outside`.
+    fn context_with_link(outside: &Path) -> BuildContext {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(12);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "sub/Real.df", &b"FROM scratch"[..])
+            .unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "link", outside).unwrap();
+        BuildContext::tar(&b.into_inner().unwrap()[..]).unwrap()
+    }
+
+    #[test]
+    fn the_dockerfile_named_by_a_client_stays_inside_the_context() {
+        let host = tempfile::tempdir().unwrap();
+        let secret = host.path().join("secret");
+        fs::write(&secret, "FROM host-secret").unwrap();
+        let ctx = context_with_link(&secret);
+        let read = |name: &str| context_dockerfile(&ctx, Some(name));
+        assert_eq!(read("sub/Real.df").unwrap(), "FROM scratch");
+        assert_eq!(read("./sub/../sub/Real.df").unwrap(), "FROM scratch");
+        // `..` out of the context: Docker's error.
+        let climb = format!("../../../../../../..{}", secret.display());
+        let e = read(&climb).unwrap_err().to_string();
+        assert!(
+            e.contains("Forbidden path outside the build context"),
+            "{e}"
+        );
+        // An absolute name, and a symlink to a host file, resolve inside the context.
+        for name in [secret.to_str().unwrap(), "link"] {
+            let e = read(name).unwrap_err().to_string();
+            assert!(
+                e.contains("Cannot locate specified Dockerfile"),
+                "{name}: {e}"
+            );
+        }
+        let e = context_dockerfile(&ctx, None).unwrap_err().to_string();
+        assert!(
+            e.contains("Cannot locate specified Dockerfile: Dockerfile"),
+            "{e}"
+        );
+    }
 }

@@ -68,6 +68,9 @@ pub fn changes(engine: &Engine, record: &Record) -> Result<Vec<graph::Change>> {
 
 /// `export`: the container's whole filesystem as a tar.
 pub fn export(engine: &Engine, args: ExportArgs) -> Result<ExitCode> {
+    if let Some(path) = &args.output {
+        super::archive::validate_output_path(path).context("failed to export container")?;
+    }
     let store = ContainerStore::open(&engine.settings.data_root)?;
     let record = store.resolve(&args.container)?;
     super::archive::write_output(args.output.as_deref(), &mut |out| {

@@ -39,6 +39,7 @@ pub fn run(engine: &Engine, args: ExecArgs) -> Result<ExitCode> {
     record.exec_overrides(args.user.as_deref(), args.workdir.as_deref(), &args.env);
     let mut process = spec::process(&record, &rootfs, args.tty, args.interactive)?;
     process.args = args.command.clone();
+    spec::privileged_exec(&mut process, args.privileged);
     let current = Arc::new(AtomicI32::new(0));
     if !args.tty && !args.detach {
         monitor::forward_signals(Arc::clone(&current))?;

@@ -33,6 +33,11 @@ pub fn container_json(engine: &Engine, record: &Record) -> Result<Value> {
             "GraphDriver".into(),
             json!({ "Name": record.driver, "Data": graph_data }),
         );
+        // docker-compose reads logs only of containers whose log driver it knows.
+        if let Some(hc) = map.get_mut("HostConfig").and_then(Value::as_object_mut) {
+            hc.entry("LogConfig")
+                .or_insert_with(|| json!({ "Type": "json-file", "Config": {} }));
+        }
     }
     super::inspect_fields::container(&mut v);
     Ok(v)

@@ -135,6 +135,10 @@ pub fn container(doc: &mut Value) {
             "ReadonlyPaths": runtime::DEFAULT_READONLY_PATHS,
         }),
     );
+    // 0 is "unset" in the record: the size /dev/shm gets is Docker's 64 MiB.
+    if doc["HostConfig"]["ShmSize"] == 0 {
+        doc["HostConfig"]["ShmSize"] = json!(67_108_864);
+    }
     if !doc["NetworkSettings"].is_object() {
         doc["NetworkSettings"] = json!({});
     }

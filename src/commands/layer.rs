@@ -52,11 +52,10 @@ pub fn run(engine: &Engine, cmd: LayerCommand) -> Result<()> {
             let chain = parse_chain(&chain_id)?;
             match output {
                 Some(path) => {
-                    let file = File::create(&path)
-                        .with_context(|| format!("creating {}", path.display()))?;
-                    let mut w = BufWriter::new(file);
-                    engine.layers.export(&chain, &mut w)?;
-                    w.flush()?;
+                    super::archive::validate_output_path(&path)?;
+                    super::archive::write_output(Some(&path), &mut |w| {
+                        Ok(engine.layers.export(&chain, w)?)
+                    })?;
                 }
                 None => {
                     let mut w = BufWriter::new(io::stdout().lock());

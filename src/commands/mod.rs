@@ -13,6 +13,7 @@ pub mod inspect_fields;
 mod layer;
 pub mod lifecycle;
 pub mod logs;
+pub mod network;
 pub mod ps;
 pub mod registry;
 pub mod run;
@@ -84,6 +85,8 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
         Command::Unpause(args) => return lifecycle::unpause(&engine, args),
         Command::Volume(cmd) => return volume::run(&engine, cmd),
         Command::Daemon(args) => return crate::daemon::run(engine, args),
+        Command::Network(cmd) => return network::run(&engine, cmd),
+        Command::Port(args) => return network::port(&engine, args),
         Command::ContainerMonitor { id, ready_fd } => {
             return run::monitor_main(&engine, &id, ready_fd);
         }

@@ -73,19 +73,21 @@ pub fn list(
     }
     let all = all || limit.is_some() || parsed.iter().any(|(k, _)| k == "status" || k == "exited");
     // Docker: several values of one key match any of them, except labels, which must all
-    // match; different keys must all match.
+    // match (compose selects a service by project and service label); different keys must
+    // all match.
     let mut rows: Vec<Record> = store
         .list()?
         .into_iter()
         .filter(|r| all || r.state.running)
         .filter(|r| {
             parsed.iter().all(|(k, v)| {
-                k == "label" && matches(r, k, v)
-                    || k != "label"
-                        && parsed
-                            .iter()
-                            .filter(|(k2, _)| k2 == k)
-                            .any(|(_, v)| matches(r, k, v))
+                if k == "label" {
+                    return matches(r, k, v);
+                }
+                parsed
+                    .iter()
+                    .filter(|(k2, _)| k2 == k)
+                    .any(|(_, v)| matches(r, k, v))
             })
         })
         .collect();
@@ -130,7 +132,7 @@ pub fn summary_json(r: &Record) -> serde_json::Value {
         "State": status_word(r),
         "Status": status(r),
         "HostConfig": { "NetworkMode": r.host_config.network_mode },
-        "NetworkSettings": { "Networks": {} },
+        "NetworkSettings": { "Networks": r.network_settings.networks },
         "Mounts": mounts,
     })
 }

@@ -158,6 +158,19 @@ pub fn spawn_monitor(engine: &Engine, id: &str) -> Result<std::process::Child> {
     for opt in &settings.storage_opts {
         cmd.arg("--storage-opt").arg(opt);
     }
+    let net = &settings.network;
+    cmd.arg("--bip")
+        .arg(format!(
+            "{}/{}",
+            net.bridge_gateway,
+            net.bridge_subnet.prefix()
+        ))
+        .arg("--bridge")
+        .arg(&net.bridge_name);
+    for (base, size) in &net.pools {
+        cmd.arg("--default-address-pool")
+            .arg(format!("base={base},size={size}"));
+    }
     if let Some(level) = &settings.log_level {
         cmd.arg("--log-level").arg(level);
     }

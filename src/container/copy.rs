@@ -364,6 +364,7 @@ where
     let result = acquired.and_then(|()| {
         let binds = binds(record);
         let rootfs = rootfs.clone();
+        let readonly_root = record.host_config.confinement.readonly_rootfs;
         std::thread::scope(|s| {
             s.spawn(move || {
                 nix::sched::unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)
@@ -376,8 +377,29 @@ where
                     None::<&str>,
                 )
                 .context("making mounts private")?;
+                if readonly_root {
+                    // --read-only: the root is read-only here too, its volumes are not.
+                    nix::mount::mount(
+                        Some(&rootfs),
+                        &rootfs,
+                        None::<&str>,
+                        MsFlags::MS_BIND | MsFlags::MS_REC,
+                        None::<&str>,
+                    )
+                    .context("binding the container's root")?;
+                }
                 for (source, dest, readonly) in &binds {
                     bind_into(&rootfs, source, dest, *readonly)?;
+                }
+                if readonly_root {
+                    nix::mount::mount(
+                        None::<&str>,
+                        &rootfs,
+                        None::<&str>,
+                        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                        None::<&str>,
+                    )
+                    .context("making the container's root read-only")?;
                 }
                 nix::unistd::chroot(&rootfs).context("chroot into the container")?;
                 nix::unistd::chdir("/").context("chdir /")?;

@@ -9,11 +9,15 @@ use anyhow::{Context, Result, bail};
 use graph::CreateOpts;
 use graph::image::{Image, Reference};
 
-use super::record::{Config, HostConfig, PortBinding, Record, RestartPolicy, State};
+use super::confinement::Confinement;
+use super::record::{Config, Endpoint, HostConfig, PortBinding, Record, RestartPolicy, State};
 use super::store::ContainerStore;
-use super::{NoSuchImage, hello, log, names, ports, restart};
+use super::{NoSuchImage, hello, log, names, ports, restart, share};
 use crate::cli::RunArgs;
 use crate::engine::Engine;
+use crate::network::endpoints::{self, Mode};
+use crate::network::record::DEFAULT_BRIDGE_NETWORK;
+use crate::network::store::NetworkStore;
 use crate::volume::store::VolumeStore;
 use crate::volume::{populate, resolve};
 
@@ -50,7 +54,7 @@ pub struct Request {
     pub auto_remove: bool,
     /// `-v` values.
     pub binds: Vec<String>,
-    /// bridge (or default), host, none.
+    /// bridge (or default), host, none, container:NAME, or a network's name.
     pub network: String,
     /// `--mount` (`HostConfig.Mounts`).
     pub mounts: Vec<crate::volume::spec::MountSpec>,
@@ -58,6 +62,44 @@ pub struct Request {
     pub volumes_from: Vec<String>,
     /// Anonymous volumes' destinations (`-v /path`, `Config.Volumes`).
     pub volumes: Vec<String>,
+    /// Capabilities, devices, security options and resource limits.
+    pub confinement: Confinement,
+    /// Network aliases and addresses, more networks, DNS, /etc/hosts entries, shared
+    /// namespaces.
+    pub networking: Networking,
+}
+
+/// The networking part of a create request.
+#[derive(Debug, Clone, Default)]
+pub struct Networking {
+    /// `--network-alias`, on the container's network.
+    pub aliases: Vec<String>,
+    /// `--ip`, on the container's network.
+    pub ip: Option<String>,
+    /// Networks besides the container's own (the API's `EndpointsConfig`), by name.
+    pub more: BTreeMap<String, EndpointRequest>,
+    /// `--dns`.
+    pub dns: Vec<String>,
+    /// `--dns-search`.
+    pub dns_search: Vec<String>,
+    /// `--add-host HOST:IP`.
+    pub extra_hosts: Vec<String>,
+    /// `-P`.
+    pub publish_all: bool,
+    /// `--ipc`, `--pid`, `--uts`.
+    pub ipc: String,
+    pub pid: String,
+    pub uts: String,
+    /// Accept a network that does not exist (yet): the start refuses it, as dockerd 20.10
+    /// does for the API (Docker's CLI takes a 404 at create for a missing image).
+    pub missing_network_at_start: bool,
+}
+
+/// The container on one more network.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointRequest {
+    pub aliases: Vec<String>,
+    pub ip: Option<String>,
 }
 
 impl Request {
@@ -118,6 +160,20 @@ impl Request {
                 .filter(|v| !v.contains(':'))
                 .cloned()
                 .collect(),
+            confinement: args.security.confinement()?,
+            networking: Networking {
+                aliases: args.network_alias.clone(),
+                ip: args.ip.clone(),
+                more: BTreeMap::new(),
+                dns: args.dns.clone(),
+                dns_search: args.dns_search.clone(),
+                extra_hosts: args.add_host.clone(),
+                publish_all: args.publish_all,
+                ipc: args.ipc.clone().unwrap_or_default(),
+                pid: args.pid.clone().unwrap_or_default(),
+                uts: args.uts.clone().unwrap_or_default(),
+                missing_network_at_start: false,
+            },
         })
     }
 }
@@ -136,26 +192,37 @@ pub fn create(
     check_memory(req.memory, req.memory_swap)?;
     let (memory, memory_swap) = (req.memory, req.memory_swap);
     let image = find_image(engine, &req.image)?;
-    let network_mode = match req.network.as_str() {
-        "bridge" | "default" | "" => "bridge",
-        "host" => "host",
-        "none" => "none",
-        other => bail!("network {other} not found (use bridge, host or none)"),
-    };
+    let nets = NetworkStore::open(&engine.settings.data_root, &engine.settings.network)?;
+    let net = &req.networking;
+    let (network_mode, joined) = network_mode(store, &nets, req)?;
+    let mode = Mode::of(&network_mode);
+    warnings.extend(req.confinement.validate(&network_mode, memory)?);
     let mut port_bindings = req.port_bindings.clone();
-    if !port_bindings.is_empty() {
-        match network_mode {
-            "host" => {
+    if !port_bindings.is_empty() || net.publish_all {
+        match mode {
+            Mode::Host => {
                 warnings.push(
                     "WARNING: Published ports are discarded when using host network mode".into(),
                 );
                 port_bindings.clear();
             }
-            "none" => {
+            Mode::None | Mode::Container(_) => {
                 bail!("conflicting options: port publishing and the container type network mode")
             }
-            _ => {}
+            Mode::Network(_) => {}
         }
+    }
+    check_networking(net, &mode, req.hostname.as_deref())?;
+    let ipc_mode = share::resolve_mode(
+        store,
+        "IPC",
+        &net.ipc,
+        &["", "private", "shareable", "host", "container:"],
+    )?;
+    let pid_mode = share::resolve_mode(store, "PID", &net.pid, &["", "host", "container:"])?;
+    let uts_mode = share::resolve_mode(store, "UTS", &net.uts, &["", "host"])?;
+    if uts_mode == "host" && req.hostname.as_ref().is_some_and(|h| !h.is_empty()) {
+        bail!("conflicting options: hostname and the UTS mode");
     }
     let image_config = image.config.config.clone().unwrap_or_default();
     let env = merge_env(image_config.env.as_deref().unwrap_or(&[]), &req.env)?;
@@ -181,14 +248,16 @@ pub fn create(
         exposed.insert(key.clone(), serde_json::json!({}));
     }
     let id = random_id();
-    let hostname = match (
-        req.hostname.as_ref().filter(|h| !h.is_empty()),
-        network_mode,
-    ) {
+    let hostname = match (req.hostname.as_ref().filter(|h| !h.is_empty()), &mode) {
         (Some(h), _) => h.clone(),
-        (None, "host") => nix::unistd::gethostname()
+        (None, _) if mode == Mode::Host || uts_mode == "host" => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| "localhost".into()),
+        // Docker gives a container on another's network that one's hostname.
+        (None, Mode::Container(_)) => joined
+            .as_ref()
+            .map(|o| o.config.hostname.clone())
+            .unwrap_or_else(|| id[..12].to_string()),
         (None, _) => id[..12].to_string(),
     };
     let dir = store.dir(&id);
@@ -251,7 +320,7 @@ pub fn create(
         },
         host_config: HostConfig {
             binds: req.binds.clone(),
-            network_mode: network_mode.to_string(),
+            network_mode: network_mode.clone(),
             port_bindings,
             restart_policy: policy,
             auto_remove: req.auto_remove,
@@ -260,6 +329,14 @@ pub fn create(
             storage_opt: BTreeMap::new(),
             mounts: req.mounts.clone(),
             volumes_from: (!req.volumes_from.is_empty()).then(|| req.volumes_from.clone()),
+            confinement: req.confinement.clone(),
+            dns: net.dns.clone(),
+            dns_search: net.dns_search.clone(),
+            extra_hosts: net.extra_hosts.clone(),
+            publish_all_ports: net.publish_all,
+            ipc_mode,
+            pid_mode,
+            uts_mode,
         },
         mounts,
         network_settings: Default::default(),
@@ -284,11 +361,17 @@ pub fn create(
             record.config.working_dir
         );
     }
-    let record = match register(
-        store,
-        record.clone(),
-        req.name.as_deref().filter(|n| !n.is_empty()),
-    ) {
+    let registered = (|| -> Result<Record> {
+        // Addresses are reserved and the record stored under the networks' lock, so no other
+        // container takes the same address meanwhile.
+        let nets_lock = nets.lock()?;
+        let mut record = record.clone();
+        record.network_settings.networks = reserve_endpoints(store, &nets, req, &record.id, &mode)?;
+        let record = register(store, record, req.name.as_deref().filter(|n| !n.is_empty()))?;
+        drop(nets_lock);
+        Ok(record)
+    })();
+    let record = match registered {
         Ok(r) => r,
         Err(e) => {
             forget_volumes(&record);
@@ -296,7 +379,7 @@ pub fn create(
         }
     };
     drop(volumes_lock);
-    if let Err(e) = materialize(engine, &record, &image) {
+    if let Err(e) = materialize(engine, store, &nets, &record, &image) {
         let _ = engine.layers.remove_rw(&record.id);
         let _ = store.remove(&record.id);
         let _lock = volumes.lock();
@@ -338,8 +421,135 @@ fn register(store: &ContainerStore, mut record: Record, name: Option<&str>) -> R
     Ok(record)
 }
 
+/// The network mode to store, with a `container:NAME` resolved to the full id (and that
+/// container), and a network name checked (a missing one fails, or waits for the start
+/// through the API).
+fn network_mode(
+    store: &ContainerStore,
+    nets: &NetworkStore,
+    req: &Request,
+) -> Result<(String, Option<Record>)> {
+    Ok(match Mode::of(&req.network) {
+        Mode::Host => ("host".into(), None),
+        Mode::None => ("none".into(), None),
+        Mode::Container(name) => {
+            if name.is_empty() {
+                bail!("invalid network mode \"container:\": a container name or id is needed");
+            }
+            let other = store.resolve(&name)?;
+            (format!("container:{}", other.id), Some(other))
+        }
+        Mode::Network(name) => match nets.find(&name) {
+            Ok(n) if n.driver == "host" => ("host".into(), None),
+            Ok(n) if n.driver == "null" => ("none".into(), None),
+            Ok(n) => (n.name, None),
+            Err(_) if req.networking.missing_network_at_start => (name, None),
+            Err(e) => return Err(e),
+        },
+    })
+}
+
+/// Docker's refusals of network flags that the mode makes meaningless.
+fn check_networking(net: &Networking, mode: &Mode, hostname: Option<&str>) -> Result<()> {
+    let user_network = matches!(mode, Mode::Network(n) if n != DEFAULT_BRIDGE_NETWORK);
+    if !net.aliases.is_empty() && !user_network {
+        bail!("network-scoped alias is supported only for containers in user defined networks");
+    }
+    if net.ip.is_some() && !user_network {
+        bail!("user specified IP address is supported on user defined networks only");
+    }
+    if let Mode::Container(_) = mode {
+        if hostname.is_some_and(|h| !h.is_empty()) {
+            bail!("conflicting options: hostname and the network mode");
+        }
+        if !net.dns.is_empty() || !net.dns_search.is_empty() {
+            bail!("conflicting options: dns and the network mode");
+        }
+        if !net.extra_hosts.is_empty() {
+            bail!("conflicting options: custom host-to-IP mapping and the network mode");
+        }
+    }
+    if !net.more.is_empty() && !matches!(mode, Mode::Network(_)) {
+        bail!(
+            "container cannot be connected to multiple networks with one of the networks in private (none) mode or host mode"
+        );
+    }
+    for h in &net.extra_hosts {
+        let Some((host, ip)) = h.split_once(':') else {
+            bail!("bad format for add-host: {h:?} (want HOST:IP)");
+        };
+        if host.is_empty() || ip.parse::<std::net::IpAddr>().is_err() {
+            bail!("invalid IP address in add-host: {ip:?}");
+        }
+    }
+    for d in &net.dns {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            bail!("{d} is not an ip address");
+        }
+    }
+    Ok(())
+}
+
+/// The container's endpoints: its own network (with `--network-alias`, `--ip`) and the
+/// API's further networks. The caller holds the networks' lock.
+fn reserve_endpoints(
+    store: &ContainerStore,
+    nets: &NetworkStore,
+    req: &Request,
+    id: &str,
+    mode: &Mode,
+) -> Result<BTreeMap<String, Endpoint>> {
+    let mut out = BTreeMap::new();
+    let Mode::Network(primary) = mode else {
+        return Ok(out);
+    };
+    let parse_ip = |ip: &Option<String>| -> Result<Option<std::net::Ipv4Addr>> {
+        ip.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| anyhow::anyhow!("invalid IPv4 address: {s}"))
+            })
+            .transpose()
+    };
+    let mut wanted = vec![(
+        primary.clone(),
+        EndpointRequest {
+            aliases: req.networking.aliases.clone(),
+            ip: req.networking.ip.clone(),
+        },
+    )];
+    for (name, ep) in &req.networking.more {
+        match wanted.iter_mut().find(|(n, _)| n == name) {
+            Some((_, first)) => {
+                first.aliases.extend(ep.aliases.iter().cloned());
+                if ep.ip.is_some() {
+                    first.ip = ep.ip.clone();
+                }
+            }
+            None => wanted.push((name.clone(), ep.clone())),
+        }
+    }
+    for (name, ep) in wanted {
+        let network = match nets.find(&name) {
+            Ok(n) => n,
+            Err(_) if req.networking.missing_network_at_start => continue,
+            Err(e) => return Err(e),
+        };
+        let endpoint = endpoints::reserve(store, &network, id, parse_ip(&ep.ip)?, &ep.aliases)?;
+        out.insert(network.name.clone(), endpoint);
+    }
+    Ok(out)
+}
+
 /// The writable layer, the /etc files and the volumes' directories.
-fn materialize(engine: &Engine, record: &Record, image: &Image) -> Result<()> {
+fn materialize(
+    engine: &Engine,
+    store: &ContainerStore,
+    nets: &NetworkStore,
+    record: &Record,
+    image: &Image,
+) -> Result<()> {
     engine
         .layers
         .create_rw(
@@ -348,20 +558,9 @@ fn materialize(engine: &Engine, record: &Record, image: &Image) -> Result<()> {
             &CreateOpts::default(),
         )
         .context("creating the container's writable layer")?;
-    let host = record.host_config.network_mode == "host";
     let hostname = format!("{}\n", record.config.hostname);
     write(&record.hostname_path, hostname.as_bytes())?;
-    let hosts = if host {
-        fs::read("/etc/hosts").unwrap_or_default()
-    } else {
-        format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.0.1\t{}\n",
-            record.config.hostname
-        )
-        .into_bytes()
-    };
-    write(&record.hosts_path, &hosts)?;
-    write(&record.resolv_conf_path, &resolv_conf(host))?;
+    crate::network::sandbox::write_etc(store, nets, record)?;
     if populate::wanted(&record.mounts) {
         let rootfs = engine
             .layers
@@ -379,34 +578,6 @@ fn materialize(engine: &Engine, record: &Record, image: &Image) -> Result<()> {
 fn write(path: &str, data: &[u8]) -> Result<()> {
     graph::atomic_file::write_atomic(Path::new(path), data)?;
     Ok(())
-}
-
-/// The host's resolv.conf; without the host's network, loopback name servers cannot be reached
-/// so they are dropped, and Google's are used when none is left (as Docker does).
-fn resolv_conf(host_network: bool) -> Vec<u8> {
-    let text = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    if host_network {
-        return text.into_bytes();
-    }
-    let mut out: Vec<&str> = text
-        .lines()
-        .filter(|l| {
-            let mut f = l.split_whitespace();
-            !(f.next() == Some("nameserver")
-                && f.next()
-                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
-        })
-        .collect();
-    let mut s = String::new();
-    if !out.iter().any(|l| l.trim_start().starts_with("nameserver")) {
-        out.push("nameserver 8.8.8.8");
-        out.push("nameserver 8.8.4.4");
-    }
-    for l in out {
-        s.push_str(l);
-        s.push('\n');
-    }
-    s.into_bytes()
 }
 
 /// Finds the image to run; `hello-world` falls back to the built-in one.

@@ -3,6 +3,7 @@
 //! policies, random names, and the built-in hello-world image.
 
 pub mod attach;
+pub mod confinement;
 pub mod copy;
 pub mod create;
 pub mod hello;
@@ -12,6 +13,7 @@ pub mod names;
 pub mod ports;
 pub mod record;
 pub mod restart;
+pub mod share;
 pub mod spec;
 pub mod stats;
 pub mod store;

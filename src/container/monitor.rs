@@ -12,7 +12,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use runtime::{Container, ProxyHandle, Stdio, StdioSet};
 use super::log::{self, LogWriter};
 use super::record::{PortBinding, Record};
 use super::store::ContainerStore;
-use super::{ExitError, attach, restart, spec};
+use super::{ExitError, attach, ports, restart, spec};
 use crate::engine::Engine;
 use crate::volume::local;
 use crate::volume::store::VolumeStore;
@@ -87,7 +87,7 @@ fn own(engine: &Engine, store: &ContainerStore, id: &str, mode: &mut Mode) -> Re
         }
     }
     if result.is_ok() {
-        result = supervise(store, id, &rootfs, mode);
+        result = supervise(engine, store, id, &rootfs, mode);
     }
     for v in held {
         if let Err(e) = local::release(&volumes, &v) {
@@ -158,6 +158,7 @@ fn remove_container(engine: &Engine, store: &ContainerStore, id: &str) -> Result
         }
     }
     let _names = store.lock_names()?;
+    crate::network::sandbox::forget(&engine.settings.data_root, id);
     store.remove(id)
 }
 
@@ -172,16 +173,25 @@ pub fn exit_code_of(e: &anyhow::Error) -> i32 {
         .unwrap_or(125)
 }
 
-/// One run of the container.
-struct Running {
+/// One run of the container. Fields drop in order: the container is reaped before its
+/// network is torn down.
+struct Running<'a> {
     container: Container,
     _proxies: Vec<ProxyHandle>,
+    _ports: ports::Reserved,
+    _network: NetworkGuard<'a>,
     copiers: Vec<JoinHandle<()>>,
     /// The tty master, for a foreground `-t` run to copy on the terminal.
     pty: Option<OwnedFd>,
 }
 
-fn supervise(store: &ContainerStore, id: &str, rootfs: &Path, mode: &mut Mode) -> Result<i32> {
+fn supervise(
+    engine: &Engine,
+    store: &ContainerStore,
+    id: &str,
+    rootfs: &Path,
+    mode: &mut Mode,
+) -> Result<i32> {
     let current_pid = Arc::new(AtomicI32::new(0));
     if matches!(mode, Mode::Foreground) {
         forward_signals(Arc::clone(&current_pid))?;
@@ -209,7 +219,17 @@ fn supervise(store: &ContainerStore, id: &str, rootfs: &Path, mode: &mut Mode) -
         let log = LogWriter::open(Path::new(&record.log_path))
             .with_context(|| format!("opening {}", record.log_path))?;
         let started = Instant::now();
-        let mut running = match start(store, &record, rootfs, mode, hub, &log, &current_pid) {
+        let started_run = start(
+            engine,
+            store,
+            &record,
+            rootfs,
+            mode,
+            hub,
+            &log,
+            &current_pid,
+        );
+        let mut running = match started_run {
             Ok(r) => r,
             Err(e) => {
                 let code = exit_code_of(&e);
@@ -319,17 +339,48 @@ impl Drop for HubGuard {
     }
 }
 
-/// Starts the container once: stdio, the runtime, published ports, the running state.
-fn start(
-    store: &ContainerStore,
+/// Tears down the container's network namespace when a run ends (or fails to start).
+struct NetworkGuard<'a> {
+    engine: &'a Engine,
+    store: &'a ContainerStore,
+    id: String,
+}
+
+impl Drop for NetworkGuard<'_> {
+    fn drop(&mut self) {
+        crate::network::sandbox::down(self.engine, self.store, &self.id);
+    }
+}
+
+/// Starts the container once: stdio, the network, the runtime, published ports, the
+/// running state.
+#[allow(clippy::too_many_arguments)]
+fn start<'a>(
+    engine: &'a Engine,
+    store: &'a ContainerStore,
     record: &Record,
     rootfs: &Path,
     mode: &Mode,
     hub: Option<&Arc<attach::Hub>>,
     log: &LogWriter,
     current_pid: &AtomicI32,
-) -> Result<Running> {
-    let spec = spec::build(record, rootfs)?;
+) -> Result<Running<'a>> {
+    // What a killed monitor left of other containers' networks goes first, so its
+    // addresses, ports and names are free again.
+    crate::network::sandbox::sweep(engine, store);
+    let reserved = ports::reserve(record)?;
+    let network = NetworkGuard {
+        engine,
+        store,
+        id: record.id.clone(),
+    };
+    let netns = crate::network::sandbox::up(engine, store, record, &reserved.mappings)?;
+    let record = &store.load(&record.id)?;
+    let mut spec = spec::build(record, rootfs)?;
+    if let Some(path) = netns {
+        spec.network = runtime::Network::Join(path);
+    }
+    super::share::apply(store, record, &mut spec)?;
     let foreground = matches!(mode, Mode::Foreground);
     let mut copiers = Vec::new();
     let mut stdio = StdioSet::default();
@@ -387,19 +438,17 @@ fn start(
     }
     let pid = container.pid();
     let mut proxies = Vec::new();
-    let mut bound = Vec::new();
-    for (key, bindings) in &record.host_config.port_bindings {
+    let mut bound = reserved.bound.clone();
+    // IPv4 ports are forwarded by the kernel (netavark's rules); an IPv6 host address reaches
+    // the IPv4-only container through the userspace proxy, as Docker's docker-proxy does.
+    for (key, b) in &reserved.proxied {
         let container_port: u16 = key
             .split('/')
             .next()
             .and_then(|p| p.parse().ok())
             .ok_or_else(|| anyhow!("invalid port {key}"))?;
-        for b in bindings {
-            let ip: IpAddr = if b.host_ip.is_empty() {
-                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-            } else {
-                b.host_ip.parse()?
-            };
+        {
+            let ip: IpAddr = b.host_ip.parse()?;
             let port: u16 = if b.host_port.is_empty() {
                 0
             } else {
@@ -456,6 +505,8 @@ fn start(
     Ok(Running {
         container,
         _proxies: proxies,
+        _ports: reserved,
+        _network: network,
         copiers,
         pty,
     })

@@ -190,6 +190,30 @@ pub struct HostConfig {
     /// `--storage-opt`.
     #[serde(default)]
     pub storage_opt: BTreeMap<String, String>,
+    /// Capabilities, devices, seccomp, read-only root, tmpfs and CPU/pids limits.
+    #[serde(flatten)]
+    pub confinement: super::confinement::Confinement,
+    /// `--dns`: name servers for /etc/resolv.conf (or upstreams of the network's DNS).
+    #[serde(default, rename = "Dns")]
+    pub dns: Vec<String>,
+    /// `--dns-search`.
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// `--add-host HOST:IP`, as "HOST:IP".
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
+    /// `-P`: every exposed port on a random host port.
+    #[serde(default)]
+    pub publish_all_ports: bool,
+    /// `--ipc`: "private" (or ""), "shareable", "host", "container:ID".
+    #[serde(default)]
+    pub ipc_mode: String,
+    /// `--pid`: "" (a new one), "host", "container:ID".
+    #[serde(default)]
+    pub pid_mode: String,
+    /// `--uts`: "" or "host".
+    #[serde(default, rename = "UTSMode")]
+    pub uts_mode: String,
     /// `--mount` (Docker's `HostConfig.Mounts`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<crate::volume::spec::MountSpec>,
@@ -218,12 +242,101 @@ pub struct RestartPolicy {
     pub maximum_retry_count: u32,
 }
 
-/// Docker's `NetworkSettings` (published ports only).
+/// Docker's `NetworkSettings`: published ports, the network namespace, and one endpoint per
+/// network the container is connected to. The top-level address fields mirror the default
+/// bridge's endpoint, as Docker's do.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkSettings {
     /// "80/tcp" -> the host addresses bound while running.
     pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
+    /// The default bridge's interface, when on it.
+    #[serde(default)]
+    pub bridge: String,
+    /// The network namespace's id while running.
+    #[serde(default, rename = "SandboxID")]
+    pub sandbox_id: String,
+    /// The network namespace's path while running.
+    #[serde(default)]
+    pub sandbox_key: String,
+    /// The default bridge endpoint's id.
+    #[serde(default, rename = "EndpointID")]
+    pub endpoint_id: String,
+    /// The default bridge's gateway.
+    #[serde(default)]
+    pub gateway: String,
+    /// The address on the default bridge.
+    #[serde(default, rename = "IPAddress")]
+    pub ip_address: String,
+    /// Its prefix length.
+    #[serde(default, rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    /// Its MAC address.
+    #[serde(default)]
+    pub mac_address: String,
+    /// Network name -> the container's endpoint on it.
+    #[serde(default)]
+    pub networks: BTreeMap<String, Endpoint>,
+}
+
+/// Docker's `EndpointSettings`: the container on one network. The address is reserved for
+/// the container from create (or connect) until it is removed (or disconnected), so it
+/// keeps its address across restarts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Endpoint {
+    /// The address asked for (`--ip`), if any.
+    #[serde(default, rename = "IPAMConfig")]
+    pub ipam_config: Option<IpamConfig>,
+    /// Legacy links (always empty here).
+    #[serde(default)]
+    pub links: Option<Vec<String>>,
+    /// DNS names besides the container's name on this network (`--network-alias`).
+    #[serde(default)]
+    pub aliases: Option<Vec<String>>,
+    /// The network's id.
+    #[serde(default, rename = "NetworkID")]
+    pub network_id: String,
+    /// A new id each time the container is attached (start or live connect); empty while
+    /// it does not run.
+    #[serde(default, rename = "EndpointID")]
+    pub endpoint_id: String,
+    /// The network's gateway.
+    #[serde(default)]
+    pub gateway: String,
+    /// The container's address on the network.
+    #[serde(default, rename = "IPAddress")]
+    pub ip_address: String,
+    /// The subnet's prefix length.
+    #[serde(default, rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    /// No IPv6 here.
+    #[serde(default, rename = "IPv6Gateway")]
+    pub ipv6_gateway: String,
+    /// No IPv6 here.
+    #[serde(default, rename = "GlobalIPv6Address")]
+    pub global_ipv6_address: String,
+    /// No IPv6 here.
+    #[serde(default, rename = "GlobalIPv6PrefixLen")]
+    pub global_ipv6_prefix_len: u8,
+    /// The interface's MAC address (derived from the address, as Docker does).
+    #[serde(default)]
+    pub mac_address: String,
+    /// Driver options (none are supported).
+    #[serde(default)]
+    pub driver_opts: Option<BTreeMap<String, String>>,
+}
+
+/// `IPAMConfig` of an endpoint: the address the user asked for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IpamConfig {
+    /// `--ip`.
+    #[serde(
+        default,
+        rename = "IPv4Address",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub ipv4_address: String,
 }
 
 /// One bind mount, volume or tmpfs, as `inspect` shows it under `Mounts`, with what the

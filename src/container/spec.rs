@@ -25,20 +25,18 @@ pub fn build(record: &Record, rootfs: &Path) -> Result<ContainerSpec> {
         Network::Host => None,
         _ => Some(record.config.hostname.clone()),
     };
+    // `--mount type=tmpfs`, added after the confinement's `--tmpfs` list is set.
+    let mut mount_tmpfs = Vec::new();
     for m in &record.mounts {
         if m.kind == "tmpfs" {
-            // Docker's flags for a tmpfs mount; the user's options come after and win.
-            let mut options: Vec<String> = ["noexec", "nosuid", "nodev"]
-                .iter()
-                .map(|o| o.to_string())
-                .collect();
-            options.extend(m.tmpfs_options.iter().cloned());
+            // The runtime starts from Docker's nosuid,nodev,noexec; size= and mode= follow.
+            let mut options = m.tmpfs_options.clone();
             if !m.rw {
                 options.push("ro".into());
             }
-            spec.tmpfs.push(TmpfsMount {
+            mount_tmpfs.push(TmpfsMount {
                 destination: PathBuf::from(&m.destination),
-                options,
+                options: options.join(","),
             });
             continue;
         }
@@ -64,6 +62,8 @@ pub fn build(record: &Record, rootfs: &Path) -> Result<ContainerSpec> {
         });
     }
     let hc = &record.host_config;
+    hc.confinement.apply(&mut spec)?;
+    spec.tmpfs.extend(mount_tmpfs);
     spec.memory_limit = (hc.memory > 0).then_some(hc.memory as u64);
     spec.memory_swap_limit = match hc.memory_swap {
         s if s > 0 => Some(s as u64),
@@ -92,5 +92,14 @@ pub fn process(record: &Record, rootfs: &Path, tty: bool, stdin: bool) -> Result
     p.user = runtime::resolve_user(rootfs, &record.config.user)?;
     p.tty = tty;
     p.stdin = stdin;
+    record.host_config.confinement.apply_process(&mut p)?;
     Ok(p)
+}
+
+/// `exec --privileged`: every capability for that one process (the container's seccomp
+/// profile stays, compiled against them), as Docker does.
+pub fn privileged_exec(p: &mut ProcessSpec, privileged: bool) {
+    if privileged {
+        p.capabilities = runtime::CapSet::all();
+    }
 }

@@ -18,6 +18,7 @@ use super::error::{ApiError, ApiResult};
 use super::params::Params;
 use super::server::{AppState, blocking, reap};
 use crate::commands::{inspect, lifecycle, ps};
+use crate::container::confinement::Confinement;
 use crate::container::create::{self, Request};
 use crate::container::record::{PortBinding, RestartPolicy};
 use crate::container::restart;
@@ -48,8 +49,10 @@ impl StrSlice {
     }
 }
 
-/// The create body (Docker's `ContainerConfig` with `HostConfig`); what this engine does not
-/// do is ignored, as unknown fields are. Every field may be null.
+/// The create body (Docker's `ContainerConfig` with `HostConfig`). Every field may be null. A
+/// field this engine does not implement is refused with a 400 naming it when it asks for
+/// anything (a non-empty value); clients send many fields at their zero values, and those
+/// ask for nothing.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 struct CreateBody {
@@ -67,6 +70,45 @@ struct CreateBody {
     host_config: Option<HostConfigBody>,
     /// Anonymous volumes by destination.
     volumes: Option<BTreeMap<String, Value>>,
+    /// Client-side attach settings: `docker run` attaches by itself after the start.
+    attach_stdin: Option<bool>,
+    attach_stdout: Option<bool>,
+    attach_stderr: Option<bool>,
+    stdin_once: Option<bool>,
+    /// Windows only.
+    args_escaped: Option<bool>,
+    networking_config: Option<NetworkingConfigBody>,
+    /// Every other field, checked by [`refuse_unsupported`].
+    #[serde(flatten)]
+    rest: BTreeMap<String, Value>,
+}
+
+/// `NetworkingConfig`: the container's endpoint on each network it starts on.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct NetworkingConfigBody {
+    endpoints_config: Option<BTreeMap<String, Option<EndpointBody>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct EndpointBody {
+    #[serde(rename = "IPAMConfig")]
+    ipam_config: Option<IpamBody>,
+    aliases: Option<Vec<String>>,
+    links: Option<Vec<String>>,
+    /// Every other field (MacAddress, DriverOpts, ...), checked by [`refuse_unsupported`].
+    #[serde(flatten)]
+    rest: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IpamBody {
+    #[serde(rename = "IPv4Address")]
+    ipv4_address: Option<String>,
+    #[serde(rename = "IPv6Address")]
+    ipv6_address: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +123,72 @@ struct HostConfigBody {
     network_mode: Option<String>,
     mounts: Option<Vec<crate::volume::spec::MountSpec>>,
     volumes_from: Option<Vec<String>>,
+    dns: Option<Vec<String>>,
+    dns_search: Option<Vec<String>>,
+    dns_options: Option<Vec<String>>,
+    extra_hosts: Option<Vec<String>>,
+    publish_all_ports: Option<bool>,
+    ipc_mode: Option<String>,
+    pid_mode: Option<String>,
+    #[serde(rename = "UTSMode")]
+    uts_mode: Option<String>,
+    links: Option<Vec<String>>,
+    /// The client resizes the tty right after the start; the initial size needs nothing here.
+    console_size: Option<Value>,
+    /// `--cidfile` is written by the client.
+    #[serde(rename = "ContainerIDFile")]
+    container_id_file: Option<String>,
+    #[serde(flatten)]
+    confinement: Confinement,
+    /// Every other field, checked by [`refuse_unsupported`].
+    #[serde(flatten)]
+    rest: BTreeMap<String, Value>,
+}
+
+/// Whether a field's value asks for nothing: null, false, 0, "", an empty list or map, or
+/// a list or map of such (`"LogConfig": {"Type": "", "Config": {}}`, `"ConsoleSize": [0, 0]`).
+fn asks_nothing(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.iter().all(asks_nothing),
+        // A struct (PascalCase keys) asks nothing when its fields do; a map's keys are
+        // requests of their own (`"Volumes": {"/data": {}}`).
+        Value::Object(o) => {
+            o.is_empty()
+                || o.iter().all(|(k, v)| {
+                    k.starts_with(|c: char| c.is_ascii_uppercase()) && asks_nothing(v)
+                })
+        }
+    }
+}
+
+/// A 400 naming the first field of `rest` (under `prefix`) that asks for something this
+/// engine does not do.
+fn refuse_unsupported(prefix: &str, rest: &BTreeMap<String, Value>) -> ApiResult<()> {
+    for (key, value) in rest {
+        let default = match key.as_str() {
+            // Docker's own "unset" values.
+            "MemorySwappiness" => value.as_i64() == Some(-1),
+            "LogConfig" => {
+                value.get("Type").and_then(Value::as_str) == Some("json-file")
+                    && value.get("Config").is_none_or(asks_nothing)
+            }
+            "IpcMode" => matches!(value.as_str(), Some("private" | "shareable")),
+            "CgroupnsMode" => value.as_str() == Some("private"),
+            "Runtime" => value.as_str() == Some("runc"),
+            "Isolation" => value.as_str() == Some("default"),
+            _ => false,
+        };
+        if !default && !asks_nothing(value) {
+            return Err(ApiError::bad_request(format!(
+                "{prefix}{key} is not supported by this engine (got {value})"
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,23 +205,26 @@ struct RestartBody {
     maximum_retry_count: Option<u32>,
 }
 
-/// "80" or "80/tcp" -> "80/tcp"; only TCP is published here.
+/// "80" or "80/tcp" -> "80/tcp"; TCP and UDP are published here.
 fn port_key(key: &str) -> ApiResult<String> {
     let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
-    if proto != "tcp" {
+    if proto != "tcp" && proto != "udp" {
         return Err(ApiError::bad_request(format!(
-            "invalid port {key:?}: only tcp ports are supported"
+            "invalid port {key:?}: only tcp and udp ports are supported"
         )));
     }
     match port.parse::<u16>() {
-        Ok(p) if p > 0 => Ok(format!("{p}/tcp")),
+        Ok(p) if p > 0 => Ok(format!("{p}/{proto}")),
         _ => Err(ApiError::bad_request(format!("invalid port {key:?}"))),
     }
 }
 
 impl CreateBody {
     fn into_request(self, name: Option<String>) -> ApiResult<Request> {
+        refuse_unsupported("Config.", &self.rest)?;
         let host = self.host_config.unwrap_or_default();
+        refuse_unsupported("HostConfig.", &host.rest)?;
+        let networking = networking(&host, self.networking_config)?;
         let image = self
             .image
             .filter(|i| !i.is_empty())
@@ -200,8 +311,71 @@ impl CreateBody {
             mounts: host.mounts.unwrap_or_default(),
             volumes_from: host.volumes_from.unwrap_or_default(),
             volumes: self.volumes.unwrap_or_default().into_keys().collect(),
+            confinement: host.confinement,
+            networking,
         })
     }
+}
+
+/// The networking fields of `HostConfig` and `NetworkingConfig`. The endpoint of the
+/// container's own network (by name or id) gives its aliases and address; the others are
+/// further networks.
+fn networking(
+    host: &HostConfigBody,
+    config: Option<NetworkingConfigBody>,
+) -> ApiResult<create::Networking> {
+    if host.dns_options.as_ref().is_some_and(|o| !o.is_empty()) {
+        return Err(ApiError::bad_request(
+            "HostConfig.DnsOptions is not supported",
+        ));
+    }
+    if host.links.as_ref().is_some_and(|l| !l.is_empty()) {
+        return Err(ApiError::bad_request(
+            "HostConfig.Links (legacy links) are not supported: put the containers on a user-defined network and use their names",
+        ));
+    }
+    let mut out = create::Networking {
+        dns: host.dns.clone().unwrap_or_default(),
+        dns_search: host.dns_search.clone().unwrap_or_default(),
+        extra_hosts: host.extra_hosts.clone().unwrap_or_default(),
+        publish_all: host.publish_all_ports.unwrap_or(false),
+        ipc: host.ipc_mode.clone().unwrap_or_default(),
+        pid: host.pid_mode.clone().unwrap_or_default(),
+        uts: host.uts_mode.clone().unwrap_or_default(),
+        missing_network_at_start: true,
+        ..Default::default()
+    };
+    let mode = host.network_mode.clone().unwrap_or_default();
+    let primary = match mode.as_str() {
+        "" | "default" => "bridge",
+        m => m,
+    };
+    for (name, ep) in config.and_then(|c| c.endpoints_config).unwrap_or_default() {
+        let ep = ep.unwrap_or_default();
+        refuse_unsupported(
+            &format!("NetworkingConfig.EndpointsConfig.{name}."),
+            &ep.rest,
+        )?;
+        if ep.links.as_ref().is_some_and(|l| !l.is_empty()) {
+            return Err(ApiError::bad_request(
+                "EndpointSettings.Links (legacy links) are not supported",
+            ));
+        }
+        let ipam = ep.ipam_config.unwrap_or_default();
+        if ipam.ipv6_address.as_ref().is_some_and(|a| !a.is_empty()) {
+            return Err(ApiError::bad_request("IPv6 addresses are not supported"));
+        }
+        let ip = ipam.ipv4_address.filter(|a| !a.is_empty());
+        let aliases = ep.aliases.unwrap_or_default();
+        if name == primary {
+            out.aliases = aliases;
+            out.ip = ip;
+        } else {
+            out.more
+                .insert(name, create::EndpointRequest { aliases, ip });
+        }
+    }
+    Ok(out)
 }
 
 /// `POST /containers/create?name=`: `{"Id": ..., "Warnings": [...]}`, 201.
@@ -467,7 +641,7 @@ mod tests {
                 "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3},
                 "NetworkMode": "default",
                 "AutoRemove": false,
-                "Unknown": 1
+                "Unknown": 0
             }
         }))
         .unwrap();
@@ -489,6 +663,83 @@ mod tests {
             json!({"Image": "x", "HostConfig": {"PortBindings": {"53/udp": [{"HostPort": "53"}]}}}),
         )
         .unwrap();
-        assert!(udp.into_request(None).is_err());
+        assert_eq!(
+            udp.into_request(None).unwrap().port_bindings["53/udp"][0].host_port,
+            "53"
+        );
+        let sctp: CreateBody = serde_json::from_value(
+            json!({"Image": "x", "HostConfig": {"PortBindings": {"53/sctp": [{"HostPort": "53"}]}}}),
+        )
+        .unwrap();
+        assert!(sctp.into_request(None).is_err());
+        let net: CreateBody = serde_json::from_value(json!({
+            "Image": "x",
+            "HostConfig": {"NetworkMode": "app_default", "Dns": ["10.0.0.2"]},
+            "NetworkingConfig": {"EndpointsConfig": {
+                "app_default": {"Aliases": ["web"], "IPAMConfig": {"IPv4Address": "10.1.0.5"}},
+                "other": {"Aliases": ["w2"]}
+            }}
+        }))
+        .unwrap();
+        let r = net.into_request(None).unwrap();
+        assert_eq!(r.networking.aliases, ["web"]);
+        assert_eq!(r.networking.ip.as_deref(), Some("10.1.0.5"));
+        assert_eq!(r.networking.more["other"].aliases, ["w2"]);
+        assert_eq!(r.networking.dns, ["10.0.0.2"]);
+    }
+
+    #[test]
+    fn unsupported_fields_are_refused_by_name_and_zero_values_pass() {
+        // What Docker's CLI 20.10 sends for `docker run busybox true`, abridged.
+        let cli: CreateBody = serde_json::from_value(json!({
+            "Image": "busybox", "AttachStdout": true, "StdinOnce": false, "Volumes": {},
+            "Domainname": "", "OnBuild": null, "Healthcheck": null,
+            "HostConfig": {"LogConfig": {"Type": "", "Config": {}}, "ConsoleSize": [0, 0],
+                "MemorySwappiness": -1, "BlkioWeight": 0, "CapAdd": null, "Devices": [],
+                "PidsLimit": null, "OomKillDisable": false, "IpcMode": "", "Privileged": false,
+                "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "Dns": [],
+                "ContainerIDFile": ""}
+        }))
+        .unwrap();
+        assert!(cli.into_request(None).is_ok());
+        for (body, field) in [
+            (
+                json!({"Image": "x", "Healthcheck": {"Test": ["CMD", "true"]}}),
+                "Config.Healthcheck",
+            ),
+            (
+                json!({"Image": "x", "StopTimeout": 5}),
+                "Config.StopTimeout",
+            ),
+            (
+                json!({"Image": "x", "HostConfig": {"BlkioWeight": 300}}),
+                "HostConfig.BlkioWeight",
+            ),
+            (
+                json!({"Image": "x", "HostConfig": {"LogConfig": {"Type": "syslog"}}}),
+                "HostConfig.LogConfig",
+            ),
+        ] {
+            let body: CreateBody = serde_json::from_value(body).unwrap();
+            let err = body.into_request(None).unwrap_err();
+            assert!(format!("{err:?}").contains(field), "{err:?}");
+        }
+        // Volumes arrive in the request (anonymous ones, mounts, --volumes-from).
+        let body: CreateBody = serde_json::from_value(json!({"Image": "x",
+            "Volumes": {"/data": {}},
+            "HostConfig": {"Mounts": [{"Type": "tmpfs", "Target": "/t"}], "VolumesFrom": ["c1:ro"]}}))
+        .unwrap();
+        let r = body.into_request(None).unwrap();
+        assert_eq!(r.volumes, ["/data"]);
+        assert_eq!(r.mounts[0].kind, "tmpfs");
+        assert_eq!(r.volumes_from, ["c1:ro"]);
+        // The security fields arrive in the request.
+        let body: CreateBody = serde_json::from_value(json!({"Image": "x", "HostConfig":
+            {"CapDrop": ["ALL"], "ReadonlyRootfs": true, "PidsLimit": 50}}))
+        .unwrap();
+        let r = body.into_request(None).unwrap();
+        assert_eq!(r.confinement.cap_drop, Some(vec!["ALL".to_string()]));
+        assert!(r.confinement.readonly_rootfs);
+        assert_eq!(r.confinement.pids_limit, Some(50));
     }
 }

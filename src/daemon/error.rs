@@ -72,7 +72,10 @@ fn typed_status(e: &anyhow::Error) -> Option<StatusCode> {
     use crate::commands::registry::Unauthorized;
     use crate::container::{Conflict, ExitError, NoSuchImage};
     for cause in e.chain() {
-        if cause.is::<NoSuchImage>() || cause.is::<crate::volume::NoSuchVolume>() {
+        if cause.is::<NoSuchImage>() || cause.is::<crate::network::NoSuchNetwork>() {
+            return Some(StatusCode::NOT_FOUND);
+        }
+        if cause.is::<crate::volume::NoSuchVolume>() {
             return Some(StatusCode::NOT_FOUND);
         }
         if cause.is::<crate::container::copy::NoSuchPath>() {
@@ -80,6 +83,9 @@ fn typed_status(e: &anyhow::Error) -> Option<StatusCode> {
         }
         if cause.is::<crate::container::copy::BadPath>() {
             return Some(StatusCode::BAD_REQUEST);
+        }
+        if cause.is::<crate::network::Forbidden>() {
+            return Some(StatusCode::FORBIDDEN);
         }
         if cause.is::<Conflict>() {
             return Some(StatusCode::CONFLICT);

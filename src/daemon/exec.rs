@@ -268,6 +268,7 @@ fn launch(
     let mut process =
         spec::process(&record, &rootfs, tty, stdin).map_err(|e| fail(format!("{e:#}")))?;
     process.args = c.cmd.clone();
+    spec::privileged_exec(&mut process, c.privileged);
     let pipe = || io::pipe().map_err(|e| runtime::Error::io("create pipe", "", e));
     let mut set = runtime::StdioSet::default();
     let mut outputs = Vec::new();

@@ -15,7 +15,8 @@
 //! - [`containers`], [`container_output`], [`archive`]: the container endpoints.
 //! - [`images`], [`transfer`], [`build`]: the image endpoints.
 //! - [`volumes`]: the volume endpoints.
-//! - [`system`], [`events`]: ping, version, info, df, auth, networks, the event stream.
+//! - [`system`], [`events`]: ping, version, info, df, auth, the event stream.
+//! - [`networks`]: the network endpoints.
 //! - [`restore`]: at start, containers whose restart policy says so are started again.
 //!
 //! Concurrency comes from the stores: every mutation holds their cross-process file locks
@@ -31,6 +32,8 @@ mod error;
 mod events;
 mod exec;
 mod images;
+mod listen;
+mod networks;
 mod params;
 mod restore;
 mod server;
@@ -40,7 +43,6 @@ mod system;
 mod transfer;
 mod volumes;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -50,12 +52,21 @@ use anyhow::{Context, Result, bail};
 use crate::cli::DaemonArgs;
 use crate::engine::Engine;
 
-/// Where the daemon listens unless told otherwise.
-pub const DEFAULT_SOCKET: &str = "/run/engine.sock";
-
 /// Runs the daemon until SIGINT or SIGTERM.
 pub fn run(engine: Engine, args: DaemonArgs) -> Result<ExitCode> {
-    let socket = socket_path(&args.hosts)?;
+    let listen = listen::config(&args, &engine.settings.api)?;
+    let limits = server::Limits {
+        header_timeout: match args.api_header_timeout {
+            Some(0) => bail!("--api-header-timeout must be at least 1 second"),
+            Some(s) => std::time::Duration::from_secs(s),
+            None => server::Limits::DEFAULT_HEADER_TIMEOUT,
+        },
+        max_connections: match args.api_max_connections {
+            Some(0) => bail!("--api-max-connections must be at least 1"),
+            Some(n) => n,
+            None => server::Limits::default_max_connections(),
+        },
+    };
     let _pid_lock = lock_pid_file(&engine.settings.data_root)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -64,28 +75,25 @@ pub fn run(engine: Engine, args: DaemonArgs) -> Result<ExitCode> {
         .context("starting the async runtime")?;
     let engine = Arc::new(engine);
     runtime.block_on(async move {
-        let listener = bind(&socket, args.group.as_deref())?;
-        tracing::info!(socket = %socket.display(), "API listening");
-        eprintln!("API listen on {}", socket.display());
-        let served = server::serve(listener, engine).await;
-        let _ = std::fs::remove_file(&socket);
+        let listeners = listen::bind_all(&listen, args.group.as_deref())?;
+        let sockets: Vec<PathBuf> = listeners
+            .iter()
+            .filter_map(|l| match l {
+                listen::Listener::Unix { path, .. } => Some(path.clone()),
+                listen::Listener::Tcp { .. } => None,
+            })
+            .collect();
+        for l in &listeners {
+            tracing::info!(listener = %l.describe(), "API listening");
+            eprintln!("API listen on {}", l.describe());
+        }
+        let served = server::serve(listeners, engine, limits).await;
+        for socket in sockets {
+            let _ = std::fs::remove_file(&socket);
+        }
         served
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The socket path of `-H unix://PATH` (default [`DEFAULT_SOCKET`]); other schemes are refused.
-fn socket_path(hosts: &[String]) -> Result<PathBuf> {
-    match hosts {
-        [] => Ok(PathBuf::from(DEFAULT_SOCKET)),
-        [one] => match one.strip_prefix("unix://") {
-            Some("") => Ok(PathBuf::from(DEFAULT_SOCKET)),
-            Some(path) => Ok(PathBuf::from(path)),
-            None if one.starts_with('/') => Ok(PathBuf::from(one)),
-            None => bail!("invalid host {one:?}: only unix://PATH is supported"),
-        },
-        _ => bail!("only one -H unix://PATH is supported"),
-    }
 }
 
 /// One daemon per data root: `<data-root>/engine.pid`, locked while the daemon lives.
@@ -114,35 +122,4 @@ fn lock_pid_file(data_root: &Path) -> Result<std::fs::File> {
     file.set_len(0)?;
     write!(file, "{}", std::process::id())?;
     Ok(file)
-}
-
-/// Binds the socket (replacing a stale one), mode 0660, group `group` (default `docker` when
-/// that group exists, else root's).
-fn bind(path: &Path, group: Option<&str>) -> Result<tokio::net::UnixListener> {
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            bail!("{} is in use by another process", path.display());
-        }
-        std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let listener = tokio::net::UnixListener::bind(path)
-        .with_context(|| format!("listening on {}", path.display()))?;
-    let gid = match group {
-        Some(name) => Some(
-            nix::unistd::Group::from_name(name)?
-                .with_context(|| format!("group {name} does not exist"))?
-                .gid,
-        ),
-        None => nix::unistd::Group::from_name("docker")?.map(|g| g.gid),
-    };
-    if let Some(gid) = gid {
-        nix::unistd::chown(path, None, Some(gid))
-            .with_context(|| format!("chown {}", path.display()))?;
-    }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .with_context(|| format!("chmod {}", path.display()))?;
-    Ok(listener)
 }

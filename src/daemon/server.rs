@@ -1,19 +1,28 @@
 //! The router, the API-version prefix, and the bridge from async handlers to the blocking
 //! store code.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use axum::Router;
 use axum::extract::Request;
 use axum::routing::{delete, get, post};
-use axum::{Router, ServiceExt};
-use tower::Layer;
-use tower::util::MapRequestLayer;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tower::util::{MapRequest, MapRequestLayer};
+use tower::{Layer, ServiceExt};
 
 use super::error::{ApiError, ApiResult};
 use super::events::{self, Events};
+use super::listen::Listener;
 use super::{
-    archive, attach, build, container_output, containers, exec, images, stats, system, transfer,
-    volumes,
+    archive, attach, build, container_output, containers, exec, images, networks, stats, system,
+    transfer, volumes,
 };
 use crate::engine::Engine;
 
@@ -66,8 +75,15 @@ fn routes(state: AppState) -> Router {
         .route("/system/df", get(system::df))
         .route("/auth", post(system::auth))
         .route("/events", get(events::stream))
-        .route("/networks", get(system::networks))
-        .route("/networks/{id}", get(system::network))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         // Images.
         .route("/images/json", get(images::list))
         .route("/images/create", post(transfer::create))
@@ -151,8 +167,42 @@ fn strip_version(mut req: Request) -> Request {
     req
 }
 
-/// Serves until SIGINT or SIGTERM.
-pub async fn serve(listener: tokio::net::UnixListener, engine: Arc<Engine>) -> anyhow::Result<()> {
+/// Limits on the API's connections, against clients that hold them (slowloris, idle floods).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long a client has to send a request's headers; an idle keep-alive connection is
+    /// closed after it too. Hijacked (attach, exec) and streaming (logs, events) answers are
+    /// not limited: the timer runs only while a request's headers are awaited.
+    pub header_timeout: Duration,
+    /// Connections served at once; the accept loops wait for a free slot, so more wait in
+    /// the kernel's listen queue instead of taking descriptors.
+    pub max_connections: usize,
+}
+
+impl Limits {
+    /// Default header and idle timeout.
+    pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+    /// The default cap: half the descriptors the process may open (each connection takes
+    /// one; containers' monitors, layers and logs need the rest), at most 4096.
+    pub fn default_max_connections() -> usize {
+        let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map(|(soft, _)| soft)
+            .unwrap_or(1024);
+        usize::try_from(soft.saturating_sub(256) / 2)
+            .unwrap_or(4096)
+            .clamp(16, 4096)
+    }
+}
+
+/// How long connections get to finish once a shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves on every listener until SIGINT or SIGTERM.
+pub async fn serve(
+    listeners: Vec<Listener>,
+    engine: Arc<Engine>,
+    limits: Limits,
+) -> anyhow::Result<()> {
     let events = Arc::new(Events::default());
     tokio::spawn(events::watch_containers(
         Arc::clone(&engine),
@@ -165,11 +215,162 @@ pub async fn serve(listener: tokio::net::UnixListener, engine: Arc<Engine>) -> a
     };
     tokio::spawn(super::restore::restart_containers(state.clone()));
     let router = routes(state);
-    let app = MapRequestLayer::new(strip_version).layer(router);
-    axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    let app = MapRequestLayer::new(strip_version as fn(Request) -> Request).layer(router);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut loops = JoinSet::new();
+    for listener in listeners {
+        loops.spawn(accept_loop(
+            listener,
+            app.clone(),
+            Arc::clone(&slots),
+            limits,
+            stop_rx.clone(),
+        ));
+    }
+    tokio::select! {
+        _ = shutdown() => {}
+        Some(ended) = loops.join_next() => {
+            ended.map_err(|e| anyhow::anyhow!("an accept loop failed: {e}"))??;
+        }
+    }
+    loops.abort_all();
+    // Idle connections close at once; requests in flight get a moment to finish.
+    let _ = stop_tx.send(true);
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all)).await;
     Ok(())
+}
+
+/// A connection's stream, any of the listener kinds.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+/// A connection holding its slot: the slot is freed when the stream is dropped, which for a
+/// hijacked connection (attach, exec) is when the upgraded stream ends, not when HTTP does.
+struct Held {
+    io: Box<dyn Stream>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Held {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Held {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+type App = MapRequest<Router, fn(Request) -> Request>;
+
+/// Accepts connections while a slot is free, each served on its own task.
+async fn accept_loop(
+    listener: Listener,
+    app: App,
+    slots: Arc<Semaphore>,
+    limits: Limits,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    loop {
+        // The slot first: past the cap, clients wait in the listen queue, holding no
+        // descriptor of ours.
+        let slot = Arc::clone(&slots).acquire_owned().await?;
+        let accepted: std::io::Result<(Box<dyn Stream>, Option<TlsAcceptor>)> = match &listener {
+            Listener::Unix { listener, .. } => listener
+                .accept()
+                .await
+                .map(|(s, _)| (Box::new(s) as Box<dyn Stream>, None)),
+            Listener::Tcp { listener, tls, .. } => listener.accept().await.map(|(s, _)| {
+                let _ = s.set_nodelay(true);
+                (Box::new(s) as Box<dyn Stream>, tls.clone())
+            }),
+        };
+        let (io, tls) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors or a client gone before accept: wait, don't spin.
+                tracing::warn!(error = %e, "accepting an API connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let io: Box<dyn Stream> = match tls {
+                None => io,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(io)).await {
+                        Ok(Ok(tls)) => Box::new(tls),
+                        Ok(Err(e)) => {
+                            tracing::info!(error = %e, "TLS handshake refused");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::info!("TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            serve_connection(Held { io, _slot: slot }, app, limits, stop).await;
+        });
+    }
+}
+
+/// HTTP/1.1 on one connection, with upgrades (attach, exec) and the header/idle timeout.
+async fn serve_connection(io: Held, app: App, limits: Limits, mut stop: watch::Receiver<bool>) {
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let app = app.clone();
+        async move { app.oneshot(req.map(axum::body::Body::new)).await }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    let conn = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = async { let _ = stop.wait_for(|s| *s).await; } => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "API connection ended");
+    }
 }
 
 async fn shutdown() {

@@ -87,7 +87,7 @@ pub async fn info(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         "DriverStatus": driver_status,
         "Plugins": {
             "Volume": ["local"],
-            "Network": ["host", "none"],
+            "Network": ["bridge", "host", "null"],
             "Authorization": null,
             "Log": ["json-file"],
         },
@@ -220,46 +220,4 @@ pub async fn auth(
     Ok(Json(
         json!({ "Status": "Login Succeeded", "IdentityToken": "" }),
     ))
-}
-
-/// The network modes a container can have, as Docker lists networks.
-fn networks_json() -> Vec<Value> {
-    [("bridge", "bridge"), ("host", "host"), ("none", "null")]
-        .iter()
-        .map(|(name, driver)| {
-            json!({
-                "Name": name,
-                "Id": name,
-                "Created": "0001-01-01T00:00:00Z",
-                "Scope": "local",
-                "Driver": driver,
-                "EnableIPv6": false,
-                "IPAM": { "Driver": "default", "Options": null, "Config": [] },
-                "Internal": false,
-                "Attachable": false,
-                "Ingress": false,
-                "ConfigFrom": { "Network": "" },
-                "ConfigOnly": false,
-                "Containers": {},
-                "Options": {},
-                "Labels": {},
-            })
-        })
-        .collect()
-}
-
-/// `GET /networks`.
-pub async fn networks() -> Json<Value> {
-    Json(Value::Array(networks_json()))
-}
-
-/// `GET /networks/{id}`.
-pub async fn network(
-    axum::extract::Path(id): axum::extract::Path<String>,
-) -> ApiResult<Json<Value>> {
-    networks_json()
-        .into_iter()
-        .find(|n| n["Name"] == id.as_str())
-        .map(Json)
-        .ok_or_else(|| super::error::ApiError::not_found(format!("network {id} not found")))
 }

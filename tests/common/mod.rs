@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 pub const BUSYBOX: &str = "/bin/busybox";
 pub const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "nc", "httpd", "tail", "top", "true",
-    "false", "rm", "mkdir", "env", "pwd", "touch", "stat", "test", "wc", "grep",
+    "false", "rm", "mkdir", "env", "pwd", "touch", "stat", "test", "wc", "grep", "wget",
+    "nslookup", "ip", "cut", "sort", "uniq", "head", "timeout", "mknod", "unshare", "ping", "kill",
+    "tty",
 ];
 
 /// A data root with busybox imported, on one driver. Drop kills what the engine left running
@@ -19,6 +21,79 @@ pub const APPLETS: &[&str] = &[
 pub struct Engine {
     pub root: tempfile::TempDir,
     pub driver: &'static str,
+    /// This engine's own addresses and bridge name, so tests never collide with each other
+    /// or with a real docker0.
+    pub net: TestNet,
+}
+
+/// A /20 of 10.192.0.0/10 that no host route and no other engine of this process uses:
+/// the default bridge is its first /24, the pool for networks without `--subnet` its
+/// second /22 (4 /24s), and tests giving `--subnet` take [`TestNet::subnet`] from its
+/// upper half.
+#[derive(Debug, Clone)]
+pub struct TestNet {
+    /// The second and third octets of the block's base (10.A.B.0/20).
+    pub a: u8,
+    pub b: u8,
+    /// The default bridge's interface.
+    pub bridge: String,
+}
+
+impl TestNet {
+    fn pick() -> TestNet {
+        static TAKEN: std::sync::Mutex<Vec<(u8, u8)>> = std::sync::Mutex::new(Vec::new());
+        let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+        let used: Vec<(u32, u32)> = routes
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let d = u32::from_str_radix(f.get(1)?, 16).ok()?;
+                let m = u32::from_str_radix(f.get(7)?, 16).ok()?;
+                let d = u32::from_be_bytes(d.to_ne_bytes());
+                let m = u32::from_be_bytes(m.to_ne_bytes());
+                (m != 0).then_some((d, m))
+            })
+            .collect();
+        let mut taken = TAKEN.lock().unwrap();
+        loop {
+            let r: u16 = rand::random::<u16>() % 1024;
+            let a = 192 + (r / 16) as u8;
+            let b = ((r % 16) * 16) as u8;
+            let base = u32::from_be_bytes([10, a, b, 0]);
+            let block_mask = u32::MAX << 12;
+            let clash = used.iter().any(|(d, m)| {
+                let m = *m & block_mask;
+                (d & m) == (base & m)
+            });
+            if clash || taken.contains(&(a, b)) {
+                continue;
+            }
+            taken.push((a, b));
+            let bridge = format!("et{:08x}", rand::random::<u32>());
+            return TestNet { a, b, bridge };
+        }
+    }
+
+    /// The default bridge's `--bip`.
+    pub fn bip(&self) -> String {
+        format!("10.{}.{}.1/24", self.a, self.b)
+    }
+
+    /// The pool for networks created without `--subnet`.
+    pub fn pool(&self) -> String {
+        format!("base=10.{}.{}.0/22,size=24", self.a, self.b + 4)
+    }
+
+    /// The `i`-th /24 (0..8) for `--subnet`.
+    pub fn subnet(&self, i: u8) -> String {
+        format!("10.{}.{}.0/24", self.a, self.b + 8 + i)
+    }
+
+    /// The gateway of the default bridge (the host's address on it).
+    pub fn bridge_gateway(&self) -> String {
+        format!("10.{}.{}.1", self.a, self.b)
+    }
 }
 
 impl Engine {
@@ -40,6 +115,7 @@ impl Engine {
                 .tempdir()
                 .unwrap(),
             driver,
+            net: TestNet::pick(),
         };
         let probe = e.engine(&["info"]);
         if !probe.status.success() {
@@ -65,6 +141,12 @@ impl Engine {
             .arg(self.root.path())
             .arg("--storage-driver")
             .arg(self.driver)
+            .arg("--bip")
+            .arg(self.net.bip())
+            .arg("--bridge")
+            .arg(&self.net.bridge)
+            .arg("--default-address-pool")
+            .arg(self.net.pool())
             .args(args)
             .env_remove("ENGINE_LOG");
         c
@@ -138,7 +220,58 @@ impl Drop for Engine {
             }
         }
         std::thread::sleep(Duration::from_millis(100));
+        teardown_networks(self.path());
         unmount_under(self.path());
+    }
+}
+
+/// Undoes every network namespace the engine set up under `root` (with the options it
+/// recorded, as its own sweep does), then deletes any bridge of its networks still there.
+pub fn teardown_networks(root: &Path) {
+    let netns = root.join("netns");
+    let netavark = Path::new("/usr/lib/podman/netavark");
+    if let Ok(entries) = std::fs::read_dir(&netns) {
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().and_then(|x| x.to_str()) != Some("json") {
+                continue;
+            }
+            let ns = path.with_extension("");
+            if netavark.exists()
+                && let Ok(options) = std::fs::File::open(&path)
+            {
+                let _ = Command::new(netavark)
+                    .arg("--config")
+                    .arg(netns.join("aardvark"))
+                    .arg("--aardvark-binary")
+                    .arg("/usr/lib/podman/aardvark-dns")
+                    .arg("--rootless")
+                    .arg("false")
+                    .arg("teardown")
+                    .arg(&ns)
+                    .stdin(options)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            let _ = nix::mount::umount2(&ns, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(root.join("networks")) {
+        for e in entries.flatten() {
+            let v: serde_json::Value = std::fs::read(e.path())
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            if let Some(bridge) = v["Bridge"].as_str().filter(|b| !b.is_empty())
+                && Path::new("/sys/class/net").join(bridge).exists()
+            {
+                let _ = Command::new("ip")
+                    .args(["link", "del", bridge])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
     }
 }
 
@@ -295,10 +428,18 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon and waits until `docker version` answers.
     pub fn start(e: &Engine, docker: std::path::PathBuf) -> Daemon {
+        Daemon::start_with(e, docker, &[])
+    }
+
+    /// Starts the daemon with `extra` arguments after its UNIX socket's `-H`.
+    pub fn start_with(e: &Engine, docker: std::path::PathBuf, extra: &[&str]) -> Daemon {
         let socket = e.path().join("engine.sock");
         let log = std::fs::File::create(e.path().join("daemon.log")).unwrap();
+        let host = format!("unix://{}", socket.display());
+        let mut args = vec!["daemon", "-H", host.as_str()];
+        args.extend_from_slice(extra);
         let child = e
-            .command(&["daemon", "-H", &format!("unix://{}", socket.display())])
+            .command(&args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -317,6 +458,26 @@ impl Daemon {
                 "engine daemon did not answer: {}",
                 std::fs::read_to_string(e.path().join("daemon.log")).unwrap_or_default()
             );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        d
+    }
+
+    /// Takes over a daemon started by the caller on `socket`, once `docker version` answers.
+    pub fn adopt(
+        child: std::process::Child,
+        socket: std::path::PathBuf,
+        docker: std::path::PathBuf,
+    ) -> Daemon {
+        let d = Daemon {
+            child,
+            socket,
+            docker,
+            client_config: tempfile::tempdir().unwrap(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !d.docker(&["version"]).status.success() {
+            assert!(Instant::now() < deadline, "engine daemon did not answer");
             std::thread::sleep(Duration::from_millis(100));
         }
         d

@@ -35,7 +35,7 @@ impl DevmapperDriver {
         Ok(DevmapperDriver {
             home: config.home.clone(),
             set: Mutex::new(set),
-            refs: RefCounts::default(),
+            refs: RefCounts::new(config.home.join(".refs")),
         })
     }
 
@@ -185,7 +185,7 @@ impl Driver for DevmapperDriver {
         }
         let mnt = self.mountpoint(id);
         let rootfs = mnt.join("rootfs");
-        if self.refs.increment(id) > 1 {
+        if self.refs.increment(id)? > 1 {
             return Ok(rootfs);
         }
         let mounted = (|| {
@@ -203,7 +203,7 @@ impl Driver for DevmapperDriver {
             Ok(())
         })();
         if let Err(e) = mounted {
-            self.refs.decrement(id);
+            let _ = self.refs.decrement(id);
             if let Err(e2) = self.unmount_and_deactivate(&set, id) {
                 debug!(error = %e2, "cleanup after a failed get");
             }
@@ -215,7 +215,7 @@ impl Driver for DevmapperDriver {
     fn put(&self, id: &LayerId) -> Result<()> {
         let _span = info_span!("driver", name = NAME, op = "put", id = id.as_str()).entered();
         let set = self.lock();
-        match self.refs.decrement(id) {
+        match self.refs.decrement(id)? {
             Some(0) => self.unmount_and_deactivate(&set, id),
             Some(_) => Ok(()),
             None if set.device(&DeviceKey::Layer(id.clone())).is_none() => {

@@ -53,6 +53,7 @@ pub mod mount_opts;
 mod mounting;
 mod options;
 pub mod probe;
+mod probe_cache;
 mod quota;
 mod remove;
 
@@ -123,9 +124,17 @@ impl Overlay2Driver {
                 backing_fs.name()
             )));
         }
-        probe::check_overlay_mount(probe_dir)?;
-        if !probe::supports_d_type(probe_dir)? {
-            return Err(probe::d_type_error(&backing_fs));
+        // Results of an earlier start on this kernel and filesystem: no scratch mounts or
+        // writes (a full disk must not stop `rm`).
+        let probe_key = probe_cache::key(probe_dir, &backing_fs.name());
+        let cached = probe_key
+            .as_deref()
+            .and_then(|k| probe_cache::load(home, k));
+        if cached.is_none() {
+            probe::check_overlay_mount(probe_dir)?;
+            if !probe::supports_d_type(probe_dir)? {
+                return Err(probe::d_type_error(&backing_fs));
+            }
         }
         if options.size.is_some() && !backing_fs.is_xfs() {
             return Err(Error::NotSupported(format!(
@@ -155,27 +164,42 @@ impl Overlay2Driver {
             )));
         }
 
-        let native_diff = match probe::native_diff_problem(layout.home()) {
-            Ok(None) => true,
-            Ok(Some(why)) => {
-                warn!(reason = %why, "Not using native diff for overlay2, this may cause degraded performance for building images");
-                false
-            }
-            Err(e) => {
-                warn!(error = %e, "Not using native diff for overlay2, this may cause degraded performance for building images");
-                false
+        let probed = match cached {
+            Some(p) => p,
+            None => {
+                let native_diff = match probe::native_diff_problem(layout.home()) {
+                    Ok(None) => true,
+                    Ok(Some(why)) => {
+                        warn!(reason = %why, "Not using native diff for overlay2, this may cause degraded performance for building images");
+                        false
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "Not using native diff for overlay2, this may cause degraded performance for building images");
+                        false
+                    }
+                };
+                let metacopy = probe::uses_metacopy(layout.home()).unwrap_or_else(|e| {
+                    warn!(error = %e, "could not probe overlay metacopy");
+                    false
+                });
+                let p = probe_cache::Probed {
+                    native_diff,
+                    metacopy,
+                };
+                if let Some(k) = &probe_key {
+                    probe_cache::store(layout.home(), k, p);
+                }
+                p
             }
         };
-        let metacopy = probe::uses_metacopy(layout.home()).unwrap_or_else(|e| {
-            warn!(error = %e, "could not probe overlay metacopy");
-            false
-        });
+        let (native_diff, metacopy) = (probed.native_diff, probed.metacopy);
         let page_size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
             .ok()
             .flatten()
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(4096);
 
+        let refs = RefCounts::new(layout.home().join(".refs"));
         let driver = Overlay2Driver {
             layout,
             backing_fs,
@@ -185,7 +209,7 @@ impl Overlay2Driver {
             page_size,
             options,
             quota,
-            refs: RefCounts::default(),
+            refs,
             locks: IdLocks::default(),
         };
         driver.sweep()?;

@@ -21,15 +21,15 @@ impl Overlay2Driver {
         let lowers = self.layout.read_lowers(id)?;
         if lowers.is_empty() {
             // A base layer's diff is its whole tree: nothing to mount.
-            self.refs.increment(id);
+            self.refs.increment(id)?;
             return Ok(self.layout.diff_dir(id));
         }
         let merged = self.layout.merged_dir(id);
-        if self.refs.increment(id) > 1 {
+        if self.refs.increment(id)? > 1 {
             return Ok(merged);
         }
         if let Err(e) = self.mount_layer(id, &lowers) {
-            self.refs.decrement(id);
+            let _ = self.refs.decrement(id);
             return Err(e);
         }
         Ok(merged)
@@ -77,7 +77,7 @@ impl Overlay2Driver {
     /// Drops a reference; the last one unmounts and removes `merged`.
     pub(crate) fn put_layer(&self, id: &LayerId) -> Result<()> {
         let _lock = self.locks.lock(id);
-        match self.refs.decrement(id) {
+        match self.refs.decrement(id)? {
             None => {
                 warn!(layer = %id, "put of an overlay2 layer that was not gotten");
                 return Ok(());

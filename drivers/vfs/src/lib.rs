@@ -65,7 +65,7 @@ impl VfsDriver {
         }
         let driver = VfsDriver {
             home: config.home.clone(),
-            refs: RefCounts::default(),
+            refs: RefCounts::new(config.home.join(".refs")),
             lifecycle: Mutex::new(()),
         };
         let dir = driver.layers_dir();
@@ -192,14 +192,14 @@ impl Driver for VfsDriver {
         if !self.exists(id) {
             return Err(Error::not_found(format!("vfs layer {id}")));
         }
-        self.refs.increment(id);
+        self.refs.increment(id)?;
         Ok(self.layer_dir(id))
     }
 
     fn put(&self, id: &LayerId) -> Result<()> {
         let _span = debug_span!("put", driver = NAME, %id).entered();
         // Nothing to unmount; a put without a get is harmless (Docker's vfs Put is a no-op).
-        if self.refs.decrement(id).is_none() {
+        if self.refs.decrement(id)?.is_none() {
             warn!(layer = %id, "put of a vfs layer that was not gotten");
         }
         Ok(())

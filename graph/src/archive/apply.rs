@@ -24,14 +24,20 @@ use tar::EntryType;
 
 use super::entry_meta::EntryMeta;
 use super::entry_path::{self, MAX_PATH, RelPath};
+use super::entry_size;
 use super::remove::{self, Removed};
 use super::safe_root::SafeRoot;
+use super::sparse;
 use super::whiteout::{self, OVERLAY_OPAQUE_XATTR, Whiteout};
 use super::{ApplyOptions, WhiteoutFormat, dir_listing, xattrs};
 use crate::error::{Error, IoContext, Result};
 
 /// Size of the buffer file content streams through.
 const COPY_BUFFER: usize = 1 << 20;
+/// The largest old GNU sparse (`S`) file applied. The tar crate hands such a file over with
+/// its holes expanded to zeros, so a tiny hostile archive claiming exabytes would keep the
+/// apply loop reading zeros for ever; 64 GiB of zeros take seconds.
+const OLD_GNU_SPARSE_MAX: u64 = 64 << 30;
 
 pub(super) fn apply_layer(root: &Path, tar: &mut dyn Read, opts: &ApplyOptions) -> Result<u64> {
     let span =
@@ -39,10 +45,13 @@ pub(super) fn apply_layer(root: &Path, tar: &mut dyn Read, opts: &ApplyOptions) 
     let _guard = span.enter();
     let mut applier = Applier::new(root, opts.whiteouts)?;
     let mut archive = tar::Archive::new(super::pax_escape::PaxEscaper::new(tar));
-    let entries = archive.entries().map_err(header_error)?;
+    let entries = archive
+        .entries()
+        .map_err(|e| entry_size::header_error(e, None))?;
+    let mut last: Option<String> = None;
     for entry in entries {
-        let mut entry = entry.map_err(header_error)?;
-        applier.apply(&mut entry)?;
+        let mut entry = entry.map_err(|e| entry_size::header_error(e, last.as_deref()))?;
+        last = Some(applier.apply(&mut entry)?);
     }
     // Read past the end-of-archive blocks to the end of the stream, so a compressed input's
     // trailer (gzip CRC, zstd checksum) is checked and a caller's digest covers everything.
@@ -88,10 +97,6 @@ fn set_metadata_at(
         UtimensatFlags::NoFollowSymlink,
     )
     .ctx("set times", host)
-}
-
-fn header_error(e: io::Error) -> Error {
-    Error::bad_archive("<header>", e.to_string())
 }
 
 /// What a (non-whiteout) entry creates.
@@ -154,19 +159,33 @@ impl Applier {
         })
     }
 
-    fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
+    /// Applies one entry; gives its name back (for messages about what follows it).
+    fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<String> {
         let raw = entry.path_bytes().into_owned();
         let name = String::from_utf8_lossy(&raw).into_owned();
         let entry_type = entry.header().entry_type();
         if entry_type.is_pax_global_extensions() {
             tracing::debug!(entry = %name, "skipping PAX global header");
-            return Ok(());
+            return Ok(name);
         }
+        let size = entry_size::checked_size(entry, &name)?;
+        // A PAX sparse file carries its real name in GNU.sparse.name (the header's is
+        // GNUSparseFile.N/NAME).
+        let sparse = sparse::from_pax(entry, &name)?;
+        let (raw, name) = match sparse.as_ref().and_then(|s| s.name.clone()) {
+            Some(real) => {
+                let shown = String::from_utf8_lossy(&real).into_owned();
+                (real, shown)
+            }
+            None => (raw, name),
+        };
+
         let path = entry_path::clean(&raw).map_err(|reason| Error::bad_archive(&name, reason))?;
         if path.is_root() {
             if entry_type.is_dir() {
                 // Docker leaves the layer root's own metadata alone.
-                return Ok(());
+                entry_size::drain(entry, &name, size)?;
+                return Ok(name);
             }
             return Err(Error::bad_archive(
                 &name,
@@ -180,9 +199,17 @@ impl Applier {
             Whiteout::None => Some(Kind::of(entry_type, &name)?),
             _ => None,
         };
+        if !matches!(kind, Some(Kind::File { .. })) {
+            // Content of anything but a file is not used, but it must be there.
+            entry_size::drain(entry, &name, size)?;
+        }
         let parent_dir = self.root.dir(parent)?;
         self.note_parents(parent);
         match (kind, wh) {
+            (Some(_), _) if let Some(sparse) = sparse => {
+                self.write_pax_sparse(entry, &name, &path, &parent_dir, sparse, size, &meta)?;
+                self.applied.insert(path.as_bytes().to_vec());
+            }
             (Some(kind), _) => {
                 self.create(entry, &name, &path, &parent_dir, kind, &meta)?;
                 self.applied.insert(path.as_bytes().to_vec());
@@ -196,7 +223,7 @@ impl Applier {
             (None, Whiteout::Opaque) => self.opaque(&parent_dir, parent)?,
             (None, Whiteout::None) => {}
         }
-        Ok(())
+        Ok(name)
     }
 
     /// Records `parent` and its ancestors as applied (they must stay under an opaque marker).
@@ -274,28 +301,35 @@ impl Applier {
         }
     }
 
-    fn write_file<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        name: &str,
-        path: &RelPath,
-        parent: &File,
-        sparse: bool,
-        meta: &EntryMeta,
-    ) -> Result<()> {
+    /// Creates (or replaces) the regular file `path`, empty, mode 0600 until its metadata.
+    fn create_file(&mut self, parent: &File, path: &RelPath) -> Result<File> {
         let base = OsStr::from_bytes(path.split().1);
         let flags =
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = self.create_replacing(parent, path, "create file", || {
             openat(parent, base, flags, Mode::from_bits_truncate(0o600))
         })?;
-        let mut file = File::from(fd);
-        let host = || self.root.host_path(path.as_bytes());
-        let want = entry.size();
+        Ok(File::from(fd))
+    }
+
+    /// Copies up to `len` bytes of the entry's content into `file` at its offset; with
+    /// `holes`, all-zero chunks are skipped over (left as holes). Returns the bytes copied
+    /// (fewer than `len` only when the content ends) and whether a hole was left.
+    fn copy_content<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        file: &mut File,
+        len: u64,
+        holes: bool,
+        name: &str,
+        host: &Path,
+    ) -> Result<(u64, bool)> {
         let mut done: u64 = 0;
-        let mut holes = false;
-        loop {
-            let n = match entry.read(&mut self.buf) {
+        let mut skipped = false;
+        while done < len {
+            let want =
+                usize::try_from(len - done).map_or(self.buf.len(), |l| l.min(self.buf.len()));
+            let n = match entry.read(&mut self.buf[..want]) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -307,35 +341,103 @@ impl Applier {
                 }
             };
             let chunk = &self.buf[..n];
-            if sparse && chunk.iter().all(|b| *b == 0) {
+            if holes && chunk.iter().all(|b| *b == 0) {
                 file.seek(SeekFrom::Current(n as i64))
-                    .ctx("seek in file", host())?;
-                holes = true;
+                    .ctx("seek in file", host)?;
+                skipped = true;
             } else {
-                file.write_all(chunk).ctx("write file", host())?;
+                file.write_all(chunk).ctx("write file", host)?;
             }
             done += n as u64;
         }
-        if done != want {
-            return Err(Error::bad_archive(
-                name,
-                format!("archive ends inside the file content ({done} of {want} bytes)"),
-            ));
-        }
-        if holes {
-            file.set_len(done).ctx("extend sparse file", host())?;
-        }
-        // chown clears setuid/setgid and file capabilities, so: owner, then mode, then xattrs.
+        Ok((done, skipped))
+    }
+
+    /// Owner, then mode, xattrs and times of a file just written (chown clears setuid/setgid
+    /// and file capabilities, so it goes first).
+    fn finish_file(file: &File, meta: &EntryMeta, host: &Path) -> Result<()> {
         fchown(
-            &file,
+            file,
             Some(Uid::from_raw(meta.uid)),
             Some(Gid::from_raw(meta.gid)),
         )
-        .ctx("chown file", host())?;
-        fchmod(&file, Mode::from_bits_truncate(meta.mode)).ctx("chmod file", host())?;
-        xattrs::set_fd(&file, &meta.xattrs).ctx("set xattrs on file", host())?;
-        futimens(&file, &meta.mtime, &meta.mtime).ctx("set file times", host())?;
+        .ctx("chown file", host)?;
+        fchmod(file, Mode::from_bits_truncate(meta.mode)).ctx("chmod file", host)?;
+        xattrs::set_fd(file, &meta.xattrs).ctx("set xattrs on file", host)?;
+        futimens(file, &meta.mtime, &meta.mtime).ctx("set file times", host)
+    }
+
+    fn write_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        name: &str,
+        path: &RelPath,
+        parent: &File,
+        sparse: bool,
+        meta: &EntryMeta,
+    ) -> Result<()> {
+        let want = entry.size();
+        if sparse && want > OLD_GNU_SPARSE_MAX {
+            return Err(Error::bad_archive(
+                name,
+                format!(
+                    "old GNU sparse file of {want} bytes: its holes would be read byte by byte; at most {OLD_GNU_SPARSE_MAX} are taken (PAX sparse files have no such limit)"
+                ),
+            ));
+        }
+        let mut file = self.create_file(parent, path)?;
+        let host = self.root.host_path(path.as_bytes());
+        let (done, holes) = self.copy_content(entry, &mut file, want, sparse, name, &host)?;
+        if done != want {
+            return Err(entry_size::runs_past_the_end(name, want, done));
+        }
+        if holes {
+            file.set_len(done).ctx("extend sparse file", &host)?;
+        }
+        Self::finish_file(&file, meta, &host)?;
         self.written += done;
+        Ok(())
+    }
+
+    /// A GNU PAX sparse file: each fragment written at its offset, the rest left as holes,
+    /// the file extended to its real size. `size` is the entry's content (map and data).
+    #[allow(clippy::too_many_arguments)] // one entry's parts, as write_file takes them
+    fn write_pax_sparse<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        name: &str,
+        path: &RelPath,
+        parent: &File,
+        sparse: sparse::Sparse,
+        size: u64,
+        meta: &EntryMeta,
+    ) -> Result<()> {
+        let (fragments, map_bytes) = match sparse.fragments {
+            Some(f) => (f, 0),
+            None => sparse::read_map_1_0(entry, name)?,
+        };
+        sparse::validate(
+            &fragments,
+            sparse.real_size,
+            size.saturating_sub(map_bytes),
+            name,
+        )?;
+        let mut file = self.create_file(parent, path)?;
+        let host = self.root.host_path(path.as_bytes());
+        let mut data = 0u64;
+        for (offset, len) in fragments {
+            file.seek(SeekFrom::Start(offset))
+                .ctx("seek in file", &host)?;
+            let (done, _) = self.copy_content(entry, &mut file, len, true, name, &host)?;
+            data += done;
+            if done != len {
+                return Err(entry_size::runs_past_the_end(name, size, map_bytes + data));
+            }
+        }
+        file.set_len(sparse.real_size)
+            .ctx("extend sparse file", &host)?;
+        Self::finish_file(&file, meta, &host)?;
+        self.written += data;
         Ok(())
     }
 

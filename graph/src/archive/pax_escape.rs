@@ -79,7 +79,11 @@ impl<R: Read> PaxEscaper<R> {
             return Ok(());
         }
         let size = parse_size(&header[124..136]).unwrap_or(0);
-        let padded = size.div_ceil(BLOCK as u64) * BLOCK as u64;
+        let Some(padded) = padded_size(size) else {
+            // Past any real stream: pass through and let the tar reader refuse it.
+            self.done = true;
+            return Ok(());
+        };
         match header[156] {
             b'x' if size <= MAX_PAX => {
                 let mut data = vec![0u8; padded as usize];
@@ -110,7 +114,10 @@ impl<R: Read> PaxEscaper<R> {
             }
             _ => {
                 let size = self.pax_size.take().unwrap_or(size);
-                self.skip = size.div_ceil(BLOCK as u64) * BLOCK as u64;
+                match padded_size(size) {
+                    Some(padded) => self.skip = padded,
+                    None => self.done = true,
+                }
             }
         }
         Ok(())
@@ -147,6 +154,11 @@ impl<R: Read> Read for PaxEscaper<R> {
             }
         }
     }
+}
+
+/// `size` rounded up to whole blocks; None when that overflows.
+fn padded_size(size: u64) -> Option<u64> {
+    size.checked_next_multiple_of(BLOCK as u64)
 }
 
 fn checksum_ok(header: &[u8; BLOCK]) -> bool {

@@ -11,11 +11,15 @@
 //! `{"type":2,"payload":"<base64>","position":N}` for a segment and
 //! `{"type":1,"name":"etc/passwd","size":N,"position":N}` for a file (`name_raw` in base64
 //! when the name is not UTF-8).
+//!
+//! A GNU PAX sparse file's content is its map (1.0: kept as a segment) and its data fragments,
+//! each a file entry with an `offset` into the file on disk (our addition to Docker's shape,
+//! absent when 0), so the holes are neither stored nor read back.
 
 use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::rc::Rc;
@@ -30,7 +34,9 @@ use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 
 use super::entry_path;
+use super::entry_size;
 use super::safe_root::SafeRoot;
+use super::sparse;
 use crate::error::{Error, IoContext, Result};
 
 const FILE: u8 = 1;
@@ -48,6 +54,9 @@ struct Entry {
     name_raw: Option<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     size: u64,
+    /// Where in the file the content starts (a sparse file's fragment).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    offset: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     payload: Option<String>,
     position: u64,
@@ -108,6 +117,7 @@ impl<W: Write> Recording<W> {
             name: None,
             name_raw: None,
             size: 0,
+            offset: 0,
             payload: Some(payload),
             position: self.entries,
         };
@@ -115,6 +125,12 @@ impl<W: Write> Recording<W> {
     }
 
     fn file(&mut self, name: &[u8], data_pos: u64, size: u64) -> Result<()> {
+        self.file_at(name, data_pos, size, 0)
+    }
+
+    /// `size` bytes of the file `name` from its byte `offset` are the tar's bytes from
+    /// `data_pos` on.
+    fn file_at(&mut self, name: &[u8], data_pos: u64, size: u64, offset: u64) -> Result<()> {
         if data_pos != self.pos {
             return Err(corrupt(format!(
                 "content of {:?} starts at byte {data_pos} but {} were read",
@@ -132,6 +148,7 @@ impl<W: Write> Recording<W> {
             name,
             name_raw,
             size,
+            offset,
             payload: None,
             position: self.entries,
         };
@@ -200,15 +217,74 @@ fn scan<R: Read, W: Write>(
     archive: &mut tar::Archive<Recorder<R, W>>,
     state: &Rc<RefCell<Recording<W>>>,
 ) -> Result<()> {
-    let header_error = |e: io::Error| Error::bad_archive("<header>", e.to_string());
-    for entry in archive.entries().map_err(header_error)? {
-        let entry = entry.map_err(header_error)?;
+    let mut last: Option<String> = None;
+    let entries = archive
+        .entries()
+        .map_err(|e| entry_size::header_error(e, None))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| entry_size::header_error(e, last.as_deref()))?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let kind = entry.header().entry_type();
-        let size = entry.size();
+        let size = entry_size::checked_size(&mut entry, &name)?;
+        if let Some(sparse) = sparse::from_pax(&mut entry, &name)? {
+            let real = sparse
+                .name
+                .clone()
+                .unwrap_or_else(|| entry.path_bytes().into_owned());
+            record_sparse(&mut entry, state, &real, sparse, size, &name)?;
+            last = Some(name);
+            continue;
+        }
+        if kind.is_gnu_sparse() {
+            // Old GNU sparse ('S'): its raw bytes go into segments as they are; reading it
+            // would expand the holes.
+            last = Some(name);
+            continue;
+        }
         if size > 0 && (kind.is_file() || kind.is_contiguous()) {
             state
                 .borrow_mut()
                 .file(&entry.path_bytes(), entry.raw_file_position(), size)?;
+        }
+        // Read (not skip) the content, so a stream that ends inside it is named here.
+        entry_size::drain(&mut entry, &name, size)?;
+        last = Some(name);
+    }
+    Ok(())
+}
+
+/// A PAX sparse file: the 1.0 map stays in the segments; each data fragment is recorded as
+/// a file entry at its offset.
+fn record_sparse<R: Read, W: Write>(
+    entry: &mut tar::Entry<'_, Recorder<R, W>>,
+    state: &Rc<RefCell<Recording<W>>>,
+    real_name: &[u8],
+    sparse: sparse::Sparse,
+    size: u64,
+    name: &str,
+) -> Result<()> {
+    let (fragments, map_bytes) = match sparse.fragments {
+        Some(f) => (f, 0),
+        None => sparse::read_map_1_0(entry, name)?,
+    };
+    sparse::validate(
+        &fragments,
+        sparse.real_size,
+        size.saturating_sub(map_bytes),
+        name,
+    )?;
+    let mut data = 0u64;
+    for (offset, len) in fragments {
+        if len == 0 {
+            continue;
+        }
+        let pos = state.borrow().pos;
+        state.borrow_mut().file_at(real_name, pos, len, offset)?;
+        let got = io::copy(&mut (&mut *entry).take(len), &mut io::sink())
+            .map_err(|e| Error::bad_archive(name, format!("reading content: {e}")))?;
+        data += got;
+        if got < len {
+            return Err(entry_size::runs_past_the_end(name, size, map_bytes + data));
         }
     }
     Ok(())
@@ -251,8 +327,12 @@ pub fn reassemble(split: impl Read, root: &Path, out: &mut dyn Write) -> Result<
             }
             FILE => {
                 let name = entry.name_bytes()?;
-                let file = open_content(&root_dir, &name)?;
+                let mut file = open_content(&root_dir, &name)?;
                 let host = root_dir.host_path(&name);
+                if entry.offset > 0 {
+                    file.seek(SeekFrom::Start(entry.offset))
+                        .ctx("seek", &host)?;
+                }
                 let mut content = file.take(entry.size);
                 let mut left = entry.size;
                 while left > 0 {

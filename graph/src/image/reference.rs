@@ -12,6 +12,8 @@ use crate::id::Digest;
 pub const DEFAULT_DOMAIN: &str = "docker.io";
 const OFFICIAL_PREFIX: &str = "library/";
 const DEFAULT_TAG: &str = "latest";
+/// The longest repository name (domain and path) Docker accepts.
+const NAME_TOTAL_LENGTH_MAX: usize = 255;
 
 /// A normalised image reference: registry domain, repository path, and a tag or a digest.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,8 +38,8 @@ impl Reference {
     /// Parses `s` without adding a default tag (for `engine images REPO`).
     pub fn parse_name_only(s: &str) -> Result<Self> {
         let bad = |why: &str| Error::InvalidInput(format!("invalid reference format {s:?}: {why}"));
-        if s.is_empty() || s.len() > 255 + 128 + 72 {
-            return Err(bad("empty or too long"));
+        if s.is_empty() {
+            return Err(bad("empty"));
         }
         let (rest, digest) = match s.split_once('@') {
             Some((name, d)) => (
@@ -91,6 +93,13 @@ impl Reference {
             return Err(bad(
                 "repository name components must be lowercase letters, digits and separators (. _ __ -)",
             ));
+        }
+        // Docker counts the normalised name (`docker.io/library/` included), tag and digest
+        // excluded.
+        if domain.len() + 1 + path.len() > NAME_TOTAL_LENGTH_MAX {
+            return Err(bad(&format!(
+                "repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters"
+            )));
         }
         Ok(Reference {
             domain,
@@ -291,5 +300,27 @@ mod tests {
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn refuses_repository_names_over_255_characters() {
+        // `docker.io/library/` + 237 = 255: the longest official name.
+        let longest = "a".repeat(237);
+        let r = Reference::parse(&format!("{longest}:v1")).unwrap();
+        assert_eq!(r.to_string().len(), 255 + ":v1".len());
+        for too_long in [
+            "a".repeat(238),
+            format!("me/{}", "b".repeat(300)),
+            format!("localhost:5000/{}", "c".repeat(241)),
+            "d".repeat(100_000),
+        ] {
+            let err = Reference::parse(&too_long).unwrap_err().to_string();
+            assert!(
+                err.contains("repository name must not be more than 255 characters"),
+                "{err}"
+            );
+        }
+        // The tag does not count.
+        assert!(Reference::parse(&format!("{longest}:{}", "t".repeat(128))).is_ok());
     }
 }

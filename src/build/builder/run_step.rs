@@ -68,7 +68,7 @@ impl Builder<'_> {
             env,
             cwd: rc.working_dir.clone(),
             user: rc.user.clone(),
-            network: self.opts.network,
+            network: self.opts.network.clone(),
             quiet: self.opts.quiet,
             output: self.opts.output.clone(),
         };
