@@ -27,6 +27,15 @@ fn root_rm_right_after_the_exit_is_reported_never_sees_it_running() {
         e.ok(&["run", "--name", &name, "busybox", "true"]);
         e.ok(&["rm", &name]);
     }
+    // A start right after the exit was reported starts it again (never "already running").
+    e.ok(&["run", "-d", "--name", "again", "busybox", "sleep", "600"]);
+    for _ in 0..5 {
+        e.ok(&["kill", "again"]);
+        e.wait_for("again", 10, |v| v["State"]["Status"] == "exited");
+        e.ok(&["start", "again"]);
+        assert_eq!(e.inspect("again")["State"]["Status"], "running");
+    }
+    e.ok(&["rm", "-f", "again"]);
     // Through the API as the Python SDK's containers.run does it: start, wait, remove.
     let d = Daemon::start(&e, docker);
     for i in 0..5 {

@@ -66,6 +66,19 @@ fn wait_monitor(store: &ContainerStore, id: &str, timeout: Duration) -> bool {
     true
 }
 
+/// A container recorded as exited whose monitor is still finishing (unmounting, after
+/// `wait`, `kill` or `start -a` reported the exit) is stopped: wait for its monitor to end,
+/// so `rm` never refuses it as running and `start` never takes it for running.
+fn finishing_monitor(store: &ContainerStore, id: &str) -> Result<()> {
+    if store.monitor_alive(id) {
+        let current = store.load(id)?;
+        if current.state.status == "exited" && !current.state.restarting {
+            wait_monitor(store, id, AFTER_KILL);
+        }
+    }
+    Ok(())
+}
+
 /// Docker's stop: mark it stopped (no restart), the stop signal, then SIGKILL after `timeout`.
 pub fn stop_one(store: &ContainerStore, record: &Record, timeout: Duration) -> Result<()> {
     let record = store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
@@ -109,6 +122,7 @@ pub fn start_one(
     store: &ContainerStore,
     record: &Record,
 ) -> Result<Option<std::process::Child>> {
+    finishing_monitor(store, &record.id)?;
     if store.monitor_alive(&record.id) {
         return Ok(None);
     }
@@ -249,15 +263,7 @@ pub fn remove_one_with_volumes(
     force: bool,
     volumes: bool,
 ) -> Result<()> {
-    // A container recorded as exited whose monitor is still finishing (unmounting, after
-    // `wait` or `start -a` reported the exit) is stopped: wait for the monitor, never
-    // refuse it as running.
-    if store.monitor_alive(&record.id) {
-        let current = store.load(&record.id)?;
-        if current.state.status == "exited" && !current.state.restarting {
-            wait_monitor(store, &record.id, AFTER_KILL);
-        }
-    }
+    finishing_monitor(store, &record.id)?;
     if store.monitor_alive(&record.id) {
         if !force {
             let what = if record.state.restarting {
