@@ -13,6 +13,8 @@ packages=(
   busybox-static  # runtime tests build a rootfs from /bin/busybox
   # Real peers for the image interop tests (tests/images.rs, tests/registry.rs):
   skopeo umoci docker-registry apache2-utils openssl
+  docker-compose  # tests/clients.rs: Docker Compose 1.29 against engine daemon
+  python3-venv    # tests/clients.rs: a venv for Docker's Python SDK (scripts/client-venv.sh)
   docker.io       # dockerd 20.10: docker save/load round trips, benchmark comparisons
   netavark aardvark-dns iptables  # networks: bridges, NAT, port forwarding, DNS by name
   docker-compose  # the compose test drives the API daemon with it

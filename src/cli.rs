@@ -124,6 +124,17 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Pause all processes within one or more containers
+    Pause(WaitArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(WaitArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
     /// Serve the Docker Engine API on UNIX sockets and TCP with TLS (for Docker's CLI and SDKs)
     Daemon(DaemonArgs),
     /// Manage networks
@@ -173,6 +184,12 @@ pub struct RunArgs {
     /// Bind mount a volume (HOST:CONTAINER[:ro] or NAME:CONTAINER)
     #[arg(short, long = "volume")]
     pub volumes: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,source=,target=,...)
+    #[arg(long = "mount", value_name = "mount")]
+    pub mounts: Vec<String>,
+    /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw])
+    #[arg(long = "volumes-from", value_name = "list")]
+    pub volumes_from: Vec<String>,
     /// Connect a container to a network (bridge, host, none, container:NAME, or a network)
     #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
@@ -539,6 +556,14 @@ pub enum ContainerCommand {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Pause all processes within one or more containers
+    Pause(WaitArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(WaitArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
     /// Remove all stopped containers
     Prune {
         /// Do not prompt for confirmation
@@ -713,6 +738,99 @@ pub enum ImageCommand {
         /// Do not prompt for confirmation
         #[arg(short, long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Do not truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Pretty-print stats using a Go template ({{.ID}}, {{.Name}}, {{.CPUPerc}}, ...)
+    #[arg(long)]
+    pub format: Option<String>,
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short, long)]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long)]
+    pub follow_link: bool,
+    /// CONTAINER:SRC_PATH, or a local path ('-': a tar on standard input)
+    #[arg(allow_hyphen_values = true)]
+    pub src: String,
+    /// CONTAINER:DEST_PATH, or a local path ('-': a tar on standard output)
+    #[arg(allow_hyphen_values = true)]
+    pub dest: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume
+    Create {
+        /// Specify volume driver name
+        #[arg(short, long, default_value = "local")]
+        driver: String,
+        /// Set metadata for a volume (KEY=VALUE, repeatable)
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// Set driver specific options (type=, device=, o=; repeatable)
+        #[arg(short, long = "opt", value_name = "KEY=VALUE")]
+        opts: Vec<String>,
+        /// Specify volume name
+        #[arg(long = "name", hide = true)]
+        name_flag: Option<String>,
+        /// The name (default: a random one)
+        name: Option<String>,
+    },
+    /// List volumes
+    #[command(alias = "list")]
+    Ls {
+        /// Only display volume names
+        #[arg(short, long)]
+        quiet: bool,
+        /// Provide filter values (e.g. 'dangling=true', 'label=K[=V]', 'name=', 'driver=')
+        #[arg(short, long = "filter")]
+        filters: Vec<String>,
+        /// Pretty-print volumes using a Go template
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on one or more volumes
+    Inspect {
+        /// Format the output using the given Go template
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove one or more volumes
+    #[command(alias = "remove")]
+    Rm {
+        /// Force the removal of one or more volumes
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove all unused local volumes
+    Prune {
+        /// Do not prompt for confirmation
+        #[arg(short, long)]
+        force: bool,
+        /// Provide filter values (e.g. 'label=<label>')
+        #[arg(long = "filter")]
+        filters: Vec<String>,
     },
 }
 

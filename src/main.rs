@@ -25,6 +25,7 @@ mod registry;
 mod reserve;
 mod sweep;
 mod template;
+mod volume;
 
 use std::process::ExitCode;
 

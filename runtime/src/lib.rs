@@ -52,6 +52,7 @@ mod container;
 pub mod devices;
 mod error;
 mod exec;
+pub mod freezer;
 mod init;
 mod lookup;
 mod process;

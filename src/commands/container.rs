@@ -37,6 +37,10 @@ pub fn dispatch(engine: &Engine, cmd: ContainerCommand) -> Result<ExitCode> {
         ContainerCommand::Diff(a) => diff(engine, a),
         ContainerCommand::Commit(a) => commit(engine, a),
         ContainerCommand::Export(a) => export(engine, a),
+        ContainerCommand::Cp(a) => super::cp::run(engine, a),
+        ContainerCommand::Stats(a) => super::stats::run(engine, a),
+        ContainerCommand::Pause(a) => lifecycle::pause(engine, a),
+        ContainerCommand::Unpause(a) => lifecycle::unpause(engine, a),
         ContainerCommand::Prune { force } => lifecycle::prune(engine, force),
     }
 }

@@ -25,6 +25,13 @@ pub fn run(engine: &Engine, args: ExecArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(1));
     }
+    if record.state.paused {
+        eprintln!(
+            "Error response from daemon: Container {} is paused, unpause the container before exec",
+            record.id
+        );
+        return Ok(ExitCode::from(1));
+    }
     let pid = record.state.pid;
     // The container's root as its init sees it: users and groups resolve there.
     let rootfs = PathBuf::from(format!("/proc/{pid}/root"));

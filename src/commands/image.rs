@@ -645,7 +645,7 @@ pub fn inspect_json(engine: &Engine, image: &Image) -> Result<serde_json::Value>
         }
         None => Default::default(),
     };
-    Ok(json!({
+    let mut doc = json!({
         "Id": image.id.to_string(),
         "RepoTags": tags,
         "RepoDigests": digests,
@@ -660,7 +660,9 @@ pub fn inspect_json(engine: &Engine, image: &Image) -> Result<serde_json::Value>
         "VirtualSize": size,
         "GraphDriver": { "Name": engine.driver.name(), "Data": graph_data },
         "RootFS": { "Type": c.rootfs.kind, "Layers": c.rootfs.diff_ids },
-    }))
+    });
+    super::inspect_fields::image(&mut doc, c.extra.get("container_config"));
+    Ok(doc)
 }
 
 /// One row of `history`: the image (or `<missing>`), when, how, size, comment.

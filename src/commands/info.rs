@@ -13,6 +13,8 @@ use crate::engine::Engine;
 pub struct SystemInfo {
     pub containers: usize,
     pub running: usize,
+    /// Running but frozen (counted apart from `running`, as Docker does).
+    pub paused: usize,
     pub images: usize,
     pub driver: String,
     pub driver_status: Vec<(String, String)>,
@@ -29,10 +31,12 @@ pub struct SystemInfo {
 pub fn gather(engine: &Engine) -> Result<SystemInfo> {
     let store = ContainerStore::open(&engine.settings.data_root)?;
     let containers = store.list()?;
-    let running = containers
+    let live: Vec<_> = containers
         .iter()
         .filter(|c| c.state.running && store.monitor_alive(&c.id))
-        .count();
+        .collect();
+    let paused = live.iter().filter(|c| c.state.paused).count();
+    let running = live.len() - paused;
     let cgroup_version = match runtime::cgroup::detect(Path::new(runtime::cgroup::CGROUP_ROOT)) {
         Some((runtime::cgroup::CgroupVersion::V1, _)) => "1",
         Some((runtime::cgroup::CgroupVersion::V2, _)) => "2",
@@ -41,6 +45,7 @@ pub fn gather(engine: &Engine) -> Result<SystemInfo> {
     Ok(SystemInfo {
         containers: containers.len(),
         running,
+        paused,
         images: engine.images.list()?.len(),
         driver: engine.driver.name().to_string(),
         driver_status: engine.driver.status(),
@@ -65,8 +70,12 @@ pub fn run(engine: &Engine) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "Containers: {}", info.containers)?;
     writeln!(out, " Running: {}", info.running)?;
-    writeln!(out, " Paused: 0")?;
-    writeln!(out, " Stopped: {}", info.containers - info.running)?;
+    writeln!(out, " Paused: {}", info.paused)?;
+    writeln!(
+        out,
+        " Stopped: {}",
+        info.containers - info.running - info.paused
+    )?;
     writeln!(out, "Images: {}", info.images)?;
     writeln!(out, "Server Version: {}", env!("CARGO_PKG_VERSION"))?;
     writeln!(out, "Storage Driver: {}", info.driver)?;

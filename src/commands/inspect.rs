@@ -22,6 +22,10 @@ pub fn container_json(engine: &Engine, record: &Record) -> Result<Value> {
         .unwrap_or_default();
     if let Some(map) = v.as_object_mut() {
         map.remove("HasBeenManuallyStopped");
+        map.insert(
+            "Mounts".into(),
+            Value::Array(record.mounts.iter().map(|m| m.public_json()).collect()),
+        );
         map.insert("Platform".into(), json!("linux"));
         map.insert("ProcessLabel".into(), json!(""));
         map.insert("AppArmorProfile".into(), json!(""));
@@ -35,7 +39,22 @@ pub fn container_json(engine: &Engine, record: &Record) -> Result<Value> {
                 .or_insert_with(|| json!({ "Type": "json-file", "Config": {} }));
         }
     }
+    super::inspect_fields::container(&mut v);
     Ok(v)
+}
+
+/// The container's sizes: its writable layer's changes (`SizeRw`) and its whole filesystem
+/// (`SizeRootFs`, the image's layers too), as `?size=1` shows them.
+pub fn sizes(engine: &Engine, record: &Record) -> (u64, u64) {
+    let rw = engine.layers.diff_size_rw(&record.id).unwrap_or(0);
+    let image = record
+        .image
+        .parse()
+        .ok()
+        .and_then(|id| engine.images.get(&id).ok())
+        .map(|i| image::image_size(engine, &i))
+        .unwrap_or(0);
+    (rw, rw + image)
 }
 
 /// `engine inspect NAME...`: containers first, then images (or only `--type`).

@@ -1,6 +1,7 @@
 //! `engine stop`, `restart`, `kill`, `rm`, `wait` and `container prune`.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,19 @@ fn wait_monitor(store: &ContainerStore, id: &str, timeout: Duration) -> bool {
     true
 }
 
+/// A container recorded as exited whose monitor is still finishing (unmounting, after
+/// `wait`, `kill` or `start -a` reported the exit) is stopped: wait for its monitor to end,
+/// so `rm` never refuses it as running and `start` never takes it for running.
+fn finishing_monitor(store: &ContainerStore, id: &str) -> Result<()> {
+    if store.monitor_alive(id) {
+        let current = store.load(id)?;
+        if current.state.status == "exited" && !current.state.restarting {
+            wait_monitor(store, id, AFTER_KILL);
+        }
+    }
+    Ok(())
+}
+
 /// Docker's stop: mark it stopped (no restart), the stop signal, then SIGKILL after `timeout`.
 pub fn stop_one(store: &ContainerStore, record: &Record, timeout: Duration) -> Result<()> {
     let record = store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
@@ -77,6 +91,7 @@ pub fn stop_one(store: &ContainerStore, record: &Record, timeout: Duration) -> R
     };
     if record.state.running {
         signal(record.state.pid, sig)?;
+        thaw_after_signal(store, &record)?;
     }
     if wait_monitor(store, &record.id, timeout) {
         return Ok(());
@@ -84,6 +99,7 @@ pub fn stop_one(store: &ContainerStore, record: &Record, timeout: Duration) -> R
     let record = store.load(&record.id)?;
     if record.state.running {
         signal(record.state.pid, Signal::SIGKILL)?;
+        thaw_after_signal(store, &record)?;
     }
     if !wait_monitor(store, &record.id, AFTER_KILL) {
         bail!("container {} did not stop", record.id);
@@ -106,6 +122,7 @@ pub fn start_one(
     store: &ContainerStore,
     record: &Record,
 ) -> Result<Option<std::process::Child>> {
+    finishing_monitor(store, &record.id)?;
     if store.monitor_alive(&record.id) {
         return Ok(None);
     }
@@ -144,8 +161,80 @@ pub fn kill_one(store: &ContainerStore, record: &Record, name: &str, sig: Signal
     }
     if matches!(sig, Signal::SIGKILL | Signal::SIGTERM) {
         store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
+        signal(record.state.pid, sig)?;
+        // A paused container is thawed so the signal ends it (Docker's way); others stay
+        // pending until it is unpaused.
+        return thaw_after_signal(store, record);
     }
     signal(record.state.pid, sig)
+}
+
+/// Thaws a paused container after a signal that ends it was sent, so it is delivered.
+fn thaw_after_signal(store: &ContainerStore, record: &Record) -> Result<()> {
+    let current = store.load(&record.id)?;
+    if !current.state.paused {
+        return Ok(());
+    }
+    runtime::freezer::thaw(Path::new(runtime::cgroup::CGROUP_ROOT), &record.id)?;
+    store.update(&record.id, |r| {
+        r.state.paused = false;
+        if r.state.running {
+            r.state.status = "running".into();
+        }
+    })?;
+    Ok(())
+}
+
+/// Docker's pause: freezes every process of a running container.
+pub fn pause_one(store: &ContainerStore, record: &Record) -> Result<()> {
+    if record.state.restarting {
+        return Err(Conflict(format!(
+            "Container {} is restarting, wait until the container is running",
+            record.id
+        ))
+        .into());
+    }
+    if !record.state.running || !store.monitor_alive(&record.id) {
+        return Err(Conflict(format!("Container {} is not running", record.id)).into());
+    }
+    if record.state.paused {
+        return Err(Conflict(format!("Container {} is already paused", record.id)).into());
+    }
+    runtime::freezer::freeze(Path::new(runtime::cgroup::CGROUP_ROOT), &record.id)?;
+    store.update(&record.id, |r| {
+        r.state.paused = true;
+        r.state.status = "paused".into();
+    })?;
+    Ok(())
+}
+
+/// Docker's unpause.
+pub fn unpause_one(store: &ContainerStore, record: &Record) -> Result<()> {
+    if !record.state.paused || !store.monitor_alive(&record.id) {
+        return Err(Conflict(format!("Container {} is not paused", record.id)).into());
+    }
+    runtime::freezer::thaw(Path::new(runtime::cgroup::CGROUP_ROOT), &record.id)?;
+    store.update(&record.id, |r| {
+        r.state.paused = false;
+        r.state.status = "running".into();
+    })?;
+    Ok(())
+}
+
+pub fn pause(engine: &Engine, args: WaitArgs) -> Result<ExitCode> {
+    let store = store(engine)?;
+    each(&args.containers, |name| {
+        let record = store.resolve(name)?;
+        pause_one(&store, &record)
+    })
+}
+
+pub fn unpause(engine: &Engine, args: WaitArgs) -> Result<ExitCode> {
+    let store = store(engine)?;
+    each(&args.containers, |name| {
+        let record = store.resolve(name)?;
+        unpause_one(&store, &record)
+    })
 }
 
 pub fn kill(engine: &Engine, args: KillArgs) -> Result<ExitCode> {
@@ -161,17 +250,20 @@ pub fn rm(engine: &Engine, args: RmArgs) -> Result<ExitCode> {
     let store = store(engine)?;
     each(&args.containers, |name| {
         let record = store.resolve(name)?;
-        remove_one(engine, &store, &record, args.force)
+        remove_one_with_volumes(engine, &store, &record, args.force, args.volumes)
     })
 }
 
-/// Docker's rm: refused while running unless `force`, which kills it first.
-pub fn remove_one(
+/// Docker's rm: refused while running unless `force`, which kills it first; with `volumes`
+/// (`rm -v`), the container's anonymous volumes go too.
+pub fn remove_one_with_volumes(
     engine: &Engine,
     store: &ContainerStore,
     record: &Record,
     force: bool,
+    volumes: bool,
 ) -> Result<()> {
+    finishing_monitor(store, &record.id)?;
     if store.monitor_alive(&record.id) {
         if !force {
             let what = if record.state.restarting {
@@ -188,6 +280,7 @@ pub fn remove_one(
         let record = store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
         if record.state.running {
             signal(record.state.pid, Signal::SIGKILL)?;
+            thaw_after_signal(store, &record)?;
         }
         if !wait_monitor(store, &record.id, AFTER_KILL) {
             bail!(
@@ -200,7 +293,7 @@ pub fn remove_one(
     if !store.dir(&record.id).exists() {
         return Ok(());
     }
-    monitor::remove(engine, store, &record.id)
+    monitor::remove_with_volumes(engine, store, &record.id, volumes)
 }
 
 pub fn wait(engine: &Engine, args: WaitArgs) -> Result<ExitCode> {

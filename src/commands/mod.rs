@@ -4,10 +4,12 @@ pub mod archive;
 mod attach;
 pub mod build;
 pub mod container;
+mod cp;
 mod exec;
 pub mod image;
 pub mod info;
 pub mod inspect;
+pub mod inspect_fields;
 mod layer;
 pub mod lifecycle;
 pub mod logs;
@@ -15,6 +17,8 @@ pub mod network;
 pub mod ps;
 pub mod registry;
 pub mod run;
+mod stats;
+pub mod volume;
 
 use std::process::ExitCode;
 
@@ -108,6 +112,11 @@ fn dispatch(command: Command, engine: Engine) -> Result<ExitCode> {
         Command::Export(args) => return container::export(&engine, args),
         Command::Build(args) => build::run(&engine, args)?,
         Command::Container(cmd) => return container::dispatch(&engine, cmd),
+        Command::Cp(args) => return cp::run(&engine, args),
+        Command::Stats(args) => return stats::run(&engine, args),
+        Command::Pause(args) => return lifecycle::pause(&engine, args),
+        Command::Unpause(args) => return lifecycle::unpause(&engine, args),
+        Command::Volume(cmd) => return volume::run(&engine, cmd),
         Command::Daemon(args) => return crate::daemon::run(engine, args),
         Command::Network(cmd) => return network::run(&engine, cmd),
         Command::Port(args) => return network::port(&engine, args),

@@ -119,22 +119,7 @@ pub fn summary_json(r: &Record) -> serde_json::Value {
             }
         }
     }
-    let mounts: Vec<serde_json::Value> = r
-        .mounts
-        .iter()
-        .map(|m| {
-            serde_json::json!({
-                "Type": m.kind,
-                "Name": m.name,
-                "Source": m.source,
-                "Destination": m.destination,
-                "Driver": if m.kind == "volume" { "local" } else { "" },
-                "Mode": if m.rw { "" } else { "ro" },
-                "RW": m.rw,
-                "Propagation": "",
-            })
-        })
-        .collect();
+    let mounts: Vec<serde_json::Value> = r.mounts.iter().map(|m| m.public_json()).collect();
     serde_json::json!({
         "Id": r.id,
         "Names": [r.name],
@@ -264,6 +249,7 @@ pub fn status(r: &Record) -> String {
     }
     match st.status.as_str() {
         "running" => format!("Up {}", human::duration(since(&st.started_at))),
+        "paused" => format!("Up {} (Paused)", human::duration(since(&st.started_at))),
         "exited" => format!(
             "Exited ({}) {} ago",
             st.exit_code,

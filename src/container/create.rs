@@ -3,16 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use graph::CreateOpts;
 use graph::image::{Image, Reference};
 
 use super::confinement::Confinement;
-use super::record::{
-    Config, Endpoint, HostConfig, MountPoint, PortBinding, Record, RestartPolicy, State,
-};
+use super::record::{Config, Endpoint, HostConfig, PortBinding, Record, RestartPolicy, State};
 use super::store::ContainerStore;
 use super::{NoSuchImage, hello, log, names, ports, restart, share};
 use crate::cli::RunArgs;
@@ -20,6 +18,8 @@ use crate::engine::Engine;
 use crate::network::endpoints::{self, Mode};
 use crate::network::record::DEFAULT_BRIDGE_NETWORK;
 use crate::network::store::NetworkStore;
+use crate::volume::store::VolumeStore;
+use crate::volume::{populate, resolve};
 
 /// A container to create: `run`/`create` flags ([`Request::from_args`]) or the API's create
 /// body, parsed; [`create`] merges it with the image's config.
@@ -56,6 +56,12 @@ pub struct Request {
     pub binds: Vec<String>,
     /// bridge (or default), host, none, container:NAME, or a network's name.
     pub network: String,
+    /// `--mount` (`HostConfig.Mounts`).
+    pub mounts: Vec<crate::volume::spec::MountSpec>,
+    /// `--volumes-from`.
+    pub volumes_from: Vec<String>,
+    /// Anonymous volumes' destinations (`-v /path`, `Config.Volumes`).
+    pub volumes: Vec<String>,
     /// Capabilities, devices, security options and resource limits.
     pub confinement: Confinement,
     /// Network aliases and addresses, more networks, DNS, /etc/hosts entries, shared
@@ -130,8 +136,30 @@ impl Request {
             memory_swap,
             restart: restart::parse(&args.restart)?,
             auto_remove: args.rm,
-            binds: args.volumes.clone(),
+            // `-v /path` alone is an anonymous volume (Docker's CLI sends it as
+            // `Config.Volumes`), the rest are binds and named volumes.
+            binds: args
+                .volumes
+                .iter()
+                .filter(|v| v.contains(':'))
+                .cloned()
+                .collect(),
             network: args.network.clone(),
+            mounts: args
+                .mounts
+                .iter()
+                .map(|m| {
+                    crate::volume::spec::parse_mount_flag(m)
+                        .with_context(|| format!("invalid argument {m:?} for \"--mount\" flag"))
+                })
+                .collect::<Result<_>>()?,
+            volumes_from: args.volumes_from.clone(),
+            volumes: args
+                .volumes
+                .iter()
+                .filter(|v| !v.contains(':'))
+                .cloned()
+                .collect(),
             confinement: args.security.confinement()?,
             networking: Networking {
                 aliases: args.network_alias.clone(),
@@ -233,7 +261,31 @@ pub fn create(
         (None, _) => id[..12].to_string(),
     };
     let dir = store.dir(&id);
-    let mounts = resolve_binds(&engine.settings.data_root, &req.binds)?;
+    // Held until the container is recorded: no volume it takes can be removed before then.
+    let volumes = VolumeStore::open(&engine.settings.data_root)?;
+    let volumes_lock = volumes.lock()?;
+    let mut anonymous: Vec<String> = req.volumes.clone();
+    for dst in image_config.volumes.iter().flat_map(|v| v.keys()) {
+        if !anonymous.contains(dst) {
+            anonymous.push(dst.clone());
+        }
+    }
+    let mounts = resolve::resolve(
+        &volumes,
+        store,
+        &resolve::Wanted {
+            binds: &req.binds,
+            mounts: &req.mounts,
+            volumes_from: &req.volumes_from,
+            anonymous: &anonymous,
+        },
+    )?;
+    let config_volumes = (!anonymous.is_empty()).then(|| {
+        anonymous
+            .iter()
+            .map(|d| (d.clone(), serde_json::json!({})))
+            .collect()
+    });
     let mut labels = image_config.labels.clone().unwrap_or_default();
     labels.extend(req.labels.clone());
     let record = Record {
@@ -264,6 +316,7 @@ pub fn create(
                 .unwrap_or(image_config.working_dir.clone()),
             labels,
             stop_signal: image_config.stop_signal.clone(),
+            volumes: config_volumes,
         },
         host_config: HostConfig {
             binds: req.binds.clone(),
@@ -274,6 +327,8 @@ pub fn create(
             memory,
             memory_swap,
             storage_opt: BTreeMap::new(),
+            mounts: req.mounts.clone(),
+            volumes_from: (!req.volumes_from.is_empty()).then(|| req.volumes_from.clone()),
             confinement: req.confinement.clone(),
             dns: net.dns.clone(),
             dns_search: net.dns_search.clone(),
@@ -294,22 +349,41 @@ pub fn create(
             .to_string_lossy()
             .into_owned(),
     };
+    let forget_volumes = |record: &Record| {
+        for m in record.mounts.iter().filter(|m| m.anonymous) {
+            let _ = volumes.remove_locked(&m.name, &[]);
+        }
+    };
     if !record.config.working_dir.is_empty() && !record.config.working_dir.starts_with('/') {
+        forget_volumes(&record);
         bail!(
             "the working directory '{}' is invalid, it needs to be an absolute path",
             record.config.working_dir
         );
     }
-    // Addresses are reserved and the record stored under the networks' lock, so no other
-    // container takes the same address meanwhile.
-    let nets_lock = nets.lock()?;
-    let mut record = record;
-    record.network_settings.networks = reserve_endpoints(store, &nets, req, &record.id, &mode)?;
-    let record = register(store, record, req.name.as_deref().filter(|n| !n.is_empty()))?;
-    drop(nets_lock);
+    let registered = (|| -> Result<Record> {
+        // Addresses are reserved and the record stored under the networks' lock, so no other
+        // container takes the same address meanwhile.
+        let nets_lock = nets.lock()?;
+        let mut record = record.clone();
+        record.network_settings.networks = reserve_endpoints(store, &nets, req, &record.id, &mode)?;
+        let record = register(store, record, req.name.as_deref().filter(|n| !n.is_empty()))?;
+        drop(nets_lock);
+        Ok(record)
+    })();
+    let record = match registered {
+        Ok(r) => r,
+        Err(e) => {
+            forget_volumes(&record);
+            return Err(e);
+        }
+    };
+    drop(volumes_lock);
     if let Err(e) = materialize(engine, store, &nets, &record, &image) {
         let _ = engine.layers.remove_rw(&record.id);
         let _ = store.remove(&record.id);
+        let _lock = volumes.lock();
+        forget_volumes(&record);
         return Err(e);
     }
     Ok((record, warnings))
@@ -486,7 +560,19 @@ fn materialize(
         .context("creating the container's writable layer")?;
     let hostname = format!("{}\n", record.config.hostname);
     write(&record.hostname_path, hostname.as_bytes())?;
-    crate::network::sandbox::write_etc(store, nets, record)
+    crate::network::sandbox::write_etc(store, nets, record)?;
+    if populate::wanted(&record.mounts) {
+        let rootfs = engine
+            .layers
+            .mount_rw(&record.id)
+            .context("mounting the container's filesystem")?;
+        let volumes = VolumeStore::open(&engine.settings.data_root)?;
+        let copied = populate::populate(&volumes, &rootfs, &record.mounts);
+        let released = engine.layers.unmount_rw(&record.id);
+        copied?;
+        released?;
+    }
+    Ok(())
 }
 
 fn write(path: &str, data: &[u8]) -> Result<()> {
@@ -600,51 +686,6 @@ fn merge_env(image_env: &[String], given: &[String]) -> Result<Vec<String>> {
         env.insert(0, format!("PATH={}", runtime::DEFAULT_PATH));
     }
     Ok(env)
-}
-
-/// `-v` values resolved to host paths; named volumes live in `<data-root>/volumes/NAME/_data`.
-pub fn resolve_binds(data_root: &Path, binds: &[String]) -> Result<Vec<MountPoint>> {
-    let mut out = Vec::new();
-    for b in binds {
-        let parts: Vec<&str> = b.split(':').collect();
-        let (src, dst, mode) = match parts.as_slice() {
-            [s, d] => (*s, *d, ""),
-            [s, d, m] => (*s, *d, *m),
-            _ => bail!("invalid volume specification: '{b}'"),
-        };
-        let rw = match mode {
-            "" | "rw" => true,
-            "ro" => false,
-            _ => bail!("invalid mode: {mode}"),
-        };
-        if !dst.starts_with('/') || dst == "/" {
-            bail!(
-                "invalid volume specification: '{b}': the destination must be an absolute path other than /"
-            );
-        }
-        let (kind, name, source) = if src.starts_with('/') {
-            let p = PathBuf::from(src);
-            if !p.exists() {
-                fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
-            }
-            ("bind", String::new(), p)
-        } else {
-            names::validate(src).map_err(|_| {
-                anyhow::anyhow!("invalid volume name {src:?}: includes invalid characters for a local volume name")
-            })?;
-            let p = data_root.join("volumes").join(src).join("_data");
-            fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
-            ("volume", src.to_string(), p)
-        };
-        out.push(MountPoint {
-            kind: kind.into(),
-            name,
-            source: source.to_string_lossy().into_owned(),
-            destination: dst.to_string(),
-            rw,
-        });
-    }
-    Ok(out)
 }
 
 fn non_empty(v: Vec<String>) -> Option<Vec<String>> {

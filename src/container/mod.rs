@@ -4,6 +4,7 @@
 
 pub mod attach;
 pub mod confinement;
+pub mod copy;
 pub mod create;
 pub mod hello;
 pub mod log;
@@ -14,6 +15,7 @@ pub mod record;
 pub mod restart;
 pub mod share;
 pub mod spec;
+pub mod stats;
 pub mod store;
 
 use std::fmt;

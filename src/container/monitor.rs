@@ -29,6 +29,8 @@ use super::record::{PortBinding, Record};
 use super::store::ContainerStore;
 use super::{ExitError, attach, ports, restart, spec};
 use crate::engine::Engine;
+use crate::volume::local;
+use crate::volume::store::VolumeStore;
 
 /// How the monitor is attached to the user.
 #[derive(Debug)]
@@ -68,7 +70,30 @@ fn own(engine: &Engine, store: &ContainerStore, id: &str, mode: &mut Mode) -> Re
         .layers
         .mount_rw(id)
         .context("mounting the container's writable layer")?;
-    let result = supervise(engine, store, id, &rootfs, mode);
+    // Volumes with driver options are mounts while a container uses them.
+    let volumes = VolumeStore::open(&engine.settings.data_root)?;
+    let mut held = Vec::new();
+    let mut result = Ok(0);
+    for m in store.load(id)?.mounts.iter().filter(|m| m.kind == "volume") {
+        let acquired = volumes
+            .get(&m.name)
+            .and_then(|v| local::acquire(&volumes, &v).map(|_| v));
+        match acquired {
+            Ok(v) => held.push(v),
+            Err(e) => {
+                result = Err(ExitError::new(125, format!("{e:#}")).into());
+                break;
+            }
+        }
+    }
+    if result.is_ok() {
+        result = supervise(engine, store, id, &rootfs, mode);
+    }
+    for v in held {
+        if let Err(e) = local::release(&volumes, &v) {
+            tracing::warn!(container = %id, volume = %v.name, error = %e, "cannot release the volume");
+        }
+    }
     if let Err(e) = engine.layers.unmount_rw(id) {
         tracing::warn!(container = %id, error = %e, "cannot unmount the writable layer");
     }
@@ -76,7 +101,8 @@ fn own(engine: &Engine, store: &ContainerStore, id: &str, mode: &mut Mode) -> Re
         .load(id)
         .map(|r| r.host_config.auto_remove)
         .unwrap_or(false);
-    if auto_remove && let Err(e) = remove(engine, store, id) {
+    // --rm takes the anonymous volumes with it, as Docker's does.
+    if auto_remove && let Err(e) = remove_with_volumes(engine, store, id, true) {
         tracing::warn!(container = %id, error = %e, "cannot remove the container (--rm)");
     }
     result
@@ -84,6 +110,42 @@ fn own(engine: &Engine, store: &ContainerStore, id: &str, mode: &mut Mode) -> Re
 
 /// Removes a container that no monitor owns: its writable layer, then its directory.
 pub fn remove(engine: &Engine, store: &ContainerStore, id: &str) -> Result<()> {
+    remove_with_volumes(engine, store, id, false)
+}
+
+/// [`remove`], and with `volumes` (`rm -v`) its anonymous volumes that no other container
+/// uses (those are kept, as Docker keeps them).
+pub fn remove_with_volumes(
+    engine: &Engine,
+    store: &ContainerStore,
+    id: &str,
+    volumes: bool,
+) -> Result<()> {
+    let anonymous: Vec<String> = store
+        .load(id)
+        .map(|r| {
+            r.mounts
+                .iter()
+                .filter(|m| m.anonymous)
+                .map(|m| m.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    remove_container(engine, store, id)?;
+    if volumes && !anonymous.is_empty() {
+        let vstore = VolumeStore::open(&engine.settings.data_root)?;
+        let _lock = vstore.lock()?;
+        let others = store.list()?;
+        for name in anonymous {
+            if let Err(e) = vstore.remove_locked(&name, &others) {
+                tracing::warn!(container = %id, volume = %name, error = %e, "anonymous volume kept");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remove_container(engine: &Engine, store: &ContainerStore, id: &str) -> Result<()> {
     match engine.layers.remove_rw(id) {
         Ok(()) => {}
         Err(e) if e.kind() == graph::ErrorKind::NotFound => {}
@@ -221,10 +283,13 @@ fn supervise(
             current.restart_count,
             current.has_been_manually_stopped,
         );
+        // The v1 freezer cgroup a pause made (if any) goes with the processes.
+        runtime::freezer::remove(Path::new(runtime::cgroup::CGROUP_ROOT), id);
         store.update(id, |r| {
             r.state.status = if restart { "restarting" } else { "exited" }.into();
             r.state.restarting = restart;
             r.state.running = false;
+            r.state.paused = false;
             r.state.pid = 0;
             r.state.exit_code = status.code;
             r.state.oom_killed = status.oom_killed;

@@ -90,11 +90,11 @@ impl Record {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct State {
-    /// created, running, restarting, exited, dead.
+    /// created, running, paused, restarting, exited, dead.
     pub status: String,
     /// The init process is running.
     pub running: bool,
-    /// Never set: pausing is not supported.
+    /// Frozen by `pause` (status "paused", still running).
     pub paused: bool,
     /// Waiting out the restart backoff.
     pub restarting: bool,
@@ -161,6 +161,9 @@ pub struct Config {
     /// Labels of the image.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Anonymous volumes: `-v /path` and the image's `VOLUME`s (Docker's `Config.Volumes`).
+    #[serde(default)]
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
     /// The signal `stop` sends first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
@@ -211,6 +214,12 @@ pub struct HostConfig {
     /// `--uts`: "" or "host".
     #[serde(default, rename = "UTSMode")]
     pub uts_mode: String,
+    /// `--mount` (Docker's `HostConfig.Mounts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<crate::volume::spec::MountSpec>,
+    /// `--volumes-from`.
+    #[serde(default)]
+    pub volumes_from: Option<Vec<String>>,
 }
 
 /// One host address a container port is published on.
@@ -330,21 +339,60 @@ pub struct IpamConfig {
     pub ipv4_address: String,
 }
 
-/// One bind mount or named volume, as `inspect` shows it under `Mounts`.
+/// One bind mount, volume or tmpfs, as `inspect` shows it under `Mounts`, with what the
+/// engine keeps besides (hidden from `inspect`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct MountPoint {
-    /// "bind" or "volume".
+    /// "bind", "volume" or "tmpfs".
     #[serde(rename = "Type")]
     pub kind: String,
     /// The volume's name (volumes only).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default)]
     pub name: String,
-    /// The host path.
+    /// The host path ("" for a tmpfs).
     pub source: String,
     /// The path in the container.
     pub destination: String,
+    /// "local" for volumes, else "".
+    #[serde(default)]
+    pub driver: String,
+    /// The mode as given (`-v`'s third field: "ro", "z", "nocopy", ...).
+    #[serde(default)]
+    pub mode: String,
     /// Writable.
     #[serde(rename = "RW")]
     pub rw: bool,
+    /// "rprivate" for binds, else "".
+    #[serde(default)]
+    pub propagation: String,
+    /// An anonymous volume (`-v /path`, an image's `VOLUME`): removed with the container by
+    /// `rm -v` and `--rm`.
+    #[serde(default)]
+    pub anonymous: bool,
+    /// Fill a new, empty volume with the image's content at the destination (not `nocopy`).
+    #[serde(default)]
+    pub copy_data: bool,
+    /// A tmpfs's mount options (`size=`, `mode=`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tmpfs_options: Vec<String>,
+}
+
+impl MountPoint {
+    /// What `inspect` and `GET /containers/json` show of it (Docker's `MountPoint`).
+    pub fn public_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "Type": self.kind,
+            "Source": self.source,
+            "Destination": self.destination,
+            "Mode": self.mode,
+            "RW": self.rw,
+            "Propagation": self.propagation,
+        });
+        if self.kind == "volume" {
+            v["Name"] = serde_json::json!(self.name);
+            v["Driver"] = serde_json::json!(self.driver);
+        }
+        v
+    }
 }

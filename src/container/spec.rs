@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use runtime::{BindMount, ContainerSpec, Network, ProcessSpec};
+use runtime::{BindMount, ContainerSpec, Network, ProcessSpec, TmpfsMount};
 
 use super::record::Record;
 
@@ -25,7 +25,21 @@ pub fn build(record: &Record, rootfs: &Path) -> Result<ContainerSpec> {
         Network::Host => None,
         _ => Some(record.config.hostname.clone()),
     };
+    // `--mount type=tmpfs`, added after the confinement's `--tmpfs` list is set.
+    let mut mount_tmpfs = Vec::new();
     for m in &record.mounts {
+        if m.kind == "tmpfs" {
+            // The runtime starts from Docker's nosuid,nodev,noexec; size= and mode= follow.
+            let mut options = m.tmpfs_options.clone();
+            if !m.rw {
+                options.push("ro".into());
+            }
+            mount_tmpfs.push(TmpfsMount {
+                destination: PathBuf::from(&m.destination),
+                options: options.join(","),
+            });
+            continue;
+        }
         spec.mounts.push(BindMount {
             source: PathBuf::from(&m.source),
             destination: PathBuf::from(&m.destination),
@@ -49,6 +63,7 @@ pub fn build(record: &Record, rootfs: &Path) -> Result<ContainerSpec> {
     }
     let hc = &record.host_config;
     hc.confinement.apply(&mut spec)?;
+    spec.tmpfs.extend(mount_tmpfs);
     spec.memory_limit = (hc.memory > 0).then_some(hc.memory as u64);
     spec.memory_swap_limit = match hc.memory_swap {
         s if s > 0 => Some(s as u64),

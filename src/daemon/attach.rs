@@ -79,11 +79,13 @@ pub fn upgrade_response(tty: bool) -> Response {
 
 /// Takes the upgrade from `req` (a client that did not ask for one is refused) and relays
 /// once it happens; the caller answers with [`upgrade_response`].
+/// `upgraded`, when given, hears when the 101 answer has been written (before any output).
 pub fn hijack(
     req: &mut Request,
     tty: bool,
     output: mpsc::Receiver<Chunk>,
     input: Option<(mpsc::Sender<InputMsg>, DetachKeys)>,
+    upgraded: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> ApiResult<()> {
     if !req.headers().contains_key(header::UPGRADE) {
         return Err(ApiError::bad_request(
@@ -93,7 +95,12 @@ pub fn hijack(
     let on_upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => relay(TokioIo::new(upgraded), tty, output, input).await,
+            Ok(io) => {
+                if let Some(tx) = upgraded {
+                    let _ = tx.send(());
+                }
+                relay(TokioIo::new(io), tty, output, input).await
+            }
             Err(e) => tracing::warn!(error = %e, "connection upgrade failed"),
         }
     });
@@ -236,7 +243,7 @@ pub async fn attach(
     // Detach keys in a terminal's input only: piped input is data, whatever its bytes.
     let keys = if tty { keys } else { DetachKeys::none() };
     let input = prepared.stdin.then_some((in_tx, keys));
-    hijack(&mut req, tty, out_rx, input)?;
+    hijack(&mut req, tty, out_rx, input, None)?;
     std::thread::Builder::new()
         .name("api-attach".into())
         .spawn(move || container_side(prepared, hello, stream, out_tx, in_rx))
@@ -449,9 +456,15 @@ fn wait_for_exit(
 ) -> anyhow::Result<i32> {
     let hello = Hello::default();
     let session = match waiting {
-        Some(w) => w.connect(store, id, &hello)?,
-        None => attach::connect(store, id, &hello)?,
+        Some(w) => w.connect(store, id, &hello),
+        None => attach::connect(store, id, &hello),
     };
+    // A container that ended between the check and the connection has closed its socket:
+    // its record says how it ended, once its monitor is done (the loop below).
+    let session = session.unwrap_or_else(|e| {
+        tracing::debug!(container = %id, error = %e, "wait: no attach socket; polling the record");
+        None
+    });
     let mut code = None;
     if let Some(Session { mut stream, .. }) = session {
         while let Ok(Some((kind, data))) = protocol::read_frame(&mut stream) {

@@ -58,7 +58,7 @@ pub async fn build(
     let dockerfile = params.non_empty("dockerfile").map(str::to_string);
     let reader = BodyReader::new(body);
     let events = Arc::clone(&state.events);
-    Ok(stream::stream_blocking(&state, JSON, move |engine, out| {
+    Ok(stream::deferred(&state, JSON, move |engine, out| {
         if let (Some(cancel), Some(axum::Extension(peer))) = (&request.cancel, peer) {
             out.on_gone(peer, cancel.clone());
         }
@@ -76,7 +76,8 @@ pub async fn build(
             events.image("tag", t);
         }
         Ok(())
-    }))
+    })
+    .await)
 }
 
 /// `POST /commit?container=&repo=&tag=&comment=&author=&changes=`: `{"Id": ...}`, 201.

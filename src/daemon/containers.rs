@@ -68,6 +68,8 @@ struct CreateBody {
     labels: Option<BTreeMap<String, String>>,
     exposed_ports: Option<BTreeMap<String, Value>>,
     host_config: Option<HostConfigBody>,
+    /// Anonymous volumes by destination.
+    volumes: Option<BTreeMap<String, Value>>,
     /// Client-side attach settings: `docker run` attaches by itself after the start.
     attach_stdin: Option<bool>,
     attach_stdout: Option<bool>,
@@ -119,6 +121,8 @@ struct HostConfigBody {
     restart_policy: Option<RestartBody>,
     binds: Option<Vec<String>>,
     network_mode: Option<String>,
+    mounts: Option<Vec<crate::volume::spec::MountSpec>>,
+    volumes_from: Option<Vec<String>>,
     dns: Option<Vec<String>>,
     dns_search: Option<Vec<String>>,
     dns_options: Option<Vec<String>>,
@@ -304,6 +308,9 @@ impl CreateBody {
             auto_remove: host.auto_remove.unwrap_or(false),
             binds: host.binds.unwrap_or_default(),
             network: host.network_mode.unwrap_or_default(),
+            mounts: host.mounts.unwrap_or_default(),
+            volumes_from: host.volumes_from.unwrap_or_default(),
+            volumes: self.volumes.unwrap_or_default().into_keys().collect(),
             confinement: host.confinement,
             networking,
         })
@@ -405,7 +412,7 @@ pub async fn create(
         .into_response())
 }
 
-/// `GET /containers/json?all=&limit=&filters=`.
+/// `GET /containers/json?all=&limit=&size=&filters=`.
 pub async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
     let filters = params.filters()?;
     let all = params.flag("all");
@@ -413,24 +420,41 @@ pub async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Js
         .number("limit")?
         .filter(|n| *n > 0)
         .map(|n| n as usize);
+    let size = params.flag("size");
     let rows = blocking(&state, move |engine| {
         Ok(ps::list(engine, all, limit, &filters)?
             .iter()
-            .map(ps::summary_json)
+            .map(|r| {
+                let mut v = ps::summary_json(r);
+                if size {
+                    let (rw, root) = inspect::sizes(engine, r);
+                    v["SizeRw"] = json!(rw);
+                    v["SizeRootFs"] = json!(root);
+                }
+                v
+            })
             .collect::<Vec<_>>())
     })
     .await?;
     Ok(Json(Value::Array(rows)))
 }
 
-/// `GET /containers/{id}/json`: the document `engine inspect` prints.
+/// `GET /containers/{id}/json?size=`: the document `engine inspect` prints.
 pub async fn inspect(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    params: Params,
 ) -> ApiResult<Json<Value>> {
+    let size = params.flag("size");
     let doc = blocking(&state, move |engine| {
         let record = store(engine)?.resolve(&id)?;
-        inspect::container_json(engine, &record)
+        let mut doc = inspect::container_json(engine, &record)?;
+        if size {
+            let (rw, root) = inspect::sizes(engine, &record);
+            doc["SizeRw"] = json!(rw);
+            doc["SizeRootFs"] = json!(root);
+        }
+        Ok(doc)
     })
     .await?;
     Ok(Json(doc))
@@ -521,17 +545,43 @@ pub async fn kill(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /containers/{id}?force=&v=` (there are no anonymous volumes to remove with it).
+/// `DELETE /containers/{id}?force=&v=` (`v`: its anonymous volumes too).
 pub async fn remove(
     State(state): State<AppState>,
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
     let force = params.flag("force");
+    let volumes = params.flag("v");
     blocking(&state, move |engine| {
         let store = store(engine)?;
         let record = store.resolve(&id)?;
-        lifecycle::remove_one(engine, &store, &record, force)
+        lifecycle::remove_one_with_volumes(engine, &store, &record, force, volumes)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/{id}/pause`: 204.
+pub async fn pause(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    blocking(&state, move |engine| {
+        let store = store(engine)?;
+        let record = store.resolve(&id)?;
+        lifecycle::pause_one(&store, &record)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/{id}/unpause`: 204.
+pub async fn unpause(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    blocking(&state, move |engine| {
+        let store = store(engine)?;
+        let record = store.resolve(&id)?;
+        lifecycle::unpause_one(&store, &record)
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -658,8 +708,8 @@ mod tests {
                 "Config.Healthcheck",
             ),
             (
-                json!({"Image": "x", "Volumes": {"/data": {}}}),
-                "Config.Volumes",
+                json!({"Image": "x", "StopTimeout": 5}),
+                "Config.StopTimeout",
             ),
             (
                 json!({"Image": "x", "HostConfig": {"BlkioWeight": 300}}),
@@ -674,6 +724,15 @@ mod tests {
             let err = body.into_request(None).unwrap_err();
             assert!(format!("{err:?}").contains(field), "{err:?}");
         }
+        // Volumes arrive in the request (anonymous ones, mounts, --volumes-from).
+        let body: CreateBody = serde_json::from_value(json!({"Image": "x",
+            "Volumes": {"/data": {}},
+            "HostConfig": {"Mounts": [{"Type": "tmpfs", "Target": "/t"}], "VolumesFrom": ["c1:ro"]}}))
+        .unwrap();
+        let r = body.into_request(None).unwrap();
+        assert_eq!(r.volumes, ["/data"]);
+        assert_eq!(r.mounts[0].kind, "tmpfs");
+        assert_eq!(r.volumes_from, ["c1:ro"]);
         // The security fields arrive in the request.
         let body: CreateBody = serde_json::from_value(json!({"Image": "x", "HostConfig":
             {"CapDrop": ["ALL"], "ReadonlyRootfs": true, "PidsLimit": 50}}))

@@ -75,6 +75,15 @@ fn typed_status(e: &anyhow::Error) -> Option<StatusCode> {
         if cause.is::<NoSuchImage>() || cause.is::<crate::network::NoSuchNetwork>() {
             return Some(StatusCode::NOT_FOUND);
         }
+        if cause.is::<crate::volume::NoSuchVolume>() {
+            return Some(StatusCode::NOT_FOUND);
+        }
+        if cause.is::<crate::container::copy::NoSuchPath>() {
+            return Some(StatusCode::NOT_FOUND);
+        }
+        if cause.is::<crate::container::copy::BadPath>() {
+            return Some(StatusCode::BAD_REQUEST);
+        }
         if cause.is::<crate::network::Forbidden>() {
             return Some(StatusCode::FORBIDDEN);
         }

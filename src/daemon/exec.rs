@@ -60,6 +60,8 @@ struct ExecState {
     exit_code: Option<i32>,
     /// A duplicate of the pty master, for resizes.
     pty: Option<File>,
+    /// A size asked for before the process (and its pty) existed: applied when it starts.
+    size: Option<(u16, u16)>,
 }
 
 impl Exec {
@@ -109,6 +111,13 @@ pub async fn create(
         let record = store.resolve(&name)?;
         if !record.state.running || !store.monitor_alive(&record.id) {
             anyhow::bail!("conflict: Container {} is not running", record.id);
+        }
+        if record.state.paused {
+            return Err(crate::container::Conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                record.id
+            ))
+            .into());
         }
         Ok(record.id)
     })
@@ -173,12 +182,12 @@ pub async fn start(
     let tty = body.tty.unwrap_or(exec.config.tty) || exec.config.tty;
     let detach = body.detach || exec.config.detach;
     let prepared = Arc::clone(&exec);
-    let started = blocking(&state, move |engine| {
-        let store = ContainerStore::open(&engine.settings.data_root)?;
-        Ok(launch(&store, &prepared, tty, detach))
-    })
-    .await?;
     if detach {
+        let started = blocking(&state, move |engine| {
+            let store = ContainerStore::open(&engine.settings.data_root)?;
+            Ok(launch(&store, &prepared, tty, detach))
+        })
+        .await?;
         let started = started.map_err(|e| {
             exec.finished(e.exit_code().unwrap_or(126));
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, oci_message(&e))
@@ -195,20 +204,37 @@ pub async fn start(
         DetachKeys::none()
     };
     let input = exec.config.attach_stdin.then_some((in_tx, keys));
-    hijacked::hijack(&mut req, tty, out_rx, input)?;
-    match started {
-        Ok(started) => {
-            std::thread::spawn(move || supervise(exec, started, Some(out_tx), Some(in_rx)));
+    // The process starts once the 101 answer is out, as dockerd's: a client reading the
+    // answer through a buffer (the Python SDK) loses output that arrives with the headers.
+    let (upgraded_tx, upgraded) = tokio::sync::oneshot::channel();
+    hijacked::hijack(&mut req, tty, out_rx, input, Some(upgraded_tx))?;
+    let engine = Arc::clone(&state.engine);
+    tokio::spawn(async move {
+        if upgraded.await.is_err() {
+            // The client went before the stream began: nothing was run.
+            exec.finished(126);
+            return;
         }
-        Err(e) => {
-            // As dockerd: the failure goes down the stream, the code into the exec's state.
-            exec.finished(e.exit_code().unwrap_or(126));
-            let message = format!("{}\r\n", oci_message(&e));
-            std::thread::spawn(move || {
-                let _ = out_tx.blocking_send((protocol::STDOUT, message.into_bytes()));
-            });
+        let launched = tokio::task::spawn_blocking(move || {
+            ContainerStore::open(&engine.settings.data_root)
+                .map_err(|e| runtime::Error::InvalidInput(format!("{e:#}")))
+                .and_then(|store| launch(&store, &prepared, tty, false))
+        })
+        .await;
+        match launched {
+            Ok(Ok(started)) => {
+                std::thread::spawn(move || supervise(exec, started, Some(out_tx), Some(in_rx)));
+            }
+            Ok(Err(e)) => {
+                // As dockerd: the failure goes down the stream, the code into the exec's
+                // state.
+                exec.finished(e.exit_code().unwrap_or(126));
+                let message = format!("{}\r\n", oci_message(&e));
+                let _ = out_tx.send((protocol::STDOUT, message.into_bytes())).await;
+            }
+            Err(_) => exec.finished(126),
         }
-    }
+    });
     Ok(hijacked::upgrade_response(tty))
 }
 
@@ -281,7 +307,12 @@ fn launch(
             f.try_clone()
                 .map_err(|e| runtime::Error::io("dup pty", "", e))
         };
-        exec.state().pty = Some(dup(&master)?);
+        let mut s = exec.state();
+        if let Some((rows, cols)) = s.size.take() {
+            let _ = runtime::set_window_size(master.as_fd(), rows, cols);
+        }
+        s.pty = Some(dup(&master)?);
+        drop(s);
         if stdin {
             stdin_w = Some(dup(&master)?);
         }
@@ -366,9 +397,12 @@ pub async fn resize(
 ) -> ApiResult<StatusCode> {
     let exec = state.execs.get(&id)?;
     let (rows, cols) = q.size();
-    if let Some(pty) = exec.state().pty.as_ref() {
-        runtime::set_window_size(pty.as_fd(), rows, cols)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut s = exec.state();
+    match s.pty.as_ref() {
+        Some(pty) => runtime::set_window_size(pty.as_fd(), rows, cols)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+        // The process starts once its stream is up: the size waits for its pty.
+        None => s.size = Some((rows, cols)),
     }
     Ok(StatusCode::OK)
 }

@@ -12,8 +12,9 @@
 //! save and export tars, events) stream through a channel ([`stream`]); request bodies
 //! (load, build contexts, import) are read as they arrive.
 //!
-//! - [`containers`], [`container_output`]: the container endpoints.
+//! - [`containers`], [`container_output`], [`archive`]: the container endpoints.
 //! - [`images`], [`transfer`], [`build`]: the image endpoints.
+//! - [`volumes`]: the volume endpoints.
 //! - [`system`], [`events`]: ping, version, info, df, auth, the event stream.
 //! - [`networks`]: the network endpoints.
 //! - [`restore`]: at start, containers whose restart policy says so are started again.
@@ -22,6 +23,7 @@
 //! (names are checked and taken under one lock), which serialize the daemon's own threads
 //! as they serialize CLI processes.
 
+mod archive;
 mod attach;
 mod build;
 mod container_output;
@@ -35,9 +37,11 @@ mod networks;
 mod params;
 mod restore;
 mod server;
+mod stats;
 mod stream;
 mod system;
 mod transfer;
+mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

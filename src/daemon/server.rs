@@ -21,7 +21,8 @@ use super::error::{ApiError, ApiResult};
 use super::events::{self, Events};
 use super::listen::Listener;
 use super::{
-    attach, build, container_output, containers, exec, images, networks, system, transfer,
+    archive, attach, build, container_output, containers, exec, images, networks, stats, system,
+    transfer, volumes,
 };
 use crate::engine::Engine;
 
@@ -107,6 +108,9 @@ fn routes(state: AppState) -> Router {
         .route("/containers/{id}/stop", post(containers::stop))
         .route("/containers/{id}/restart", post(containers::restart))
         .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
         .route("/containers/{id}/rename", post(containers::rename))
         .route("/containers/{id}/logs", get(container_output::logs))
         .route("/containers/{id}/export", get(container_output::export))
@@ -114,7 +118,19 @@ fn routes(state: AppState) -> Router {
         .route("/containers/{id}/top", get(container_output::top))
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/wait", post(attach::wait))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::head).put(archive::put),
+        )
         .route("/containers/{id}/resize", post(attach::resize))
+        // Volumes.
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         // Exec.
         .route("/containers/{id}/exec", post(exec::create))
         .route("/exec/{id}/start", post(exec::start))

@@ -26,6 +26,8 @@ type Chunk = Result<Bytes, io::Error>;
 /// transfer, not a complete one).
 #[derive(Debug)]
 struct ChannelBody {
+    /// A chunk taken off the channel before the response started ([`deferred`]).
+    first: Option<Chunk>,
     rx: mpsc::Receiver<Chunk>,
 }
 
@@ -37,6 +39,9 @@ impl HttpBody for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(first.map(Frame::data)));
+        }
         self.rx
             .poll_recv(cx)
             .map(|chunk| chunk.map(|c| c.map(Frame::data)))
@@ -130,7 +135,7 @@ impl Write for ChannelWriter {
 /// A streaming response of `content_type`, and the writer that feeds it.
 pub fn channel(content_type: &'static str) -> (ChannelWriter, Response) {
     let (tx, rx) = mpsc::channel(DEPTH);
-    let mut response = Body::new(ChannelBody { rx }).into_response();
+    let mut response = Body::new(ChannelBody { first: None, rx }).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -181,6 +186,35 @@ where
             }
         }
     });
+    response
+}
+
+/// [`stream_blocking`] for a request whose body `f` reads: the response (status line and
+/// headers) starts only with `f`'s first output or its end, as dockerd's does. A client
+/// streaming the body (skopeo's `docker-daemon:` sends a tar it makes as it goes, Docker's
+/// Go client) takes an early response as the end of the exchange and stops sending, so the
+/// body must be read before the answer begins.
+pub async fn deferred<F>(state: &AppState, content_type: &'static str, f: F) -> Response
+where
+    F: FnOnce(&Engine, &mut ChannelWriter) -> anyhow::Result<()> + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel(DEPTH);
+    let mut writer = ChannelWriter { tx };
+    let engine = Arc::clone(&state.engine);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = f(&engine, &mut writer) {
+            if content_type == JSON {
+                writer.json_error(&e);
+            } else {
+                writer.abort(format!("{e:#}"));
+            }
+        }
+    });
+    let first = rx.recv().await;
+    let mut response = Body::new(ChannelBody { first, rx }).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 

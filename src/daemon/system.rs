@@ -80,8 +80,8 @@ pub async fn info(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         "ID": "",
         "Containers": i.containers,
         "ContainersRunning": i.running,
-        "ContainersPaused": 0,
-        "ContainersStopped": i.containers - i.running,
+        "ContainersPaused": i.paused,
+        "ContainersStopped": i.containers - i.running - i.paused,
         "Images": i.images,
         "Driver": i.driver,
         "DriverStatus": driver_status,
@@ -160,7 +160,7 @@ pub async fn info(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 /// `GET /system/df`: images (with how many containers use each), containers, and the
 /// layers' total size.
 pub async fn df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let (images, containers, layers_size) = blocking(&state, |engine| {
+    let (images, containers, layers_size, volumes) = blocking(&state, |engine| {
         let records = crate::commands::ps::list(engine, true, None, &[])?;
         let mut images = crate::commands::image::summaries(engine, true, &[])?;
         for img in &mut images {
@@ -171,20 +171,22 @@ pub async fn df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
             .iter()
             .map(|r| {
                 let mut v = crate::commands::ps::summary_json(r);
-                v["SizeRw"] = json!(0);
-                v["SizeRootFs"] = json!(0);
+                let (rw, root) = crate::commands::inspect::sizes(engine, r);
+                v["SizeRw"] = json!(rw);
+                v["SizeRootFs"] = json!(root);
                 v
             })
             .collect();
         let layers_size: u64 = engine.layers.list()?.iter().map(|l| l.size).sum();
-        Ok((images, containers, layers_size))
+        let (volumes, _) = crate::commands::volume::usage_json(engine)?;
+        Ok((images, containers, layers_size, volumes))
     })
     .await?;
     Ok(Json(json!({
         "LayersSize": layers_size,
         "Images": images,
         "Containers": containers,
-        "Volumes": [],
+        "Volumes": volumes,
         "BuildCache": [],
     })))
 }

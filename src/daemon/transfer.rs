@@ -80,7 +80,7 @@ pub async fn create(
     body: Body,
 ) -> ApiResult<Response> {
     if let Some(src) = params.non_empty("fromSrc") {
-        return import(state, src.to_string(), params, body);
+        return import(state, src.to_string(), params, body).await;
     }
     let Some(from) = params.non_empty("fromImage") else {
         return Err(ApiError::bad_request("fromImage or fromSrc is required"));
@@ -107,7 +107,7 @@ pub async fn create(
     }))
 }
 
-fn import(state: AppState, src: String, params: Params, body: Body) -> ApiResult<Response> {
+async fn import(state: AppState, src: String, params: Params, body: Body) -> ApiResult<Response> {
     let reference = match params.non_empty("repo") {
         Some(repo) => Some(pull_reference(repo, params.non_empty("tag"))?),
         None => None,
@@ -120,7 +120,7 @@ fn import(state: AppState, src: String, params: Params, body: Body) -> ApiResult
     let message = params.non_empty("message").map(str::to_string);
     let reader = BodyReader::new(body);
     let events = Arc::clone(&state.events);
-    Ok(stream::stream_blocking(&state, JSON, move |engine, out| {
+    Ok(stream::deferred(&state, JSON, move |engine, out| {
         let input: Box<dyn Read> = if src == "-" {
             Box::new(reader)
         } else if src.starts_with("http://") || src.starts_with("https://") {
@@ -137,7 +137,8 @@ fn import(state: AppState, src: String, params: Params, body: Body) -> ApiResult
             &reference.map_or_else(|| image.id.to_string(), |r| r.familiar()),
         );
         Ok(())
-    }))
+    })
+    .await)
 }
 
 /// `POST /images/{name}/push?tag=`.
@@ -223,7 +224,7 @@ pub async fn load(
     let quiet = params.flag("quiet");
     let reader = BodyReader::new(body);
     let events: Arc<Events> = Arc::clone(&state.events);
-    Ok(stream::stream_blocking(&state, JSON, move |engine, out| {
+    Ok(stream::deferred(&state, JSON, move |engine, out| {
         let source = Source::extract(reader, &engine.settings.data_root)?;
         let progress = Progress::json(out.json_sink(), quiet);
         let loaded = image_archive::load(engine, &source, &progress);
@@ -237,7 +238,8 @@ pub async fn load(
             events.image("load", &name);
         }
         Ok(())
-    }))
+    })
+    .await)
 }
 
 #[cfg(test)]

@@ -407,6 +407,14 @@ impl LayerStore {
         self.driver.changes(&rw.mount_id, parent.as_ref())
     }
 
+    /// The bytes of file content the writable layer `name` changes on its image (Docker's
+    /// `SizeRw`).
+    pub fn diff_size_rw(&self, name: &str) -> Result<u64> {
+        let rw = self.rw_layer(name)?;
+        let parent = self.parent_cache(&rw)?;
+        self.driver.diff_size(&rw.mount_id, parent.as_ref())
+    }
+
     /// Makes a new read-only layer from the changes of writable layer `name` (`commit`).
     pub fn commit_rw(&self, name: &str) -> Result<Layer> {
         let rw = self.rw_layer(name)?;
