@@ -214,6 +214,12 @@ pub struct RunArgs {
     /// Security options and resource limits
     #[command(flatten)]
     pub security: SecurityArgs,
+    /// Signal to stop the container
+    #[arg(long, value_name = "string")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    pub stop_timeout: Option<i64>,
     /// Add a network-scoped alias for the container
     #[arg(long = "network-alias", alias = "net-alias", value_name = "ALIAS")]
     pub network_alias: Vec<String>,
@@ -299,9 +305,9 @@ pub struct AttachArgs {
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// Seconds to wait before killing the container
-    #[arg(short, long, default_value_t = 10)]
-    pub time: u64,
+    /// Seconds to wait before killing the container (default: its --stop-timeout, else 10)
+    #[arg(short, long)]
+    pub time: Option<u64>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

@@ -685,3 +685,38 @@ fn root_diff_of_a_running_container_keeps_its_mount_for_the_restart() {
     });
     e.ok(&["rm", "-f", "phoenix"]);
 }
+
+/// `--stop-signal` and `--stop-timeout` are kept and used by `stop`.
+#[test]
+fn root_stop_signal_and_timeout_are_the_containers() {
+    let Some(e) = Engine::new(
+        "root_stop_signal_and_timeout_are_the_containers",
+        "overlay2",
+    ) else {
+        return;
+    };
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "graceful",
+        "--stop-signal",
+        "SIGUSR1",
+        "--stop-timeout",
+        "30",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 3' USR1; sleep 600 & wait",
+    ]);
+    let v = e.wait_for("graceful", 10, |v| v["State"]["Running"] == true);
+    assert_eq!(v["Config"]["StopSignal"], "SIGUSR1");
+    assert_eq!(v["Config"]["StopTimeout"], 30);
+    std::thread::sleep(Duration::from_millis(300));
+    e.ok(&["stop", "graceful"]);
+    // The trap ran: the stop signal was USR1, not TERM (which would end it with 143).
+    assert_eq!(e.inspect("graceful")["State"]["ExitCode"], 3);
+    let out = e.engine(&["run", "--rm", "--stop-signal", "SIGNOPE", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    e.ok(&["rm", "graceful"]);
+}

@@ -79,9 +79,19 @@ fn finishing_monitor(store: &ContainerStore, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Docker's stop: mark it stopped (no restart), the stop signal, then SIGKILL after `timeout`.
-pub fn stop_one(store: &ContainerStore, record: &Record, timeout: Duration) -> Result<()> {
+/// Docker's grace period when neither the caller nor the container (`--stop-timeout`) sets one.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Docker's stop: mark it stopped (no restart), the stop signal, then SIGKILL after `timeout`
+/// (`None`: the container's `--stop-timeout`, else 10 s).
+pub fn stop_one(store: &ContainerStore, record: &Record, timeout: Option<Duration>) -> Result<()> {
     let record = store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
+    let timeout = timeout.unwrap_or_else(|| match record.config.stop_timeout {
+        Some(t) if t >= 0 => Duration::from_secs(t as u64),
+        // -1: wait for ever, as Docker does; a day is for ever enough.
+        Some(_) => Duration::from_secs(86_400),
+        None => DEFAULT_STOP_TIMEOUT,
+    });
     if !store.monitor_alive(&record.id) {
         return Ok(());
     }
@@ -111,7 +121,7 @@ pub fn stop(engine: &Engine, args: StopArgs) -> Result<ExitCode> {
     let store = store(engine)?;
     each(&args.containers, |name| {
         let record = store.resolve(name)?;
-        stop_one(&store, &record, Duration::from_secs(args.time))
+        stop_one(&store, &record, args.time.map(Duration::from_secs))
     })
 }
 
@@ -135,7 +145,7 @@ pub fn restart_one(
     engine: &Engine,
     store: &ContainerStore,
     record: &Record,
-    timeout: Duration,
+    timeout: Option<Duration>,
 ) -> Result<std::process::Child> {
     stop_one(store, record, timeout)?;
     store.update(&record.id, |r| r.has_been_manually_stopped = false)?;
@@ -146,7 +156,7 @@ pub fn restart(engine: &Engine, args: StopArgs) -> Result<ExitCode> {
     let store = store(engine)?;
     each(&args.containers, |name| {
         let record = store.resolve(name)?;
-        restart_one(engine, &store, &record, Duration::from_secs(args.time)).map(drop)
+        restart_one(engine, &store, &record, args.time.map(Duration::from_secs)).map(drop)
     })
 }
 

@@ -64,6 +64,10 @@ pub struct Request {
     pub volumes: Vec<String>,
     /// Capabilities, devices, security options and resource limits.
     pub confinement: Confinement,
+    /// `--stop-signal` (over the image's `STOPSIGNAL`).
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds.
+    pub stop_timeout: Option<i64>,
     /// Network aliases and addresses, more networks, DNS, /etc/hosts entries, shared
     /// namespaces.
     pub networking: Networking,
@@ -161,6 +165,8 @@ impl Request {
                 .cloned()
                 .collect(),
             confinement: args.security.confinement()?,
+            stop_signal: args.stop_signal.clone(),
+            stop_timeout: args.stop_timeout,
             networking: Networking {
                 aliases: args.network_alias.clone(),
                 ip: args.ip.clone(),
@@ -190,6 +196,9 @@ pub fn create(
         bail!("Conflicting options: cannot specify both --restart and --rm");
     }
     check_memory(req.memory, req.memory_swap)?;
+    if let Some(sig) = req.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+        runtime::parse_signal(sig).with_context(|| format!("invalid --stop-signal {sig:?}"))?;
+    }
     let (memory, memory_swap) = (req.memory, req.memory_swap);
     let image = find_image(engine, &req.image)?;
     let nets = NetworkStore::open(&engine.settings.data_root, &engine.settings.network)?;
@@ -315,7 +324,12 @@ pub fn create(
                 .filter(|w| !w.is_empty())
                 .unwrap_or(image_config.working_dir.clone()),
             labels,
-            stop_signal: image_config.stop_signal.clone(),
+            stop_signal: req
+                .stop_signal
+                .clone()
+                .filter(|s| !s.is_empty())
+                .or(image_config.stop_signal.clone()),
+            stop_timeout: req.stop_timeout,
             volumes: config_volumes,
         },
         host_config: HostConfig {

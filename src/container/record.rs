@@ -167,6 +167,9 @@ pub struct Config {
     /// The signal `stop` sends first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL when not told (`--stop-timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
 }
 
 /// Docker's `HostConfig` (the parts this engine uses).

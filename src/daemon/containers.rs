@@ -25,9 +25,6 @@ use crate::container::restart;
 use crate::container::store::ContainerStore;
 use crate::engine::Engine;
 
-/// Docker's default grace period of `stop` and `restart`.
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
 fn store(engine: &Engine) -> anyhow::Result<ContainerStore> {
     ContainerStore::open(&engine.settings.data_root)
 }
@@ -77,6 +74,9 @@ struct CreateBody {
     stdin_once: Option<bool>,
     /// Windows only.
     args_escaped: Option<bool>,
+    /// `--stop-signal`, `--stop-timeout`.
+    stop_signal: Option<String>,
+    stop_timeout: Option<i64>,
     networking_config: Option<NetworkingConfigBody>,
     /// Every other field, checked by [`refuse_unsupported`].
     #[serde(flatten)]
@@ -312,6 +312,8 @@ impl CreateBody {
             volumes_from: host.volumes_from.unwrap_or_default(),
             volumes: self.volumes.unwrap_or_default().into_keys().collect(),
             confinement: host.confinement,
+            stop_signal: self.stop_signal,
+            stop_timeout: self.stop_timeout,
             networking,
         })
     }
@@ -477,12 +479,13 @@ pub async fn start(State(state): State<AppState>, Path(id): Path<String>) -> Api
     }
 }
 
-fn timeout(params: &Params) -> ApiResult<Duration> {
+/// `?t=`; `None` leaves it to the container's `StopTimeout` (else Docker's 10 s).
+fn timeout(params: &Params) -> ApiResult<Option<Duration>> {
     Ok(match params.number("t")? {
-        Some(t) if t >= 0 => Duration::from_secs(t as u64),
+        Some(t) if t >= 0 => Some(Duration::from_secs(t as u64)),
         // -1: wait for ever, as Docker does; a day is for ever enough.
-        Some(_) => Duration::from_secs(86_400),
-        None => STOP_TIMEOUT,
+        Some(_) => Some(Duration::from_secs(86_400)),
+        None => None,
     })
 }
 
@@ -702,14 +705,22 @@ mod tests {
         }))
         .unwrap();
         assert!(cli.into_request(None).is_ok());
+        let stop: CreateBody =
+            serde_json::from_value(json!({"Image": "x", "StopSignal": "SIGINT", "StopTimeout": 3}))
+                .unwrap();
+        let r = stop.into_request(None).unwrap();
+        assert_eq!(
+            (r.stop_signal.as_deref(), r.stop_timeout),
+            (Some("SIGINT"), Some(3))
+        );
         for (body, field) in [
             (
                 json!({"Image": "x", "Healthcheck": {"Test": ["CMD", "true"]}}),
                 "Config.Healthcheck",
             ),
             (
-                json!({"Image": "x", "StopTimeout": 5}),
-                "Config.StopTimeout",
+                json!({"Image": "x", "Domainname": "example.com"}),
+                "Config.Domainname",
             ),
             (
                 json!({"Image": "x", "HostConfig": {"BlkioWeight": 300}}),
