@@ -29,4 +29,8 @@ pub struct BenchArgs {
     /// Inside a benchmark container: run the workloads on DIR and print their timings.
     #[arg(long, hide = true, value_name = "DIR")]
     pub run_workloads: Option<PathBuf>,
+    /// For benches/compare.sh: print how a container runs this program (its `-v` binds and
+    /// command line) as JSON, so other engines run it the same way.
+    #[arg(long, hide = true)]
+    pub print_program: bool,
 }

@@ -53,6 +53,13 @@ pub fn run(args: BenchArgs, settings: &Settings) -> Result<ExitCode> {
     if let Some(dir) = &args.run_workloads {
         return run_workloads(dir, args.quick);
     }
+    if args.print_program {
+        let exe = std::env::current_exe().context("finding this program")?;
+        let program = Program::resolve(&exe)?;
+        let doc = serde_json::json!({ "binds": program.binds, "argv": program.argv });
+        println!("{doc}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let format = match args.format.as_str() {
         "table" | "json" => args.format.as_str(),
         other => bail!("invalid --format {other:?}: use table or json"),
@@ -153,9 +160,11 @@ pub fn run(args: BenchArgs, settings: &Settings) -> Result<ExitCode> {
 
 /// The hidden mode the benchmark containers run: the workloads on `dir`, timings as JSON.
 fn run_workloads(dir: &Path, quick: bool) -> Result<ExitCode> {
-    let timings = workloads::run_all(dir, &Sizes::pick(quick))
+    let sizes = Sizes::pick(quick);
+    let timings = workloads::run_all(dir, &sizes)
         .with_context(|| format!("running the workloads on {}", dir.display()))?;
-    println!("{}", serde_json::to_string(&timings)?);
+    let doc = serde_json::json!({ "timings": timings, "sizes": sizes });
+    println!("{doc}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -480,8 +489,13 @@ impl SuiteSetup<'_> {
             args.push("--quick".into());
         }
         let out = engine.output(&args)?;
-        serde_json::from_str(out.trim())
-            .with_context(|| format!("reading the workloads' timings from {out:?}"))
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            timings: Timings,
+        }
+        let doc: Doc = serde_json::from_str(out.trim())
+            .with_context(|| format!("reading the workloads' timings from {out:?}"))?;
+        Ok(doc.timings)
     }
 }
 
