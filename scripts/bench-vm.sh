@@ -11,14 +11,16 @@
 #
 # Output: the table on the console; the JSON document in target/bench-vm.json and the console
 # in target/bench-vm-output.txt. Environment: ENGINE_VM_* as tests/vm/run.sh (memory 3G and a
-# 2-hour timeout by default here), BENCH_VM_DISK_SIZE (default 24G, sparse).
+# 2-hour timeout by default here), BENCH_VM_DISK_SIZE (default 24G, sparse), BENCH_PROFILE
+# (cargo profile of the engine binary: release, the default, or debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench-vm: must run as root" >&2; exit 1; }
 
 # Build needs (libclang-dev, libdevmapper-dev) and the guest's tools (mkfs.ext4, mkfs.xfs).
 scripts/install-deps.sh
-cargo build --release --quiet --bin engine
+profile=${BENCH_PROFILE:-release}
+if [ "$profile" = release ]; then cargo build --release --quiet --bin engine; else cargo build --quiet --bin engine; fi
 mkdir -p target
 disk=$(pwd)/target/bench-vm-disk.img
 rm -f "$disk"
@@ -34,7 +36,7 @@ mkfs.ext4 -q -F /dev/vda
 mkdir -p /var/tmp/bench-disk
 mount /dev/vda /var/tmp/bench-disk
 set +e
-target/release/engine --data-root /var/tmp/bench-disk/root bench --dir /var/tmp/bench-disk \
+"target/$BENCH_PROFILE/engine" --data-root /var/tmp/bench-disk/root bench --dir /var/tmp/bench-disk \
   --format json "$@" > /var/tmp/bench.json
 status=$?
 echo "BENCH-JSON-BEGIN"
@@ -46,7 +48,7 @@ GUEST
 chmod +x target/bench-vm-run.sh
 
 set +e
-ENGINE_VM_DISK=$disk ENGINE_VM_MEM=${ENGINE_VM_MEM:-3G} ENGINE_VM_TIMEOUT=${ENGINE_VM_TIMEOUT:-7200} \
+BENCH_PROFILE=$profile ENGINE_VM_DISK=$disk ENGINE_VM_MEM=${ENGINE_VM_MEM:-3G} ENGINE_VM_TIMEOUT=${ENGINE_VM_TIMEOUT:-7200} \
   tests/vm/run.sh -- target/bench-vm-run.sh "$@" 2>&1 | tee target/bench-vm-output.txt
 status=${PIPESTATUS[0]}
 set -e
