@@ -155,8 +155,9 @@ def main():
     lines.append("own I/O after an untimed `syncfs`. Load's limit is `tar -x` + `syncfs` on a fresh filesystem;")
     lines.append("`run --rm true`'s floor is crun running an OCI bundle of the same rootfs. Load and commit are")
     lines.append("timed up to a `syncfs` (each pays for its own writeback); every other timed step starts after")
-    lines.append("an untimed `sync`. Ratios are of times: below 1x is faster. Noise: (max - min) / median of")
-    lines.append("the limit's repetitions in engine's suite.")
+    lines.append("an untimed `sync`. Ratios are of times: below 1x is faster. Limit noise: (max - min) / median")
+    lines.append("of the limit's repetitions, in engine's suite / in Docker's suite; a ratio closer to 1.0x")
+    lines.append("than its noise is no difference.")
     lines.append("")
     lines.append("| workload | driver | limit (engine's suite) | engine | limit (docker's suite) | docker | engine / limit | docker / limit | engine / docker | limit noise |")
     lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -174,7 +175,8 @@ def main():
             if e is None and k is None:
                 continue
             if key in WORKLOADS:
-                le, lk, nz = med(key, "bare@engine", d), med(key, "bare@docker", d), noise(key, "bare@engine", d)
+                le, lk = med(key, "bare@engine", d), med(key, "bare@docker", d)
+                nz = f"{noise(key, 'bare@engine', d)} / {noise(key, 'bare@docker', d)}"
             elif key == "run_true":
                 le = lk = med(key, "crun", "-")
                 nz = noise(key, "crun", "-")
