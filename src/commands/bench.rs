@@ -25,8 +25,10 @@ use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use serde::Serialize;
 
 use crate::cli_bench::BenchArgs;
@@ -117,8 +119,12 @@ pub fn run(args: BenchArgs, settings: &Settings) -> Result<ExitCode> {
     let config = scratch.path().join("daemon.json");
     fs::write(&config, "{}\n").with_context(|| format!("writing {}", config.display()))?;
 
+    catch_interrupts()?;
     let mut suites = Vec::new();
     for driver in &drivers {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            bail!("interrupted");
+        }
         let mut suite = Suite {
             driver: driver.clone(),
             status: "ok".into(),
@@ -166,6 +172,27 @@ fn run_workloads(dir: &Path, quick: bool) -> Result<ExitCode> {
     let doc = serde_json::json!({ "timings": timings, "sizes": sizes });
     println!("{doc}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Set by SIGINT/SIGTERM: Ctrl-C also stops the running engine child (same process group),
+/// its suite fails, and the suite's guards unmount and delete what it made before exiting.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+fn catch_interrupts() -> Result<()> {
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { sigaction(sig, &action) }.with_context(|| format!("catching {sig}"))?;
+    }
+    Ok(())
 }
 
 fn progress(msg: &str) {
@@ -427,6 +454,9 @@ impl SuiteSetup<'_> {
                 [false, true]
             };
             for on_bare in order {
+                if INTERRUPTED.load(Ordering::SeqCst) {
+                    return Err(anyhow!("interrupted").into());
+                }
                 progress(&format!(
                     "{driver}: {rep}/{reps}: workloads on {}",
                     if on_bare {
