@@ -171,10 +171,11 @@ pull_ref=127.0.0.1:$reg_port/bench-load:latest
 # sparse image in $tmp, loop-mounted, so earlier deletes and other activity on the disk do not
 # bleed into its rows (an ext4 without a journal, as this machine's root, crawls through
 # inode allocation for minutes after deletes: see docs/benchmarks.md).
-fs_size=$([ -n "$quick" ] && echo 3G || echo 12G)
+fs_size=$([ -n "$quick" ] && echo 3G || echo 6G)
 suite_fs() {
   local img=$work/$1.img mnt=$work/$1
-  truncate -s "$fs_size" "$img"
+  # Allocated up front: no workload pays for allocating its region in the filesystem below.
+  fallocate -l "$fs_size" "$img"
   mkfs.ext4 -q -F "$img"
   mkdir -p "$mnt"
   # noinit_itable: no lazy inode-table zeroing in the background of the measurements.
@@ -288,10 +289,12 @@ measure() {
     if [ $((i % 2)) = 1 ]; then order="bare root"; else order="root bare"; fi
     for side in $order; do
       if [ "$side" = bare ]; then
-        mkdir -p "$mnt/bare"
-        tar -C "$mnt/bare" -xf "$work/base.tar"
-        workloads_in "$who" "$d" "bare@$who" /bare --rm -v "$mnt/bare:/bare"
-        rm -rf "$mnt/bare"
+        # Nested like the drivers' layer directories, not at the top of the filesystem
+        # (ext4 places top-level directories apart: see src/commands/bench.rs).
+        mkdir -p "$mnt/bench-bare/dir"
+        tar -C "$mnt/bench-bare/dir" -xf "$work/base.tar"
+        workloads_in "$who" "$d" "bare@$who" /bare --rm -v "$mnt/bench-bare/dir:/bare"
+        rm -rf "$mnt/bench-bare"
       else
         workloads_in "$who" "$d" "$who" / --name "bench-$i"
         sync
