@@ -9,8 +9,8 @@
 #
 #   sudo scripts/bench-vm.sh [ENGINE-BENCH-ARGS...]      e.g. --quick, --reps 3, --backing-fs xfs
 #
-# Output: the table on the console; the JSON document in target/bench-vm.json and the console
-# in target/bench-vm-output.txt. Environment: ENGINE_VM_* as tests/vm/run.sh (memory 3G and a
+# Output: a markdown table (benches/bench-table.py) on the console and in target/bench-vm.md;
+# the JSON document in target/bench-vm.json and the console in target/bench-vm-output.txt. Environment: ENGINE_VM_* as tests/vm/run.sh (memory 3G and a
 # 2-hour timeout by default here), BENCH_VM_DISK_SIZE (default 24G, sparse), BENCH_PROFILE
 # (cargo profile of the engine binary: release, the default, or debug).
 set -euo pipefail
@@ -53,5 +53,9 @@ BENCH_PROFILE=$profile ENGINE_VM_DISK=$disk ENGINE_VM_MEM=${ENGINE_VM_MEM:-3G} E
 status=${PIPESTATUS[0]}
 set -e
 sed -n '/^BENCH-JSON-BEGIN$/,/^BENCH-JSON-END$/p' target/bench-vm-output.txt | sed '1d;$d' > target/bench-vm.json
-echo "bench-vm: exit $status; JSON in target/bench-vm.json, console in target/bench-vm-output.txt"
+if [ -s target/bench-vm.json ]; then
+  python3 benches/bench-table.py target/bench-vm.json > target/bench-vm.md
+  cat target/bench-vm.md
+fi
+echo "bench-vm: exit $status; table in target/bench-vm.md, JSON in target/bench-vm.json, console in target/bench-vm-output.txt"
 exit "$status"
