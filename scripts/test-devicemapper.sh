@@ -33,7 +33,8 @@ while read -r bin; do
 done < target/devicemapper-tests.txt
 
 # The engine end to end on devicemapper: the pool shows in `info`, and a container runs on a
-# thin snapshot.
+# thin snapshot (without a network: storage is what this tier tests, and netavark in the
+# guest fails with "invalid version number").
 echo "== engine --storage-driver devicemapper"
 engine=(target/debug/engine --data-root "$TMPDIR/engine-root" --storage-driver devicemapper
         --storage-opt dm.loopdatasize=2G --storage-opt dm.loopmetadatasize=128M
@@ -44,7 +45,7 @@ for key in "Storage Driver: devicemapper" " Pool Name: " " Pool Blocksize: " " B
            " Data Space Total: " " Metadata Space Available: " " Data loop file: "; do
   grep -qF "$key" <<<"$info" || { echo "engine info on devicemapper lacks \"$key\""; status=1; }
 done
-hello=$("${engine[@]}" run --rm hello-world) || status=1
+hello=$("${engine[@]}" run --rm --network none hello-world) || status=1
 grep -q "devicemapper storage driver" <<<"$hello" || { echo "hello-world did not run on devicemapper: $hello"; status=1; }
 # save reproduces the layer from the thin snapshot byte for byte (its tar-split); load
 # brings it back onto a new one.
@@ -54,7 +55,7 @@ before=$("${engine[@]}" images -q --no-trunc hello-world)
 "${engine[@]}" load -i "$TMPDIR/hello.tar" || status=1
 after=$("${engine[@]}" images -q --no-trunc hello-world)
 [ -n "$before" ] && [ "$before" = "$after" ] || { echo "save/load on devicemapper changed the image: $before -> $after"; status=1; }
-"${engine[@]}" run --rm hello-world | grep -q "devicemapper storage driver" || { echo "the loaded hello-world did not run"; status=1; }
+"${engine[@]}" run --rm --network none hello-world | grep -q "devicemapper storage driver" || { echo "the loaded hello-world did not run"; status=1; }
 "${engine[@]}" rmi hello-world >/dev/null || status=1
 echo "engine on devicemapper: $([ $status = 0 ] && echo ok || echo FAILED)"
 exit $status
