@@ -2,13 +2,14 @@
 //! bench runs) on this host's disk, for each storage driver this host supports, against the
 //! bare filesystem, measured one way for all of them:
 //!
-//! - Each driver gets a suite on a filesystem made for it: a sparse image file in `--dir` (the
-//!   data root by default), loop-mounted, fresh, so earlier deletes, discards and other
-//!   activity on the disk do not bleed into its rows. The suite's data root is on it.
+//! - Each driver gets a suite on a filesystem made for it: an image file in `--dir` (the data
+//!   root by default; 5 GiB, 3 GiB with `--quick`, allocated up front), loop-mounted, fresh,
+//!   so earlier deletes, discards and other activity on the disk do not bleed into its rows.
+//!   The suite's data root is on it.
 //! - The same program (this binary, `bench --run-workloads DIR`) runs the workloads inside a
 //!   container of the suite's image in every case: on the container's root (the driver under
 //!   test) and on a directory of the same scratch filesystem bind-mounted at `/bare`, holding
-//!   the image's files (the limit). Only the directory written to differs: same process
+//!   the image's files (the limit), nested in the suite's data root like the drivers' layers. Only the directory written to differs: same process
 //!   context (namespaces, cgroup), same filesystem, same code.
 //! - The program is not copied into the image: it and the directories of its shared libraries
 //!   are bind-mounted read-only, and it is started through its own dynamic loader.
