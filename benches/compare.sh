@@ -171,11 +171,11 @@ pull_ref=127.0.0.1:$reg_port/bench-load:latest
 # sparse image in $tmp, loop-mounted, so earlier deletes and other activity on the disk do not
 # bleed into its rows (an ext4 without a journal, as this machine's root, crawls through
 # inode allocation for minutes after deletes: see docs/benchmarks.md).
-fs_size=$([ -n "$quick" ] && echo 3G || echo 6G)
+fs_size=$([ -n "$quick" ] && echo 1G || echo 4G)
 suite_fs() {
   local img=$work/$1.img mnt=$work/$1
   # Allocated up front: no workload pays for allocating its region in the filesystem below.
-  fallocate -l "$fs_size" "$img"
+  fallocate -l "$fs_size" "$img" || die "no room for a $fs_size filesystem image in $tmp (set BENCH_TMPDIR)"
   mkfs.ext4 -q -F "$img"
   mkdir -p "$mnt"
   # noinit_itable: no lazy inode-table zeroing in the background of the measurements.

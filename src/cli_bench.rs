@@ -17,7 +17,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N")]
     pub reps: Option<u32>,
     /// Directory on the disk to measure, where each suite's scratch filesystem image goes
-    /// (5 GiB at a time, 3 GiB with --quick) [default: the data root]
+    /// (4 GiB at a time, 1 GiB with --quick) [default: the data root]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Filesystem made in each suite's scratch image: ext4, or xfs (made with reflink=1)

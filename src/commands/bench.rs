@@ -3,7 +3,7 @@
 //! bare filesystem, measured one way for all of them:
 //!
 //! - Each driver gets a suite on a filesystem made for it: an image file in `--dir` (the data
-//!   root by default; 5 GiB, 3 GiB with `--quick`, allocated up front), loop-mounted, fresh,
+//!   root by default; 4 GiB, 1 GiB with `--quick`, allocated up front), loop-mounted, fresh,
 //!   so earlier deletes, discards and other activity on the disk do not bleed into its rows.
 //!   The suite's data root is on it.
 //! - The same program (this binary, `bench --run-workloads DIR`) runs the workloads inside a
@@ -413,7 +413,7 @@ impl SuiteSetup<'_> {
         reps: u32,
         suite: &mut Suite,
     ) -> std::result::Result<(), SuiteError> {
-        let image_bytes: u64 = if self.quick { 3 << 30 } else { 5 << 30 };
+        let image_bytes: u64 = if self.quick { 1 << 30 } else { 4 << 30 };
         progress(&format!(
             "{driver}: making a fresh {} filesystem ({} GiB image)",
             self.backing.name(),
