@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 CONTENDERS = ["engine", "docker"]
+WORKLOADS = ("create_files", "seq_write", "random_overwrite", "append_byte")
 
 
 def machine():
@@ -70,6 +71,9 @@ def main():
     ap.add_argument("--command", default="benches/compare.sh")
     ap.add_argument("--engine-version", default="")
     ap.add_argument("--docker-version", default="")
+    ap.add_argument("--load-start", default="?")
+    ap.add_argument("--profile", default="release")
+    ap.add_argument("--load-end", default="?")
     a = ap.parse_args()
     quick = a.quick not in ("", "0")
     rows = load(a.results)
@@ -135,43 +139,75 @@ def main():
         lines.append("")
     lines.append(f"- Date: {now}")
     lines.append(f"- Machine: {ncpu} CPUs ({cpu}), {mem} RAM; kernel {kernel}")
-    lines.append(f"- Disk under test: {backing_fs(a.tmpdir)} ({a.tmpdir}); every contender's data root and the bare directory are there")
-    lines.append(f"- engine: git {a.engine_version}, release build; Docker: {a.docker_version} (dockerd started by the script, `--bridge=none --iptables=false`)")
+    lines.append(f"- Disk under test: {backing_fs(a.tmpdir)} ({a.tmpdir}), holding each suite's fresh ext4 image (loop-mounted)")
+    lines.append(f"- Load average when the run started: {a.load_start}; when it ended: {a.load_end} (2 CPUs shared with others compiling)")
+    lines.append(f"- engine: git {a.engine_version}, {a.profile} build; Docker: {a.docker_version} (dockerd started by the script, `--bridge=none --iptables=false`)")
     lines.append(f"- Medians of {a.reps} fresh containers per contender (workloads, commit, rm), {a.run_reps} runs (`run --rm`), {a.load_reps} loads")
     lines.append(f"- Command: `{a.command}`; raw timings: `{os.path.basename(a.out)}.jsonl`")
     lines.append("")
-    lines.append("The workloads (benches/workloads/mod.rs, the code the criterion bench runs too) run from the")
-    lines.append("host on the container's root directory (overlay2: the merged mount; vfs: the layer's directory)")
-    lines.append("while the container runs `sleep 1d`. The bare filesystem is the same workload on a plain")
-    lines.append("directory holding the image's files: the physical limit. Its load is `tar -x` + `syncfs`.")
-    lines.append("Load and commit are timed up to a `syncfs` of the disk (each pays for its own writeback);")
-    lines.append("every other timed step starts after an untimed `sync`. Ratios are of times: below 1x is faster.")
+    lines.append("Method (one for every row): each suite (the bare one, and each contender on each driver) runs on")
+    lines.append("a fresh ext4 made for it on a sparse image file on the disk under test, loop-mounted. The")
+    lines.append("workloads (benches/workloads/mod.rs, the code the criterion bench runs) are one program")
+    lines.append("(`engine bench --run-workloads`, bind-mounted read-only with its libraries) run inside a fresh")
+    lines.append("container of the contender, writing either to the container's root (the driver) or to a")
+    lines.append("directory of the same filesystem bind-mounted at /bare holding the image's files (the limit,")
+    lines.append("measured in each contender's own suite, alternating which goes first). Each workload times its")
+    lines.append("own I/O after an untimed `syncfs`. Load's limit is `tar -x` + `syncfs` on a fresh filesystem;")
+    lines.append("`run --rm true`'s floor is crun running an OCI bundle of the same rootfs. Load and commit are")
+    lines.append("timed up to a `syncfs` (each pays for its own writeback); every other timed step starts after")
+    lines.append("an untimed `sync`. Ratios are of times: below 1x is faster. Limit noise: (max - min) / median")
+    lines.append("of the limit's repetitions, in engine's suite / in Docker's suite; a ratio closer to 1.0x")
+    lines.append("than its noise is no difference.")
     lines.append("")
-    lines.append("| workload | driver | bare fs (limit) | engine | docker | engine / docker | engine / limit | docker / limit |")
-    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    lines.append("| workload | driver | limit (engine's suite) | engine | limit (docker's suite) | docker | engine / limit | docker / limit | engine / docker | limit noise |")
+    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+
+    def noise(metric, contender, driver):
+        v = samples.get((metric, contender, driver))
+        if not v or len(v) < 2:
+            return "n/a"
+        m = statistics.median(v)
+        return f"{(max(v) - min(v)) / m * 100:.0f}%" if m else "n/a"
+
     for key, label, work, unit in metrics:
-        bare = med(key, "bare", "-")
         for d in drivers:
             e, k = med(key, "engine", d), med(key, "docker", d)
             if e is None and k is None:
                 continue
+            if key in WORKLOADS:
+                le, lk = med(key, "bare@engine", d), med(key, "bare@docker", d)
+                nz = f"{noise(key, 'bare@engine', d)} / {noise(key, 'bare@docker', d)}"
+            elif key == "run_true":
+                le = lk = med(key, "crun", "-")
+                nz = noise(key, "crun", "-")
+                label = "run --rm IMAGE true (limit: crun run of an OCI bundle of the rootfs)"
+            else:
+                le = lk = med(key, "bare", "-")
+                nz = noise(key, "bare", "-")
             lines.append(
-                f"| {label} | {d} | {fmt_t(bare)}{fmt_rate(bare, work, unit)} | {fmt_t(e)}{fmt_rate(e, work, unit)} "
-                f"| {fmt_t(k)}{fmt_rate(k, work, unit)} | {ratio(e, k)} | {ratio(e, bare)} | {ratio(k, bare)} |"
+                f"| {label} | {d} | {fmt_t(le)}{fmt_rate(le, work, unit)} | {fmt_t(e)}{fmt_rate(e, work, unit)} "
+                f"| {fmt_t(lk)}{fmt_rate(lk, work, unit)} | {fmt_t(k)}{fmt_rate(k, work, unit)} "
+                f"| {ratio(e, le)} | {ratio(k, lk)} | {ratio(e, k)} | {nz} |"
             )
     for d in drivers:
         e, k = med("load_rss", "engine", d), med("load_rss", "docker", d)
         if e is not None or k is not None:
             lines.append(
-                f"| peak RSS during load | {d} | | {e / 1024:.1f} MiB (engine process) | "
-                f"{(f'{k / 1024:.1f} MiB' if k else 'n/a')} (dockerd VmHWM) | | | |"
+                f"| peak RSS during load | {d} | | {e / 1024:.1f} MiB (engine process) | | "
+                f"{(f'{k / 1024:.1f} MiB' if k else 'n/a')} (dockerd VmHWM) | | | | |"
             )
         e = med("pull_rss", "engine", d)
         if e is not None:
-            lines.append(f"| peak RSS during pull | {d} | | {e / 1024:.1f} MiB (engine process) | | | | |")
+            lines.append(f"| peak RSS during pull | {d} | | {e / 1024:.1f} MiB (engine process) | | | | | | |")
     lines.append("")
     lines.append(f"![chart]({os.path.basename(a.out)}.png)")
     lines.append("")
+    # The analysis written by hand (causes, evidence, the VM's table) is kept apart, so a new
+    # run regenerates the figures without losing it.
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmarks-notes.md")
+    if os.path.exists(notes):
+        with open(notes, encoding="utf-8") as f:
+            lines.append(f.read())
     with open(a.out + ".md", "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
     chart(a.out + ".png", metrics, drivers, med, quick)
@@ -190,10 +226,11 @@ def chart(path, metrics, drivers, med, quick):
     cols = 4
     rows = (len(shown) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
-    bars = [("bare", "-", "bare fs", "#7f7f7f")]
+    bars = [("bare", "-", "bare fs", "#7f7f7f"), ("crun", "-", "crun", "#7f7f7f")]
     palette = {"engine": ["#1f77b4", "#9ecae1"], "docker": ["#d62728", "#fc9272"]}
     for i, d in enumerate(drivers):
         for c in CONTENDERS:
+            bars.append((f"bare@{c}", d, f"limit ({c} {d})", "#bdbdbd"))
             bars.append((c, d, f"{c} {d}", palette[c][i % 2]))
     for ax, (key, label, _, _) in zip(axes.flat, shown):
         names, values, colors = [], [], []

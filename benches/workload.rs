@@ -1,6 +1,8 @@
-//! The workload tool of `benches/compare.sh`: runs the shared write workloads
-//! (`benches/workloads/mod.rs`, the very code the criterion bench runs) on any directory, and
-//! writes the layers the comparison uses.
+//! The workload tool of `benches/compare.sh`: writes the layers the comparison uses, and runs
+//! the shared write workloads (`benches/workloads/mod.rs`, the very code the criterion bench
+//! runs) on any directory by hand. compare.sh itself runs the workloads inside each
+//! contender's containers through `engine bench --run-workloads` (the same code), so that the
+//! driver and the limit are measured from the same process context.
 //!
 //! ```text
 //! cargo build --release --example workload

@@ -142,6 +142,8 @@ pub enum Command {
     Network(NetworkCommand),
     /// List port mappings or a specific mapping for the container
     Port(PortArgs),
+    /// Measure the storage drivers on this disk against the bare filesystem
+    Bench(crate::cli_bench::BenchArgs),
     /// Owns one container: started by `run -d`/`start`, not meant to be typed.
     #[command(hide = true)]
     ContainerMonitor {

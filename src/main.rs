@@ -10,6 +10,7 @@
 mod build;
 mod changes;
 mod cli;
+mod cli_bench;
 mod commands;
 mod config;
 mod container;

@@ -117,7 +117,7 @@ impl Sizes {
 }
 
 /// Timings of one run of the four write workloads, in order, on one root.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Timings {
     /// [`create_files`].
     pub create_files: f64,

@@ -2,6 +2,7 @@
 
 pub mod archive;
 mod attach;
+mod bench;
 pub mod build;
 pub mod container;
 mod cp;
@@ -33,6 +34,7 @@ pub fn run(command: Command, settings: Settings) -> Result<ExitCode> {
     // Logins need no data root.
     let command = match command {
         Command::Login(args) => return registry::login(&settings, args),
+        Command::Bench(args) => return bench::run(args, &settings),
         Command::Logout { server } => return registry::logout(server.as_deref()),
         other => other,
     };
@@ -78,6 +80,7 @@ fn dispatch(command: Command, engine: Engine) -> Result<ExitCode> {
         // Handled before the engine opens; kept here so the match stays exhaustive.
         Command::Login(args) => return registry::login(&engine.settings, args),
         Command::Logout { server } => return registry::logout(server.as_deref()),
+        Command::Bench(args) => return bench::run(args, &engine.settings),
         Command::Import(args) => image::import(&engine, args)?,
         Command::Images(args) => image::list(&engine, args)?,
         Command::Tag { source, target } => image::tag(&engine, &source, &target)?,

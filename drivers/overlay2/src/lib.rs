@@ -303,6 +303,7 @@ impl Driver for Overlay2Driver {
             ("Using metacopy".into(), yes_no(self.metacopy)),
             ("Native Overlay Diff".into(), yes_no(self.native_diff)),
             ("userxattr".into(), "false".into()),
+            ("Copy-up".into(), copy_up_kind(self.layout.home())),
         ]
     }
 
@@ -360,5 +361,41 @@ impl Driver for Overlay2Driver {
     fn diff_size(&self, id: &LayerId, parent: Option<&LayerId>) -> Result<u64> {
         let _span = debug_span!("diff_size", driver = NAME, %id).entered();
         self.layer_diff_size(id, parent)
+    }
+}
+
+/// How overlayfs copies a lower file up on the first write, for `info`: by cloning where the
+/// backing filesystem shares extents (xfs made with reflink=1, btrfs), else by copying every
+/// byte (appending one byte to a 100 MiB lower file then costs ~90 ms on ext4 against ~1 ms
+/// on xfs with reflink: docs/benchmarks.md). Probed with FICLONE on two scratch files.
+fn copy_up_kind(home: &Path) -> String {
+    let probe = || -> std::io::Result<bool> {
+        let dir = tempfile::Builder::new()
+            .prefix(".clone-probe-")
+            .tempdir_in(home)?;
+        // FICLONE reads the source: it must be open for reading.
+        let src = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join("a"))?;
+        std::io::Write::write_all(&mut &src, b"x")?;
+        let dst = std::fs::File::create(dir.path().join("b"))?;
+        // SAFETY: FICLONE takes the source descriptor as its argument; both are open files.
+        let rc = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&dst),
+                libc::FICLONE,
+                std::os::fd::AsRawFd::as_raw_fd(&src),
+            )
+        };
+        Ok(rc == 0)
+    };
+    match probe() {
+        Ok(true) => "clone (the backing filesystem shares extents)".into(),
+        Ok(false) => {
+            "full copy (xfs with reflink=1 copies up by cloning: see docs/benchmarks.md)".into()
+        }
+        Err(e) => format!("unknown ({e})"),
     }
 }

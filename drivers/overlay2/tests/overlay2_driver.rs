@@ -504,8 +504,14 @@ fn root_status_keys() {
     assert_eq!(status["Supports d_type"], "true");
     assert_eq!(status["Native Overlay Diff"], "true");
     assert_eq!(status["userxattr"], "false");
+    // ext4 shares no extents: overlayfs copies whole files up, and info says where clones are.
+    assert!(
+        status["Copy-up"].starts_with("full copy") && status["Copy-up"].contains("reflink=1"),
+        "{}",
+        status["Copy-up"]
+    );
     assert!(["true", "false"].contains(&status["Using metacopy"].as_str()));
-    assert_eq!(status.len(), 5);
+    assert_eq!(status.len(), 6);
 }
 
 #[test]
@@ -768,5 +774,13 @@ fn root_xfs_without_pquota_refuses_size() {
         .create_rw(&id("rw"), Some(&id("base")), &sized)
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotSupported, "{err}");
+    // mkfs.xfs makes reflink=1 filesystems by default (xfsprogs 5.1 and later): overlayfs
+    // copies up by cloning there, and info says so.
+    let status: BTreeMap<String, String> = d.status().into_iter().collect();
+    assert!(
+        status["Copy-up"].starts_with("clone"),
+        "{}",
+        status["Copy-up"]
+    );
     d.cleanup().unwrap();
 }
