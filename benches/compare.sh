@@ -344,7 +344,7 @@ for d in $drivers; do
 done
 
 # --- report ----------------------------------------------------------------------------------
-cmdline="sudo ${BENCH_QUICK:+BENCH_QUICK=$BENCH_QUICK }${BENCH_DRIVERS:+BENCH_DRIVERS=\"$BENCH_DRIVERS\" }benches/compare.sh"
+cmdline="sudo $(env | grep -E '^BENCH_(QUICK|DRIVERS|REPS|RUN_REPS|LOAD_REPS|TMPDIR|PROFILE)=' | sort | tr '\n' ' ')benches/compare.sh"
 mkdir -p "$(dirname "$out")"
 "$py" benches/report.py "$results" "$out" \
   --profile "$profile" --load-start "$load_start" --load-end "$(cut -d' ' -f1-3 /proc/loadavg)" \
