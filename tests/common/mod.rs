@@ -203,10 +203,13 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         // Monitors first (so none restarts a container), then the containers by their
-        // recorded init pids, then the mounts.
+        // recorded init pids, then their cgroups (no monitor is left to remove them), then
+        // the mounts.
         kill_processes_mentioning(self.path());
+        let mut ids = Vec::new();
         if let Ok(dirs) = std::fs::read_dir(self.path().join("containers")) {
             for d in dirs.flatten() {
+                ids.push(d.file_name().to_string_lossy().into_owned());
                 let Ok(text) = std::fs::read_to_string(d.path().join("config.json")) else {
                     continue;
                 };
@@ -220,8 +223,28 @@ impl Drop for Engine {
             }
         }
         std::thread::sleep(Duration::from_millis(100));
+        remove_cgroups(&ids);
         teardown_networks(self.path());
         unmount_under(self.path());
+    }
+}
+
+/// Removes `engine/<id>` in every cgroup hierarchy, retrying a moment while killed processes
+/// leave.
+pub fn remove_cgroups(ids: &[String]) {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut bases = vec![root.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(root) {
+        bases.extend(entries.flatten().map(|e| e.path()));
+    }
+    for id in ids {
+        for base in &bases {
+            let dir = base.join("engine").join(id);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while dir.exists() && std::fs::remove_dir(&dir).is_err() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 }
 
