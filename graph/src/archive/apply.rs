@@ -408,20 +408,11 @@ impl Applier {
         name: &str,
         path: &RelPath,
         parent: &File,
-        sparse: sparse::Sparse,
+        mut sparse: sparse::Sparse,
         size: u64,
         meta: &EntryMeta,
     ) -> Result<()> {
-        let (fragments, map_bytes) = match sparse.fragments {
-            Some(f) => (f, 0),
-            None => sparse::read_map_1_0(entry, name)?,
-        };
-        sparse::validate(
-            &fragments,
-            sparse.real_size,
-            size.saturating_sub(map_bytes),
-            name,
-        )?;
+        let (fragments, map_bytes) = sparse.checked_fragments(entry, size, name)?;
         let mut file = self.create_file(parent, path)?;
         let host = self.root.host_path(path.as_bytes());
         let mut data = 0u64;

@@ -206,6 +206,31 @@ fn read_exact_or(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<()> {
     Ok(())
 }
 
+impl Sparse {
+    /// The data fragments, checked: a 1.0 map is read from the front of `entry`'s content
+    /// (`size` bytes, the map included), then the fragments are validated against the real
+    /// size and the data left. Returns them and the map's length in bytes. Apply and the
+    /// tar-split scanner both start a sparse file so.
+    pub(super) fn checked_fragments(
+        &mut self,
+        entry: &mut dyn Read,
+        size: u64,
+        name: &str,
+    ) -> Result<(Vec<(u64, u64)>, u64)> {
+        let (fragments, map_bytes) = match self.fragments.take() {
+            Some(f) => (f, 0),
+            None => read_map_1_0(entry, name)?,
+        };
+        validate(
+            &fragments,
+            self.real_size,
+            size.saturating_sub(map_bytes),
+            name,
+        )?;
+        Ok((fragments, map_bytes))
+    }
+}
+
 /// Checks `fragments` against the real size and the content they must fill (`data` bytes).
 pub(super) fn validate(
     fragments: &[(u64, u64)],

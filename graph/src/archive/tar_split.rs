@@ -259,20 +259,11 @@ fn record_sparse<R: Read, W: Write>(
     entry: &mut tar::Entry<'_, Recorder<R, W>>,
     state: &Rc<RefCell<Recording<W>>>,
     real_name: &[u8],
-    sparse: sparse::Sparse,
+    mut sparse: sparse::Sparse,
     size: u64,
     name: &str,
 ) -> Result<()> {
-    let (fragments, map_bytes) = match sparse.fragments {
-        Some(f) => (f, 0),
-        None => sparse::read_map_1_0(entry, name)?,
-    };
-    sparse::validate(
-        &fragments,
-        sparse.real_size,
-        size.saturating_sub(map_bytes),
-        name,
-    )?;
+    let (fragments, map_bytes) = sparse.checked_fragments(entry, size, name)?;
     let mut data = 0u64;
     for (offset, len) in fragments {
         if len == 0 {
