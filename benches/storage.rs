@@ -126,31 +126,33 @@ fn bench_tmpdir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/tmp"))
 }
 
+/// The driver `name` from the engine's own table, with the options a bench needs.
 fn open_driver(name: &str, home: PathBuf) -> Result<Box<dyn Driver>> {
-    let config = |options| DriverConfig { home, options };
-    Ok(match name {
-        "vfs" => vfs::init(&config(vec![]))?,
-        "overlay2" => overlay2::init(&config(vec![]))?,
-        #[cfg(feature = "devicemapper")]
+    let entry = engine_core::drivers::table()
+        .iter()
+        .find(|e| e.name == name)
+        .with_context(|| format!("no {name} driver in this build"))?;
+    let opt = |key: &str, value: &str| StorageOpt {
+        key: key.into(),
+        value: value.into(),
+    };
+    let options = match name {
+        // Sparse loop files: room for the image, a container's changes (~500 MiB) and the
+        // apply layer, several times over.
         "devicemapper" => {
-            if !devmapper::available() {
+            if !dm_available() {
                 bail!("this kernel has no device-mapper (run scripts/bench-devicemapper.sh)");
             }
-            let opt = |key: &str, value: &str| StorageOpt {
-                key: key.into(),
-                value: value.into(),
-            };
-            // Sparse loop files: room for the image, a container's changes (~500 MiB) and
-            // the apply layer, several times over.
-            devmapper::init(&config(vec![
+            vec![
                 opt("loopdatasize", "8G"),
                 opt("loopmetadatasize", "256M"),
                 opt("basesize", "2G"),
                 opt("min_free_space", "1%"),
-            ]))?
+            ]
         }
-        other => bail!("no {other} driver in this build"),
-    })
+        _ => vec![],
+    };
+    Ok((entry.init)(&DriverConfig { home, options })?)
 }
 
 /// One driver's data root with the image layer registered; unmounts and removes everything

@@ -1,39 +1,23 @@
 //! `engine`: a container engine built around pluggable copy-on-write storage drivers.
 //!
-//! The binary is thin: it parses the command line and daemon.json ([`config`]), picks the
-//! storage driver from the explicit table in [`drivers`] (selection itself lives in `graph`),
-//! opens the stores ([`engine::Engine`]) and runs one command from [`commands`].
-
-// The API's JSON documents (`/info`) are large `json!` literals.
-#![recursion_limit = "256"]
-
-mod build;
-mod changes;
-mod cli;
-mod cli_bench;
-mod commands;
-mod config;
-mod container;
-mod daemon;
-mod drivers;
-mod engine;
-mod human;
-mod image_archive;
-mod network;
-mod owned;
-mod progress;
-mod registry;
-mod reserve;
-mod sweep;
-mod template;
-mod volume;
+//! The binary is thin: it parses the command line (`engine_cli`), resolves the settings from
+//! the flags and daemon.json (`engine_core::config`), then either runs one command through
+//! the CLI or, for `engine daemon`, opens the engine and serves the Docker Engine API
+//! (`engine_api`). Everything else lives in the crates:
+//!
+//! ```text
+//! engine (bin) -> engine-cli, engine-api -> engine-core -> engine-distribution, graph,
+//!                                                          overlay2, devicemapper, vfs, runtime
+//! ```
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use engine_cli::{Cli, Command, DaemonArgs};
+use engine_core::config::{self, Overrides};
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let code = match e.kind() {
@@ -45,7 +29,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let settings = match config::resolve(&cli.global) {
+    let settings = match config::resolve(&Overrides::from(&cli.global)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("Error: {e:#}");
@@ -53,12 +37,32 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(settings.log_level.as_deref());
-    match commands::run(cli.command, settings) {
+    let outcome = match cli.command {
+        Command::Daemon(args) => engine_core::Engine::open(settings)
+            .and_then(|engine| engine_api::run(engine, daemon_options(args))),
+        command => engine_cli::run(command, settings),
+    };
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("Error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// `engine daemon`'s flags, as the API crate takes them.
+fn daemon_options(a: DaemonArgs) -> engine_api::DaemonOptions {
+    engine_api::DaemonOptions {
+        hosts: a.hosts,
+        group: a.group,
+        tls: a.tls,
+        tlsverify: a.tlsverify,
+        tlscacert: a.tlscacert,
+        tlscert: a.tlscert,
+        tlskey: a.tlskey,
+        api_header_timeout: a.api_header_timeout,
+        api_max_connections: a.api_max_connections,
     }
 }
 

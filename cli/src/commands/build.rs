@@ -1,0 +1,85 @@
+//! `engine` commands: build.
+
+use crate::args::BuildArgs;
+use anyhow::{Context, Result, bail};
+#[allow(unused_imports)]
+use engine_core::build::request::*;
+use engine_core::build::{BuildContext, Output};
+use engine_core::engine::Engine;
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+pub fn run(engine: &Engine, args: BuildArgs) -> Result<()> {
+    let mut build_args = Vec::new();
+    for a in &args.build_args {
+        match a.split_once('=') {
+            Some((k, v)) => build_args.push((k.to_string(), v.to_string())),
+            // `--build-arg NAME` takes the value from the environment, and is dropped if unset.
+            None => {
+                if let Ok(v) = std::env::var(a) {
+                    build_args.push((a.clone(), v));
+                }
+            }
+        }
+    }
+    let request = BuildRequest {
+        tags: args.tags.clone(),
+        build_args,
+        no_cache: args.no_cache,
+        target: args.target.clone(),
+        network: args.network.clone(),
+        quiet: args.quiet,
+        cancel: None,
+    };
+    // Checked before the context is read.
+    engine_core::build::request::parse_tags(&request.tags)?;
+    let stdin_dockerfile = args.file.as_deref() == Some(Path::new("-"));
+    let (context, dockerfile) = if args.context == "-" {
+        if stdin_dockerfile {
+            bail!("invalid argument: can't use stdin for both build context and dockerfile");
+        }
+        stdin_context(args.file.as_deref(), &engine.settings.data_root)?
+    } else {
+        let dir = PathBuf::from(&args.context);
+        let context = BuildContext::dir(&dir)?;
+        let dockerfile = match &args.file {
+            Some(f) if f == Path::new("-") => {
+                let mut s = String::new();
+                io::stdin().read_to_string(&mut s)?;
+                s
+            }
+            Some(f) => read_dockerfile(f)?,
+            None => read_dockerfile(&context.source.root.join("Dockerfile"))?,
+        };
+        (context, dockerfile)
+    };
+    build(engine, &request, &context, dockerfile, Output::Stdout, true)?;
+    Ok(())
+}
+
+fn read_dockerfile(path: &Path) -> Result<String> {
+    fs::read_to_string(path).with_context(|| {
+        format!(
+            "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {}: no such file or directory",
+            path.display()
+        )
+    })
+}
+
+/// `-`: a tar (plain or compressed) holding the context, or a lone Dockerfile.
+fn stdin_context(file: Option<&Path>, data_root: &Path) -> Result<(BuildContext, String)> {
+    let mut input = BufReader::with_capacity(1 << 16, io::stdin().lock());
+    let head = input.fill_buf().context("reading standard input")?;
+    let is_archive = head.starts_with(&[0x1f, 0x8b])
+        || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || head.get(257..262) == Some(b"ustar");
+    if !is_archive {
+        let mut text = String::new();
+        input.read_to_string(&mut text)?;
+        return Ok((BuildContext::empty(data_root)?, text));
+    }
+    let context = BuildContext::tar(input, data_root)?;
+    let dockerfile = context_dockerfile(&context, file.and_then(Path::to_str))?;
+    Ok((context, dockerfile))
+}

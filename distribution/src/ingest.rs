@@ -1,0 +1,162 @@
+//! The one path an image enters the stores through: `pull`, `load` and `import` all use it.
+//!
+//! An [`Ingest`] registers layers bottom up, each on the one below it, checking each against
+//! the diff id the image's config names for it, and ends by creating the image from its
+//! config's exact bytes (so the image id is the config digest) after checking that the config
+//! names exactly these layers. Until [`Ingest::commit`] succeeds, every layer the ingest
+//! added is removed again, top first, when it is dropped: a failed or abandoned ingest leaves
+//! nothing half-stored, and layers that were already stored before it are never touched.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use graph::image::{Image, ImageStore};
+use graph::{ChainId, Digest, ErrorKind, LayerStore};
+
+/// The stores an image goes into, and where its scratch files go.
+#[derive(Debug, Clone, Copy)]
+pub struct Stores<'a> {
+    /// The layer store over the engine's storage driver.
+    pub layers: &'a LayerStore,
+    /// The image store over those layers.
+    pub images: &'a ImageStore,
+    /// The engine's data root (scratch directories live under `<data_root>/tmp`).
+    pub data_root: &'a Path,
+    /// The storage driver's name: image metadata lives under `image/<driver>`.
+    pub driver: &'a str,
+}
+
+impl Stores<'_> {
+    /// `<data-root>/image/<driver>`, where the image metadata (and the blob cache) lives.
+    pub fn image_root(&self) -> PathBuf {
+        self.data_root.join("image").join(self.driver)
+    }
+}
+
+/// One image on its way in. See the module documentation.
+#[derive(Debug)]
+pub struct Ingest<'a> {
+    stores: Stores<'a>,
+    /// The diff ids of the layers so far, bottom first.
+    diff_ids: Vec<Digest>,
+    /// The chain id of the top layer so far.
+    top: Option<ChainId>,
+    /// The layers this ingest registered (it removes them unless committed).
+    added: Vec<ChainId>,
+    committed: bool,
+}
+
+impl<'a> Ingest<'a> {
+    /// Starts an ingest into `stores`.
+    pub fn new(stores: Stores<'a>) -> Self {
+        Ingest {
+            stores,
+            diff_ids: Vec::new(),
+            top: None,
+            added: Vec::new(),
+            committed: false,
+        }
+    }
+
+    /// The chain id the next layer gets if its diff id is `diff_id`.
+    fn next_chain(&self, diff_id: &Digest) -> ChainId {
+        graph::chain_id(self.top.as_ref(), diff_id)
+    }
+
+    /// Takes the next layer as already stored when it is: true if the layer with `diff_id` on
+    /// top of the layers so far exists (it becomes the top), false if it must be added.
+    pub fn reuse(&mut self, diff_id: &Digest) -> Result<bool> {
+        let chain = self.next_chain(diff_id);
+        match self.stores.layers.get(&chain) {
+            Ok(_) => {
+                self.diff_ids.push(diff_id.clone());
+                self.top = Some(chain);
+                Ok(true)
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Registers `blob` (an uncompressed or compressed tar) as the next layer, on top of the
+    /// layers so far. When `expected` is given, the layer's diff id must be it; `what` says
+    /// what was being done in errors ("loading layer 3f2a.../layer.tar"). Returns the layer's
+    /// diff id.
+    pub fn add(
+        &mut self,
+        blob: impl Read,
+        expected: Option<&Digest>,
+        what: &str,
+    ) -> Result<Digest> {
+        let existed = match expected {
+            Some(d) => self.stores.layers.get(&self.next_chain(d)).is_ok(),
+            None => false,
+        };
+        let layer = self
+            .stores
+            .layers
+            .register(blob, self.top.as_ref())
+            .with_context(|| what.to_string())?;
+        // A layer that was stored before (the same content registered twice) is not ours to
+        // remove; registering it again only took a reference the store already had.
+        if !existed && !self.added.contains(&layer.chain_id) {
+            self.added.push(layer.chain_id.clone());
+        }
+        if let Some(expected) = expected
+            && &layer.diff_id != expected
+        {
+            bail!(
+                "{what}: the layer has diff id {}, but the image config says {expected}",
+                layer.diff_id
+            );
+        }
+        self.diff_ids.push(layer.diff_id.clone());
+        self.top = Some(layer.chain_id);
+        Ok(layer.diff_id)
+    }
+
+    /// The diff ids of the layers so far, bottom first.
+    pub fn diff_ids(&self) -> &[Digest] {
+        &self.diff_ids
+    }
+
+    /// Creates the image from its config's exact bytes, which must name exactly the layers of
+    /// this ingest. From here on the layers belong to the image.
+    pub fn commit(mut self, raw_config: &[u8]) -> Result<Image> {
+        let config: graph::image::ImageConfig =
+            serde_json::from_slice(raw_config).context("invalid image config")?;
+        if config.rootfs.diff_ids != self.diff_ids {
+            bail!(
+                "the image config names {} layers ({}), but {} were stored ({})",
+                config.rootfs.diff_ids.len(),
+                short_list(&config.rootfs.diff_ids),
+                self.diff_ids.len(),
+                short_list(&self.diff_ids)
+            );
+        }
+        let image = self.stores.images.create(raw_config)?;
+        self.committed = true;
+        Ok(image)
+    }
+}
+
+impl Drop for Ingest<'_> {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        for chain in self.added.iter().rev() {
+            if let Err(e) = self.stores.layers.remove(chain) {
+                tracing::warn!(%chain, error = %e, "cannot remove a layer of a failed ingest");
+            }
+        }
+    }
+}
+
+fn short_list(ids: &[Digest]) -> String {
+    ids.iter()
+        .map(|d| d.hex().chars().take(12).collect::<String>())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
