@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use nix::sched::CloneFlags;
 
 use crate::cgroup::CGROUP_ROOT;
+use crate::console::{self, ConsoleSocket};
 use crate::init::{Prepared, reset_signals};
 use crate::process::Process;
 use crate::spec::ProcessSpec;
 use crate::stdio::{ChildStdio, StdioSet};
-use crate::{Error, IoContext, Result, pty, spawn};
+use crate::{Error, IoContext, Result, spawn};
 
 /// The namespaces joined, in the order `nsenter` joins them (mount last: after it, /proc is
 /// the container's).
@@ -37,11 +38,12 @@ pub fn exec(container_pid: i32, process: &ProcessSpec, stdio: StdioSet) -> Resul
     }
     let cgroups = cgroups_to_join(container_pid)?;
     let tty = if process.tty {
-        Some(pty::open()?)
+        Some(ConsoleSocket::new()?)
     } else {
         None
     };
-    let child_stdio = ChildStdio::prepare(stdio, process.stdin, tty.as_ref())?;
+    let console = tty.as_ref().map(ConsoleSocket::child_fd);
+    let child_stdio = ChildStdio::prepare(stdio, process.stdin, tty.is_some())?;
 
     let prepare = || -> Result<()> {
         let me = std::process::id().to_string();
@@ -55,16 +57,32 @@ pub fn exec(container_pid: i32, process: &ProcessSpec, stdio: StdioSet) -> Resul
     };
     let init = || -> Error {
         reset_signals();
-        match child_stdio.install() {
+        let run = || -> Result<()> {
+            child_stdio.install()?;
+            // The mount namespace joined, "/" is the container's root: the pty is one of its
+            // own /dev/pts.
+            if let Some(socket) = console {
+                console::setup(socket, prepared.uid())?;
+            }
+            Ok(())
+        };
+        match run() {
             Ok(()) => prepared.exec(),
             Err(e) => e,
         }
     };
     let mut keep = child_stdio.fds();
     keep.extend(namespaces.iter().map(|(file, _, _)| file.as_raw_fd()));
+    keep.extend(console);
     let pid = spawn::spawn(&keep, &prepare, &init)?;
     drop(child_stdio);
-    Ok(Process::new(pid, tty.map(|t| t.master)))
+    // Dropped (killed and reaped) if its terminal cannot be had.
+    let mut proc = Process::new(pid);
+    // The process sent its pty master before its execve, which spawn has waited for.
+    if let Some(tty) = tty {
+        proc.set_pty_master(tty.receive()?);
+    }
+    Ok(proc)
 }
 
 /// The `cgroup.procs` files of the container's cgroups that differ from ours.
