@@ -802,13 +802,13 @@ fn read_pty(master: &mut std::fs::File) -> String {
 /// The device of the filesystem the pty master lives on: a devpts instance.
 fn devpts_of(master: &std::fs::File) -> u64 {
     use std::os::unix::fs::MetadataExt;
-    master.metadata().unwrap().dev()
+    master.metadata().expect("fstat the pty master").dev()
 }
 
 /// The host's own devpts (its /dev/pts), which a container's pty must never come from.
 fn host_devpts() -> u64 {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/dev/pts").unwrap().dev()
+    std::fs::metadata("/dev/pts").expect("stat /dev/pts").dev()
 }
 
 #[test]
