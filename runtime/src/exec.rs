@@ -5,6 +5,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 
 use crate::cgroup::CGROUP_ROOT;
@@ -36,6 +37,16 @@ pub fn exec(container_pid: i32, process: &ProcessSpec, stdio: StdioSet) -> Resul
         let file = File::open(&path).ctx("open namespace", &path)?;
         namespaces.push((file, *flag, path));
     }
+    // The root the container's init sees. Joining the mount namespace alone gives the
+    // namespace's root, which is the container's only when the engine itself is not chrooted
+    // (it is in the VM tier), so the process enters it explicitly, as `nsenter --root` does.
+    let root_path = proc_dir.join("root");
+    let root = nix::fcntl::open(
+        &root_path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx("open container root", &root_path)?;
     let cgroups = cgroups_to_join(container_pid)?;
     let tty = if process.tty {
         Some(ConsoleSocket::new()?)
@@ -53,14 +64,15 @@ pub fn exec(container_pid: i32, process: &ProcessSpec, stdio: StdioSet) -> Resul
         for (file, flag, path) in &namespaces {
             nix::sched::setns(file, *flag).ctx("join namespace", path)?;
         }
+        nix::unistd::fchdir(&root).ctx("enter container root", &root_path)?;
+        nix::unistd::chroot(".").ctx("chroot into container root", &root_path)?;
         Ok(())
     };
     let init = || -> Error {
         reset_signals();
         let run = || -> Result<()> {
             child_stdio.install()?;
-            // The mount namespace joined, "/" is the container's root: the pty is one of its
-            // own /dev/pts.
+            // In the container's root: the pty is one of its own /dev/pts.
             if let Some(socket) = console {
                 console::setup(socket, prepared.uid())?;
             }
@@ -73,6 +85,7 @@ pub fn exec(container_pid: i32, process: &ProcessSpec, stdio: StdioSet) -> Resul
     };
     let mut keep = child_stdio.fds();
     keep.extend(namespaces.iter().map(|(file, _, _)| file.as_raw_fd()));
+    keep.push(root.as_raw_fd());
     keep.extend(console);
     let pid = spawn::spawn(&keep, &prepare, &init)?;
     drop(child_stdio);
