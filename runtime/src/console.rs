@@ -165,3 +165,35 @@ fn open_peer(master: &OwnedFd, path: &std::path::Path) -> Result<OwnedFd> {
 fn last_error(op: &'static str, path: impl Into<PathBuf>) -> Error {
     Error::io(op, path, std::io::Error::last_os_error())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sent_descriptor_arrives_and_silence_is_an_error() {
+        // A child that sent nothing (it failed before its terminal): an error, not a hang.
+        let err = ConsoleSocket::new().unwrap().receive().unwrap_err();
+        assert!(err.to_string().contains("sent no terminal"), "{err}");
+
+        let socket = ConsoleSocket::new().unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        nix::sys::socket::sendmsg::<()>(
+            socket.child_fd(),
+            &[IoSlice::new(b"t")],
+            &[ControlMessage::ScmRights(&[w.as_raw_fd()])],
+            MsgFlags::empty(),
+            None,
+        )
+        .unwrap();
+        drop(w);
+        let got = socket.receive().unwrap();
+        // The received end is close-on-exec and is the pipe's write end.
+        let flags = nix::fcntl::fcntl(&got, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert!(flags & libc::FD_CLOEXEC != 0);
+        nix::unistd::write(&got, b"x").unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(nix::unistd::read(&r, &mut buf).unwrap(), 1);
+        assert_eq!(&buf, b"x");
+    }
+}
