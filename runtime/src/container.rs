@@ -6,11 +6,12 @@ use std::path::Path;
 use nix::sched::CloneFlags;
 
 use crate::cgroup::{CGROUP_ROOT, Cgroup};
+use crate::console::ConsoleSocket;
 use crate::init::{Prepared, loopback_up, reset_signals};
 use crate::process::{ExitStatus, Process};
 use crate::spec::{ContainerSpec, Namespace, Network};
 use crate::stdio::{ChildStdio, StdioSet};
-use crate::{Error, IoContext, Result, pty, rootfs, spawn};
+use crate::{Error, IoContext, Result, rootfs, spawn};
 
 /// A container whose init process is running (or has ended and awaits [`Container::wait`]).
 ///
@@ -45,12 +46,16 @@ impl Container {
         let mut prepared = Prepared::new(&spec.process)?;
         prepared.init = spec.init;
         let tty = if spec.process.tty {
-            Some(pty::open()?)
+            Some(ConsoleSocket::new()?)
         } else {
             None
         };
-        let child_stdio = ChildStdio::prepare(stdio, spec.process.stdin, tty.as_ref())?;
-        let steps = rootfs::plan(spec, tty.as_ref().map(|p| p.slave_path.as_path()));
+        let console = tty.as_ref().map(|t| rootfs::Console {
+            socket: t.child_fd(),
+            owner: prepared.uid(),
+        });
+        let child_stdio = ChildStdio::prepare(stdio, spec.process.stdin, tty.is_some())?;
+        let steps = rootfs::plan(spec, tty.is_some());
         // Another's hostname is not ours to change.
         let hostname = spec
             .hostname
@@ -106,7 +111,7 @@ impl Container {
             reset_signals();
             let run = || -> Result<()> {
                 child_stdio.install()?;
-                rootfs::apply(rootfs, &steps, prepared.cwd())?;
+                rootfs::apply(rootfs, &steps, prepared.cwd(), console.as_ref())?;
                 if let Some(name) = &hostname {
                     nix::unistd::sethostname(name).ctx("sethostname", "")?;
                 }
@@ -122,6 +127,7 @@ impl Container {
         };
         let mut keep = child_stdio.fds();
         keep.extend(joins.iter().map(|(file, _, _)| file.as_raw_fd()));
+        keep.extend(console.map(|c| c.socket));
         let pid = match spawn::spawn(&keep, &prepare, &init) {
             Ok(pid) => pid,
             Err(e) => {
@@ -131,16 +137,20 @@ impl Container {
                 return Err(e);
             }
         };
-        // Our copy of the slave must go, or the master never sees EIO when the container ends.
         drop(child_stdio);
-        let master = tty.map(|t| t.master);
-        tracing::debug!(id = %spec.id, pid = pid.as_raw(), "container started");
-        Ok(Container {
+        // Dropped (killed, reaped, its cgroup removed) if its terminal cannot be had.
+        let mut container = Container {
             id: spec.id.clone(),
-            process: Process::new(pid, master),
+            process: Process::new(pid),
             cgroup,
             status: None,
-        })
+        };
+        // The init sent its pty master before its execve, which spawn has waited for.
+        if let Some(tty) = tty {
+            container.process.set_pty_master(tty.receive()?);
+        }
+        tracing::debug!(id = %spec.id, pid = pid.as_raw(), "container started");
+        Ok(container)
     }
 
     /// The container id.

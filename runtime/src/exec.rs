@@ -5,14 +5,16 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 
 use crate::cgroup::CGROUP_ROOT;
+use crate::console::{self, ConsoleSocket};
 use crate::init::{Prepared, reset_signals};
 use crate::process::Process;
 use crate::spec::ProcessSpec;
 use crate::stdio::{ChildStdio, StdioSet};
-use crate::{Error, IoContext, Result, pty, spawn};
+use crate::{Error, IoContext, Result, spawn};
 
 /// The namespaces joined, in the order `nsenter` joins them (mount last: after it, /proc is
 /// the container's).
@@ -35,13 +37,24 @@ pub fn exec(container_pid: i32, process: &ProcessSpec, stdio: StdioSet) -> Resul
         let file = File::open(&path).ctx("open namespace", &path)?;
         namespaces.push((file, *flag, path));
     }
+    // The root the container's init sees. Joining the mount namespace alone gives the
+    // namespace's root, which is the container's only when the engine itself is not chrooted
+    // (it is in the VM tier), so the process enters it explicitly, as `nsenter --root` does.
+    let root_path = proc_dir.join("root");
+    let root = nix::fcntl::open(
+        &root_path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx("open container root", &root_path)?;
     let cgroups = cgroups_to_join(container_pid)?;
     let tty = if process.tty {
-        Some(pty::open()?)
+        Some(ConsoleSocket::new()?)
     } else {
         None
     };
-    let child_stdio = ChildStdio::prepare(stdio, process.stdin, tty.as_ref())?;
+    let console = tty.as_ref().map(ConsoleSocket::child_fd);
+    let child_stdio = ChildStdio::prepare(stdio, process.stdin, tty.is_some())?;
 
     let prepare = || -> Result<()> {
         let me = std::process::id().to_string();
@@ -51,20 +64,38 @@ pub fn exec(container_pid: i32, process: &ProcessSpec, stdio: StdioSet) -> Resul
         for (file, flag, path) in &namespaces {
             nix::sched::setns(file, *flag).ctx("join namespace", path)?;
         }
+        nix::unistd::fchdir(&root).ctx("enter container root", &root_path)?;
+        nix::unistd::chroot(".").ctx("chroot into container root", &root_path)?;
         Ok(())
     };
     let init = || -> Error {
         reset_signals();
-        match child_stdio.install() {
+        let run = || -> Result<()> {
+            child_stdio.install()?;
+            // In the container's root: the pty is one of its own /dev/pts.
+            if let Some(socket) = console {
+                console::setup(socket, prepared.uid())?;
+            }
+            Ok(())
+        };
+        match run() {
             Ok(()) => prepared.exec(),
             Err(e) => e,
         }
     };
     let mut keep = child_stdio.fds();
     keep.extend(namespaces.iter().map(|(file, _, _)| file.as_raw_fd()));
+    keep.push(root.as_raw_fd());
+    keep.extend(console);
     let pid = spawn::spawn(&keep, &prepare, &init)?;
     drop(child_stdio);
-    Ok(Process::new(pid, tty.map(|t| t.master)))
+    // Dropped (killed and reaped) if its terminal cannot be had.
+    let mut proc = Process::new(pid);
+    // The process sent its pty master before its execve, which spawn has waited for.
+    if let Some(tty) = tty {
+        proc.set_pty_master(tty.receive()?);
+    }
+    Ok(proc)
 }
 
 /// The `cgroup.procs` files of the container's cgroups that differ from ours.

@@ -90,6 +90,11 @@ impl Prepared {
         &self.cwd
     }
 
+    /// The uid the process runs as (its terminal is given to it).
+    pub(crate) fn uid(&self) -> u32 {
+        self.user.uid
+    }
+
     /// In the child: becomes the process and `execve`s; returns only the reason it could not.
     /// With [`Prepared::init`], the calling process stays behind as a minimal init (it never
     /// returns then: it exits with the command's status).

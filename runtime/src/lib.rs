@@ -7,20 +7,21 @@
 //! # How a container starts
 //!
 //! 1. **Parent** ([`Container::create`]): validates the spec, creates the memory cgroup
-//!    `engine/<id>` (cgroup v1 or v2, detected at run time: [`cgroup`]), opens a pty when asked
-//!    (both ends close-on-exec), computes the mount plan, and becomes a child subreaper.
+//!    `engine/<id>` (cgroup v1 or v2, detected at run time: [`cgroup`]), a socket for the pty
+//!    master when asked for a tty, computes the mount plan, and becomes a child subreaper.
 //! 2. **Double fork** (`spawn.rs`): the first child is single-threaded, so it can join the
 //!    cgroup and `unshare` the mount, PID, UTS, IPC and network namespaces; it forks the
 //!    container's init (PID 1 in the new PID namespace), hands its pid to the parent and exits.
 //!    The init is re-parented to the caller, which waits for it like any child.
-//! 3. **Init** (the grandchild): resets signal dispositions, installs stdio (a new session; the
-//!    pty slave as controlling terminal), then the filesystem (`rootfs.rs`): rprivate, rootfs
-//!    bound onto itself, /proc, /sys read-only, a tmpfs /dev with device nodes, devpts
-//!    (`newinstance`), shm, mqueue, the /dev symlinks, the bind mounts; `pivot_root` and detach
-//!    of the old root; Docker's masked and read-only paths. Then hostname and loopback, and
-//!    the process steps shared with `exec` (`init.rs`): bounding set, user
-//!    (setgroups/setgid/setuid), capabilities, `no_new_privs`, working directory, `PATH` lookup
-//!    with the container's `PATH`, `execve`.
+//! 3. **Init** (the grandchild): resets signal dispositions, starts a new session, then the
+//!    filesystem (`rootfs.rs`): rprivate, rootfs bound onto itself, /proc, /sys read-only, a
+//!    tmpfs /dev with device nodes, devpts (`newinstance`), shm, mqueue, the /dev symlinks, the
+//!    bind mounts; `pivot_root` and detach of the old root; with a tty, a pty of the
+//!    container's own devpts as stdio, controlling terminal and /dev/console, its master sent
+//!    to the parent over a socket (`console.rs`); Docker's masked and read-only paths. Then
+//!    hostname and loopback, and the process steps shared with `exec` (`init.rs`): bounding
+//!    set, user (setgroups/setgid/setuid), capabilities, `no_new_privs`, working directory,
+//!    `PATH` lookup with the container's `PATH`, `execve`.
 //! 4. **Errors** before `execve` travel back over a close-on-exec pipe: EOF means the command
 //!    is running; bytes are an [`Error`], so `create` fails with the reason (Docker's
 //!    `exec: "foo": executable file not found in $PATH`, [`Error::exit_code`] 127 or 126)
@@ -48,6 +49,7 @@
 
 mod caps;
 pub mod cgroup;
+mod console;
 mod container;
 pub mod devices;
 mod error;

@@ -66,12 +66,17 @@ pub struct Process {
 }
 
 impl Process {
-    pub(crate) fn new(pid: Pid, pty_master: Option<OwnedFd>) -> Process {
+    pub(crate) fn new(pid: Pid) -> Process {
         Process {
             pid,
-            pty_master,
+            pty_master: None,
             status: None,
         }
+    }
+
+    /// Gives the process its pty master, received once it had started.
+    pub(crate) fn set_pty_master(&mut self, pty_master: OwnedFd) {
+        self.pty_master = Some(pty_master);
     }
 
     /// The host pid.

@@ -1,43 +1,13 @@
-//! Pseudo-terminals for `-t`: creating one (both ends close-on-exec, so no other child ever
-//! keeps the slave open), window sizes, and [`copy_pty`], the host side of an interactive run.
+//! The engine's side of a `-t` pty (whose master comes from the container, see `console.rs`):
+//! window sizes, raw mode, and [`copy_pty`], the host side of an interactive run.
 
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, SetArg, Termios};
 
 use crate::{Error, IoContext, Result};
-
-/// A new pty pair.
-#[derive(Debug)]
-pub(crate) struct Pty {
-    pub(crate) master: OwnedFd,
-    pub(crate) slave: OwnedFd,
-    pub(crate) slave_path: PathBuf,
-}
-
-/// Opens a pty pair with both ends close-on-exec.
-pub(crate) fn open() -> Result<Pty> {
-    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .ctx("open pty master", "/dev/ptmx")?;
-    nix::pty::grantpt(&master).ctx("grantpt", "/dev/ptmx")?;
-    nix::pty::unlockpt(&master).ctx("unlockpt", "/dev/ptmx")?;
-    let slave_path = PathBuf::from(nix::pty::ptsname_r(&master).ctx("ptsname", "/dev/ptmx")?);
-    let slave = nix::fcntl::open(
-        &slave_path,
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .ctx("open pty slave", &slave_path)?;
-    Ok(Pty {
-        master: master.into(),
-        slave,
-        slave_path,
-    })
-}
 
 /// The window size (rows, columns) of a terminal, or `None` when `fd` is not one.
 pub fn window_size(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {

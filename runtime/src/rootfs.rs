@@ -3,7 +3,8 @@
 //!
 //! Order: make every mount private, bind the rootfs onto itself, mount /proc, /sys (ro), a
 //! tmpfs /dev with device nodes, devpts, shm, mqueue and the usual symlinks, the user's bind
-//! mounts, then `pivot_root` and detach the old root, then mask and read-only paths (they are
+//! mounts, then `pivot_root` and detach the old root, then (with `-t`) the terminal from the
+//! container's own devpts, also bound on /dev/console, then mask and read-only paths (they are
 //! paths of the new /proc and /sys).
 
 use std::ffi::CString;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
 
+use crate::console;
 use crate::devices::{DeviceKind, DeviceNode};
 use crate::securejoin::secure_join;
 use crate::spec::ContainerSpec;
@@ -70,6 +72,9 @@ pub(crate) enum Step {
     },
     /// `pivot_root` into the rootfs and detach the old root.
     PivotRoot,
+    /// The process's terminal from the container's devpts (after the pivot, so it is the
+    /// container's /dev/pts/ptmx), bound on /dev/console as well, as Docker's is.
+    Console,
     /// Hide a path (after the pivot): empty ro tmpfs on a directory, /dev/null on a file.
     Mask(PathBuf),
     /// Make a path read-only (after the pivot).
@@ -80,8 +85,8 @@ pub(crate) enum Step {
     Sysctl { key: String, value: String },
 }
 
-/// The setup for `spec`; `console` is the pty slave to bind on /dev/console, if any.
-pub(crate) fn plan(spec: &ContainerSpec, console: Option<&Path>) -> Vec<Step> {
+/// The setup for `spec`; `console`: the process has a terminal (`-t`).
+pub(crate) fn plan(spec: &ContainerSpec, console: bool) -> Vec<Step> {
     let nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     let mut steps = vec![
         Step::MakePrivate,
@@ -157,13 +162,6 @@ pub(crate) fn plan(spec: &ContainerSpec, console: Option<&Path>) -> Vec<Step> {
             target: target.into(),
         });
     }
-    if let Some(console) = console {
-        steps.push(Step::Bind {
-            source: console.to_path_buf(),
-            target: "/dev/console".into(),
-            readonly: false,
-        });
-    }
     // The user's mounts, parents before children whatever order they were given in.
     let mut user: Vec<(PathBuf, Step)> = Vec::new();
     for m in &spec.mounts {
@@ -193,6 +191,9 @@ pub(crate) fn plan(spec: &ContainerSpec, console: Option<&Path>) -> Vec<Step> {
     user.sort_by_key(|(dest, _)| dest.components().count());
     steps.extend(user.into_iter().map(|(_, step)| step));
     steps.push(Step::PivotRoot);
+    if console {
+        steps.push(Step::Console);
+    }
     if spec.readonly_rootfs {
         steps.push(Step::ReadOnlyRoot);
     }
@@ -208,17 +209,43 @@ pub(crate) fn plan(spec: &ContainerSpec, console: Option<&Path>) -> Vec<Step> {
 }
 
 /// Carries out `steps` for `rootfs` (inside the container's new mount namespace), then makes
-/// sure `cwd` exists.
-pub(crate) fn apply(rootfs: &Path, steps: &[Step], cwd: &Path) -> Result<()> {
+/// sure `cwd` exists. `console` is where [`Step::Console`] sends the pty master.
+pub(crate) fn apply(
+    rootfs: &Path,
+    steps: &[Step],
+    cwd: &Path,
+    console: Option<&Console>,
+) -> Result<()> {
     for step in steps {
-        if *step == Step::PivotRoot {
-            // The working directory is created in the rootfs while we can still see it.
-            let dir = secure_join(rootfs, cwd)?;
-            std::fs::create_dir_all(&dir).ctx("create working directory", &dir)?;
+        match step {
+            Step::PivotRoot => {
+                // The working directory is created in the rootfs while we can still see it.
+                let dir = secure_join(rootfs, cwd)?;
+                std::fs::create_dir_all(&dir).ctx("create working directory", &dir)?;
+            }
+            Step::Console => {
+                let Some(c) = console else {
+                    return Err(Error::InvalidInput(
+                        "a terminal was planned without a console socket".into(),
+                    ));
+                };
+                let slave = console::setup(c.socket, c.owner)?;
+                bind(&slave, Path::new("/dev/console"), false)?;
+                continue;
+            }
+            _ => {}
         }
         apply_one(rootfs, step)?;
     }
     Ok(())
+}
+
+/// Where the container's terminal goes: the socket its master is sent on, and the uid that
+/// owns the slave.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Console {
+    pub(crate) socket: std::os::fd::RawFd,
+    pub(crate) owner: u32,
 }
 
 fn apply_one(rootfs: &Path, step: &Step) -> Result<()> {
@@ -266,6 +293,8 @@ fn apply_one(rootfs: &Path, step: &Step) -> Result<()> {
             readonly,
         } => bind(source, &secure_join(rootfs, target)?, *readonly),
         Step::PivotRoot => pivot_root(rootfs),
+        // Carried out by `apply`, which holds the socket.
+        Step::Console => Ok(()),
         Step::Mask(path) => mask(path),
         Step::ReadOnly(path) => readonly(path),
         Step::ReadOnlyRoot => remount_readonly(Path::new("/")),
@@ -467,7 +496,7 @@ mod tests {
             destination: "/data".into(),
             readonly: true,
         });
-        let steps = plan(&spec, Some(Path::new("/dev/pts/7")));
+        let steps = plan(&spec, true);
         let pos = |want: &dyn Fn(&Step) -> bool| steps.iter().position(want).unwrap();
         assert_eq!(steps[0], Step::MakePrivate);
         assert_eq!(steps[1], Step::BindRootfs);
@@ -482,16 +511,17 @@ mod tests {
                 }
             )
         });
-        let console =
-            pos(&|s| matches!(s, Step::Bind { target, .. } if target == Path::new("/dev/console")));
+        let console = pos(&|s| *s == Step::Console);
         let data = pos(
             &|s| matches!(s, Step::Bind { target, readonly: true, .. } if target == Path::new("/data")),
         );
         let pivot = pos(&|s| *s == Step::PivotRoot);
         let kcore = pos(&|s| *s == Step::Mask("/proc/kcore".into()));
         let sys = pos(&|s| *s == Step::ReadOnly("/proc/sys".into()));
-        assert!(dev < null && null < pts && pts < console && console < data && data < pivot);
-        assert!(pivot < kcore && pivot < sys);
+        assert!(dev < null && null < pts && pts < data && data < pivot);
+        // The terminal is opened in the container's own root, before anything is masked.
+        assert!(pivot < console && console < kcore && console < sys);
+        assert!(!plan(&spec, false).contains(&Step::Console));
         // /sys is read-only and /dev keeps device nodes working (no nodev).
         assert!(steps.iter().any(|s| matches!(s, Step::Fs { fstype: "sysfs", flags, .. } if flags.contains(MsFlags::MS_RDONLY))));
         assert!(steps.iter().any(|s| matches!(s, Step::Fs { target, flags, .. } if target == Path::new("/dev") && !flags.contains(MsFlags::MS_NODEV))));

@@ -1,8 +1,8 @@
-//! Standard streams of a container process: pass-through descriptors, /dev/null, or a pty.
+//! Standard streams of a container process: pass-through descriptors or /dev/null. With a tty
+//! the streams are the pty's slave, installed later by the process itself (`console.rs`).
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use crate::pty::Pty;
 use crate::{IoContext, Result};
 
 /// Where one standard stream of a container process goes.
@@ -33,18 +33,16 @@ pub struct StdioSet {
 #[derive(Debug)]
 pub(crate) struct ChildStdio {
     fds: [Option<RawFd>; 3],
-    controlling_tty: bool,
     _keep: Vec<OwnedFd>,
 }
 
 impl ChildStdio {
-    /// Prepares the streams in the parent: a pty's slave on all three, or the given ones.
-    pub(crate) fn prepare(set: StdioSet, stdin_open: bool, pty: Option<&Pty>) -> Result<Self> {
-        if let Some(pty) = pty {
-            let fd = pty.slave.as_raw_fd();
+    /// Prepares the streams in the parent: the given ones, or none with a `tty` (the process
+    /// opens its terminal inside the container, see `console.rs`).
+    pub(crate) fn prepare(set: StdioSet, stdin_open: bool, tty: bool) -> Result<Self> {
+        if tty {
             return Ok(ChildStdio {
-                fds: [Some(fd); 3],
-                controlling_tty: true,
+                fds: [None; 3],
                 _keep: Vec::new(),
             });
         }
@@ -65,11 +63,7 @@ impl ChildStdio {
             fds[i] = Some(fd.as_raw_fd());
             keep.push(fd);
         }
-        Ok(ChildStdio {
-            fds,
-            controlling_tty: false,
-            _keep: keep,
-        })
+        Ok(ChildStdio { fds, _keep: keep })
     }
 
     /// The descriptors the child needs open until it installs them.
@@ -77,7 +71,8 @@ impl ChildStdio {
         self.fds.iter().flatten().copied().collect()
     }
 
-    /// In the child: a new session, the streams on 0, 1, 2, and the tty as controlling terminal.
+    /// In the child: a new session (a tty becomes its controlling terminal later) and the
+    /// streams on 0, 1, 2.
     pub(crate) fn install(&self) -> Result<()> {
         nix::unistd::setsid().ctx("setsid", "")?;
         // Move every source above 2 first, so installing one never clobbers another.
@@ -101,12 +96,6 @@ impl ChildStdio {
                 }
                 // SAFETY: closing our own temporary duplicate.
                 unsafe { libc::close(*fd) };
-            }
-        }
-        if self.controlling_tty {
-            // SAFETY: TIOCSCTTY takes an integer argument; fd 0 is the pty slave.
-            if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
-                return Err(last_error("set controlling terminal"));
             }
         }
         Ok(())

@@ -783,3 +783,108 @@ fn root_limits_readonly_tmpfs_sysctl_ulimit_and_init() {
     assert!(text.contains("got-term"), "{text}");
     assert_eq!(status.code, 7);
 }
+
+/// Everything the pty gives until its slave is closed everywhere (EIO on the master).
+fn read_pty(master: &mut std::fs::File) -> String {
+    let mut output = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => output.extend_from_slice(&buf[..n]),
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(e) => panic!("read pty: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&output).replace("\r\n", "\n")
+}
+
+/// The device of the filesystem the pty master lives on: a devpts instance.
+fn devpts_of(master: &std::fs::File) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    master.metadata().expect("fstat the pty master").dev()
+}
+
+/// The host's own devpts (its /dev/pts), which a container's pty must never come from.
+fn host_devpts() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/dev/pts").expect("stat /dev/pts").dev()
+}
+
+#[test]
+fn root_tty_is_a_pts_of_the_containers_own_devpts_and_its_console() {
+    if !root_available("root_tty_is_a_pts_of_the_containers_own_devpts_and_its_console") {
+        return;
+    }
+    let rootfs = Rootfs::new();
+    // The slave: its name, owner, group and mode; /dev/console is the same device; the
+    // container's devpts holds it; the size set on the master reaches `stty size`.
+    let mut spec = rootfs.spec(
+        "tty-pts",
+        "read go; tty; stat -c 'slave %u %g %a %t:%T' $(tty); stat -c 'console %t:%T' /dev/console; \
+         echo pts: $(ls /dev/pts); stty size",
+    );
+    spec.process.tty = true;
+    spec.process.stdin = true;
+    spec.process.user = resolve_user(rootfs.path(), "app").unwrap();
+    let mut c = Container::create(&spec, StdioSet::default()).unwrap();
+    let master = c.take_pty_master().expect("a pty master");
+    runtime::set_window_size(std::os::fd::AsFd::as_fd(&master), 33, 111).unwrap();
+    let mut master = std::fs::File::from(master);
+    assert_ne!(
+        devpts_of(&master),
+        host_devpts(),
+        "the pty came from the host's devpts"
+    );
+    master.write_all(b"go\n").unwrap();
+    let text = read_pty(&mut master);
+    assert_eq!(c.wait().unwrap().code, 0, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.contains(&"/dev/pts/0"), "{text:?}");
+    // Owned by the user the process runs as (as runc does), group tty (5), mode 620.
+    let slave = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("slave "))
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert_eq!(slave, "1000 5 620 88:0", "{text:?}");
+    assert!(lines.contains(&"console 88:0"), "{text:?}");
+    assert!(lines.contains(&"pts: 0 ptmx"), "{text:?}");
+    assert!(lines.contains(&"33 111"), "{text:?}");
+}
+
+#[test]
+fn root_exec_tty_is_a_pts_of_the_containers_devpts_and_resizes() {
+    if !root_available("root_exec_tty_is_a_pts_of_the_containers_devpts_and_resizes") {
+        return;
+    }
+    let rootfs = Rootfs::new();
+    let mut spec = rootfs.spec("exec-pts", "sleep 100");
+    spec.process.tty = true;
+    let mut c = Container::create(&spec, StdioSet::default()).unwrap();
+    // Held open until the end: closing a master frees its pts.
+    let init_master = std::fs::File::from(c.take_pty_master().unwrap());
+    let mut p = ProcessSpec::new(vec![
+        "sh".into(),
+        "-c".into(),
+        "read go; tty; echo pts: $(ls /dev/pts); stty size".into(),
+    ]);
+    p.tty = true;
+    p.stdin = true;
+    let mut proc = runtime::exec(c.pid(), &p, StdioSet::default()).unwrap();
+    let master = proc.take_pty_master().unwrap();
+    runtime::set_window_size(std::os::fd::AsFd::as_fd(&master), 21, 77).unwrap();
+    let mut master = std::fs::File::from(master);
+    // Both ptys are of one devpts: the container's, not the host's.
+    assert_eq!(devpts_of(&master), devpts_of(&init_master));
+    assert_ne!(devpts_of(&master), host_devpts());
+    master.write_all(b"go\n").unwrap();
+    let text = read_pty(&mut master);
+    assert_eq!(proc.wait().unwrap().code, 0, "{text}");
+    c.kill(libc::SIGKILL).unwrap();
+    c.wait().unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // The init has pts 0, the exec'd process the next one, listed in the container.
+    assert!(lines.contains(&"/dev/pts/1"), "{text:?}");
+    assert!(lines.contains(&"pts: 0 1 ptmx"), "{text:?}");
+    assert!(lines.contains(&"21 77"), "{text:?}");
+}

@@ -37,7 +37,7 @@ const BUSYBOX: &str = "/bin/busybox";
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "nc", "true", "false", "grep", "wc",
     "head", "tail", "tr", "touch", "pwd", "env", "ip", "test", "[", "dd", "mkdir", "readlink",
-    "tty", "stat", "mknod", "unshare", "kill",
+    "tty", "stat", "mknod", "unshare", "kill", "stty",
 ];
 
 /// A temp rootfs with a static busybox, its applets in /bin, and /etc/passwd and /etc/group
