@@ -17,6 +17,7 @@ mod container;
 mod daemon;
 mod drivers;
 mod engine;
+mod events;
 mod human;
 mod image_archive;
 mod network;
