@@ -35,7 +35,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
-use crate::container::record::Record;
+use crate::container::record::{MountPoint, Record};
+use crate::network::record::Network;
+use crate::volume::store::Volume;
 
 /// The size at which the journal is rotated: at most two generations (about 2 x 4 MiB, some
 /// ten thousand events each) are kept, so the journal cannot grow for ever.
@@ -164,6 +166,156 @@ pub fn root_of(store_dir: &Path) -> &Path {
 pub fn emit(data_root: &Path, event: Event) {
     if let Err(e) = append(data_root, &event) {
         tracing::warn!(action = %event.action, actor = %event.id, error = %format!("{e:#}"), "cannot record the event");
+    }
+}
+
+/// [`emit`] of a container event with no attributes beyond Docker's defaults.
+pub fn container(data_root: &Path, action: &str, r: &Record) {
+    emit(data_root, Event::container(action, r));
+}
+
+/// A container's end, as its monitor saw it: `oom` first when the kernel killed it for
+/// memory, then `die` with the exit code.
+pub fn died(data_root: &Path, r: &Record, oom_killed: bool) {
+    if oom_killed {
+        container(data_root, "oom", r);
+    }
+    let code = r.state.exit_code.to_string();
+    emit(data_root, Event::container("die", r).attr("exitCode", code));
+}
+
+/// A volume mounted for container `id` at `mount` (Docker's `mount`), or with `None` the
+/// end of that use (`unmount`).
+pub fn volume_mount(data_root: &Path, v: &Volume, container: &str, mount: Option<&MountPoint>) {
+    let e = Event::volume(
+        if mount.is_some() { "mount" } else { "unmount" },
+        &v.name,
+        &v.driver,
+    )
+    .attr("container", container);
+    let e = match mount {
+        Some(m) => e
+            .attr("destination", &m.destination)
+            .attr("read/write", m.rw.to_string())
+            .attr("propagation", &m.propagation),
+        None => e,
+    };
+    emit(data_root, e);
+}
+
+/// Signal `signal` sent to the container (Docker's `kill`, also sent by `stop`).
+pub fn killed(data_root: &Path, r: &Record, signal: i32) {
+    emit(
+        data_root,
+        Event::container("kill", r).attr("signal", signal.to_string()),
+    );
+}
+
+/// An image tagged `name` (Docker's `tag`: the image id as the actor).
+pub fn tagged(data_root: &Path, image_id: &str, name: &str) {
+    emit(data_root, Event::image("tag", image_id, name));
+}
+
+/// A commit of container `r` into image `image_id` (tagged `reference`, if asked): the
+/// image's `tag`, then the container's `commit`, as Docker's commit reports them.
+pub fn committed(
+    data_root: &Path,
+    r: &Record,
+    image_id: &str,
+    reference: Option<String>,
+    comment: Option<&str>,
+) {
+    if let Some(name) = &reference {
+        tagged(data_root, image_id, name);
+    }
+    let e = Event::container("commit", r)
+        .attr("comment", comment.unwrap_or(""))
+        .attr("imageID", image_id)
+        .attr("imageRef", reference.unwrap_or_default());
+    emit(data_root, e);
+}
+
+/// An image event with the image id as actor and name, as Docker reports `load`, `save`,
+/// `import`, `untag` and `delete`.
+pub fn image_plain(data_root: &Path, action: &str, image_id: &str) {
+    emit(data_root, Event::image(action, image_id, image_id));
+}
+
+/// A `pull` or `push` of `reference`: Docker's actor is the reference, its name the
+/// repository.
+pub fn pulled(data_root: &Path, action: &str, reference: &graph::image::Reference) {
+    let e = Event::image(action, reference.familiar(), reference.familiar_name());
+    emit(data_root, e);
+}
+
+/// What `rmi` did to image `image_id`, from its report (`Untagged`/`Deleted` rows; only the
+/// row naming the image itself is its `delete`, the others are its layers).
+pub fn image_removal(data_root: &Path, image_id: &str, report: &[(&str, String)]) {
+    for (what, id) in report {
+        match *what {
+            "Untagged" => image_plain(data_root, "untag", image_id),
+            "Deleted" if id == image_id => image_plain(data_root, "delete", image_id),
+            _ => {}
+        }
+    }
+}
+
+/// A network event; `connect` and `disconnect` name the container.
+pub fn network(data_root: &Path, action: &str, n: &Network, container: Option<&str>) {
+    let mut e = Event::network(action, &n.id, &n.name, &n.driver);
+    if let Some(c) = container {
+        e = e.attr("container", c);
+    }
+    emit(data_root, e);
+}
+
+/// The events of one exec in a container: Docker's `exec_create: CMD ARGS`,
+/// `exec_start: CMD ARGS` and `exec_die`, each with the exec's id.
+#[derive(Debug, Clone)]
+pub struct ExecEvents {
+    data_root: PathBuf,
+    record: Record,
+    exec_id: String,
+    command: String,
+}
+
+impl ExecEvents {
+    /// The events of exec `exec_id` running `command` in container `record`.
+    pub fn new(data_root: &Path, record: &Record, exec_id: &str, command: &[String]) -> Self {
+        ExecEvents {
+            data_root: data_root.to_path_buf(),
+            record: record.clone(),
+            exec_id: exec_id.to_string(),
+            command: command.join(" "),
+        }
+    }
+
+    fn event(&self, action: String) -> Event {
+        Event::container(action, &self.record).attr("execID", &self.exec_id)
+    }
+
+    /// `exec_create`.
+    pub fn created(&self) {
+        emit(
+            &self.data_root,
+            self.event(format!("exec_create: {}", self.command)),
+        );
+    }
+
+    /// `exec_start`.
+    pub fn started(&self) {
+        emit(
+            &self.data_root,
+            self.event(format!("exec_start: {}", self.command)),
+        );
+    }
+
+    /// `exec_die` with the exit code.
+    pub fn died(&self, code: i32) {
+        let e = self
+            .event("exec_die".into())
+            .attr("exitCode", code.to_string());
+        emit(&self.data_root, e);
     }
 }
 
@@ -325,8 +477,20 @@ pub fn stamp_of(v: &Value) -> u64 {
 
 /// The filter keys `docker events --filter` takes.
 const FILTER_KEYS: &[&str] = &[
-    "config", "container", "daemon", "event", "image", "label", "network", "node", "plugin",
-    "scope", "secret", "service", "type", "volume",
+    "config",
+    "container",
+    "daemon",
+    "event",
+    "image",
+    "label",
+    "network",
+    "node",
+    "plugin",
+    "scope",
+    "secret",
+    "service",
+    "type",
+    "volume",
 ];
 
 /// Docker's event filters: values of one key are alternatives, keys all have to match.
@@ -402,9 +566,9 @@ impl Filter {
         // `exec_start` (no command) matches `exec_start: sh -c ...`, as Docker's does.
         let event = match self.by_key.get("event") {
             Some(vals)
-                if vals
-                    .iter()
-                    .any(|v| matches!(v.as_str(), "exec_create" | "exec_start" | "health_status")) =>
+                if vals.iter().any(|v| {
+                    matches!(v.as_str(), "exec_create" | "exec_start" | "health_status")
+                }) =>
             {
                 self.fuzzy("event", action)
             }
@@ -413,7 +577,14 @@ impl Filter {
         // Container, volume, network (...) filters match an actor's id or name by prefix,
         // whatever the event's type.
         let named = [
-            "container", "daemon", "plugin", "volume", "network", "node", "service", "secret",
+            "container",
+            "daemon",
+            "plugin",
+            "volume",
+            "network",
+            "node",
+            "service",
+            "secret",
             "config",
         ]
         .iter()
@@ -459,7 +630,10 @@ pub fn parse_time(value: &str, now: SystemTime) -> Result<SystemTime> {
     let bad = || anyhow!("failed to parse value as time or duration: {value:?}");
     if value != "0"
         && value.chars().next().is_some_and(|c| c.is_ascii_digit())
-        && value.chars().last().is_some_and(|c| c.is_ascii_alphabetic())
+        && value
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphabetic())
         && !value.contains('-')
         && let Ok(d) = humantime::parse_duration(value)
     {
@@ -486,10 +660,7 @@ pub fn parse_time(value: &str, now: SystemTime) -> Result<SystemTime> {
                 let (h, m) = hm.split_once(':').unwrap_or((hm, "0"));
                 let secs = h.parse::<i64>().map_err(|_| bad())? * 3600
                     + m.parse::<i64>().map_err(|_| bad())? * 60;
-                (
-                    &value[..t + i],
-                    if sign == "+" { secs } else { -secs },
-                )
+                (&value[..t + i], if sign == "+" { secs } else { -secs })
             }
             None => (value, 0),
         },
@@ -556,7 +727,10 @@ mod tests {
         let root = temp();
         let mut from_now = Follower::open(root.path(), false).unwrap();
         for i in 0..50 {
-            emit(root.path(), Event::image("tag", "sha256:x", format!("x:{i}")));
+            emit(
+                root.path(),
+                Event::image("tag", "sha256:x", format!("x:{i}")),
+            );
         }
         let got = from_now.poll().unwrap();
         assert_eq!(got.len(), 50);

@@ -101,19 +101,23 @@ pub fn stop_one(store: &ContainerStore, record: &Record, timeout: Option<Duratio
     };
     if record.state.running {
         signal(record.state.pid, sig)?;
+        crate::events::killed(store.data_root(), &record, sig as i32);
         thaw_after_signal(store, &record)?;
     }
     if wait_monitor(store, &record.id, timeout) {
+        crate::events::container(store.data_root(), "stop", &record);
         return Ok(());
     }
     let record = store.load(&record.id)?;
     if record.state.running {
         signal(record.state.pid, Signal::SIGKILL)?;
+        crate::events::killed(store.data_root(), &record, libc::SIGKILL);
         thaw_after_signal(store, &record)?;
     }
     if !wait_monitor(store, &record.id, AFTER_KILL) {
         bail!("container {} did not stop", record.id);
     }
+    crate::events::container(store.data_root(), "stop", &record);
     Ok(())
 }
 
@@ -149,7 +153,9 @@ pub fn restart_one(
 ) -> Result<std::process::Child> {
     stop_one(store, record, timeout)?;
     store.update(&record.id, |r| r.has_been_manually_stopped = false)?;
-    super::run::spawn_monitor(engine, &record.id)
+    let monitor = super::run::spawn_monitor(engine, &record.id)?;
+    crate::events::container(store.data_root(), "restart", record);
+    Ok(monitor)
 }
 
 pub fn restart(engine: &Engine, args: StopArgs) -> Result<ExitCode> {
@@ -172,11 +178,14 @@ pub fn kill_one(store: &ContainerStore, record: &Record, name: &str, sig: Signal
     if matches!(sig, Signal::SIGKILL | Signal::SIGTERM) {
         store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
         signal(record.state.pid, sig)?;
+        crate::events::killed(store.data_root(), record, sig as i32);
         // A paused container is thawed so the signal ends it (Docker's way); others stay
         // pending until it is unpaused.
         return thaw_after_signal(store, record);
     }
-    signal(record.state.pid, sig)
+    signal(record.state.pid, sig)?;
+    crate::events::killed(store.data_root(), record, sig as i32);
+    Ok(())
 }
 
 /// Thaws a paused container after a signal that ends it was sent, so it is delivered.
@@ -211,10 +220,11 @@ pub fn pause_one(store: &ContainerStore, record: &Record) -> Result<()> {
         return Err(Conflict(format!("Container {} is already paused", record.id)).into());
     }
     runtime::freezer::freeze(Path::new(runtime::cgroup::CGROUP_ROOT), &record.id)?;
-    store.update(&record.id, |r| {
+    let paused = store.update(&record.id, |r| {
         r.state.paused = true;
         r.state.status = "paused".into();
     })?;
+    crate::events::container(store.data_root(), "pause", &paused);
     Ok(())
 }
 
@@ -224,10 +234,11 @@ pub fn unpause_one(store: &ContainerStore, record: &Record) -> Result<()> {
         return Err(Conflict(format!("Container {} is not paused", record.id)).into());
     }
     runtime::freezer::thaw(Path::new(runtime::cgroup::CGROUP_ROOT), &record.id)?;
-    store.update(&record.id, |r| {
+    let thawed = store.update(&record.id, |r| {
         r.state.paused = false;
         r.state.status = "running".into();
     })?;
+    crate::events::container(store.data_root(), "unpause", &thawed);
     Ok(())
 }
 

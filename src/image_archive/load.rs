@@ -235,6 +235,7 @@ fn load_one(
             return Err(e);
         }
     };
+    crate::events::image_plain(&engine.settings.data_root, "load", &image.id.to_string());
     if found.tags.is_empty() {
         return Ok(vec![Loaded::Id(image.id)]);
     }

@@ -130,7 +130,11 @@ pub fn save(engine: &Engine, names: &[String], format: Format, out: &mut dyn Wri
         tar.file("manifest.json", &serde_json::to_vec(&docker)?)?;
     }
     tar.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    tar.finish()
+    tar.finish()?;
+    saved.iter().for_each(|s| {
+        crate::events::image_plain(&engine.settings.data_root, "save", &s.image.id.to_string())
+    });
+    Ok(())
 }
 
 fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {

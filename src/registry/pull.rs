@@ -149,6 +149,7 @@ pub fn pull(
             reference.familiar()
         ));
     }
+    crate::events::pulled(&engine.settings.data_root, "pull", reference);
     Ok(())
 }
 

@@ -157,5 +157,6 @@ pub fn push(
         engine.images.tag(&digest_ref, &image.id)?;
     }
     progress.line(&format!("{tag}: digest: {digest} size: {}", bytes.len()));
+    crate::events::pulled(&engine.settings.data_root, "push", reference);
     Ok((digest, bytes.len()))
 }
