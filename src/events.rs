@@ -203,7 +203,9 @@ pub fn volume_mount(data_root: &Path, v: &Volume, container: &str, mount: Option
     emit(data_root, e);
 }
 
-/// Signal `signal` sent to the container (Docker's `kill`, also sent by `stop`).
+/// Signal `signal` sent to the container (Docker's `kill`, also sent by `stop`). Recorded
+/// just before the signal goes, so it always comes before the `die` it causes (which the
+/// container's monitor records, in another process).
 pub fn killed(data_root: &Path, r: &Record, signal: i32) {
     emit(
         data_root,

@@ -100,8 +100,8 @@ pub fn stop_one(store: &ContainerStore, record: &Record, timeout: Option<Duratio
         None => Signal::SIGTERM,
     };
     if record.state.running {
-        signal(record.state.pid, sig)?;
         crate::events::killed(store.data_root(), &record, sig as i32);
+        signal(record.state.pid, sig)?;
         thaw_after_signal(store, &record)?;
     }
     if wait_monitor(store, &record.id, timeout) {
@@ -110,8 +110,8 @@ pub fn stop_one(store: &ContainerStore, record: &Record, timeout: Option<Duratio
     }
     let record = store.load(&record.id)?;
     if record.state.running {
-        signal(record.state.pid, Signal::SIGKILL)?;
         crate::events::killed(store.data_root(), &record, libc::SIGKILL);
+        signal(record.state.pid, Signal::SIGKILL)?;
         thaw_after_signal(store, &record)?;
     }
     if !wait_monitor(store, &record.id, AFTER_KILL) {
@@ -177,15 +177,14 @@ pub fn kill_one(store: &ContainerStore, record: &Record, name: &str, sig: Signal
     }
     if matches!(sig, Signal::SIGKILL | Signal::SIGTERM) {
         store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
-        signal(record.state.pid, sig)?;
         crate::events::killed(store.data_root(), record, sig as i32);
+        signal(record.state.pid, sig)?;
         // A paused container is thawed so the signal ends it (Docker's way); others stay
         // pending until it is unpaused.
         return thaw_after_signal(store, record);
     }
-    signal(record.state.pid, sig)?;
     crate::events::killed(store.data_root(), record, sig as i32);
-    Ok(())
+    signal(record.state.pid, sig)
 }
 
 /// Thaws a paused container after a signal that ends it was sent, so it is delivered.

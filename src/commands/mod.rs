@@ -6,6 +6,7 @@ mod bench;
 pub mod build;
 pub mod container;
 mod cp;
+pub mod events;
 mod exec;
 pub mod image;
 pub mod info;
@@ -123,6 +124,7 @@ fn dispatch(command: Command, engine: Engine) -> Result<ExitCode> {
         Command::Daemon(args) => return crate::daemon::run(engine, args),
         Command::Network(cmd) => return network::run(&engine, cmd),
         Command::Port(args) => return network::port(&engine, args),
+        Command::Events(args) => return events::run(&engine, args),
         Command::ContainerMonitor { id, ready_fd } => {
             return run::monitor_main(&engine, &id, ready_fd);
         }
