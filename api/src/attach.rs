@@ -216,6 +216,9 @@ pub async fn attach(
     let prepared = blocking(&state, move |engine| {
         let store = ContainerStore::open(&engine.settings.data_root)?;
         let record = store.resolve(&name)?;
+        if stream {
+            engine_core::events::container(store.data_root(), "attach", &record);
+        }
         let log_chunks = if logs {
             log_chunks(&record.log_path, &wants)
         } else {

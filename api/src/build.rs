@@ -57,7 +57,6 @@ pub async fn build(
     }
     let dockerfile = params.non_empty("dockerfile").map(str::to_string);
     let reader = BodyReader::new(body);
-    let events = Arc::clone(&state.events);
     Ok(stream::deferred(&state, JSON, move |engine, out| {
         if let (Some(cancel), Some(axum::Extension(peer))) = (&request.cancel, peer) {
             out.on_gone(peer, cancel.clone());
@@ -72,9 +71,6 @@ pub async fn build(
         };
         let image = build_cmd::build(engine, &request, &context, text, Output::Sink(sink), false)?;
         out.json(&json!({ "aux": { "ID": image.id.to_string() } }))?;
-        for t in &request.tags {
-            events.image("tag", t);
-        }
         Ok(())
     })
     .await)
@@ -106,9 +102,6 @@ pub async fn commit(State(state): State<AppState>, params: Params) -> ApiResult<
         container_cmd::commit_container(engine, &record, &request)
     })
     .await?;
-    state
-        .events
-        .image("commit", &reference.unwrap_or_else(|| image.id.to_string()));
     let body: Value = json!({ "Id": image.id.to_string() });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -106,7 +106,7 @@ pub async fn create(
     if config.cmd.is_empty() {
         return Err(ApiError::bad_request("No exec command specified"));
     }
-    let container_id = blocking(&state, move |engine| {
+    let container = blocking(&state, move |engine| {
         let store = ContainerStore::open(&engine.settings.data_root)?;
         let record = store.resolve(&name)?;
         if !record.state.running || !store.monitor_alive(&record.id) {
@@ -119,14 +119,21 @@ pub async fn create(
             ))
             .into());
         }
-        Ok(record.id)
+        Ok(record)
     })
     .await
     .map_err(conflict_if_not_running)?;
     let id = random_id();
+    engine_core::events::ExecEvents::new(
+        &state.engine.settings.data_root,
+        &container,
+        &id,
+        &config.cmd,
+    )
+    .created();
     state.execs.insert(Exec {
         id: id.clone(),
-        container_id,
+        container_id: container.id,
         config,
         state: Mutex::new(ExecState::default()),
     });
@@ -153,6 +160,7 @@ struct Started {
     process: runtime::Process,
     stdin: Option<File>,
     outputs: Vec<(u8, File)>,
+    events: engine_core::events::ExecEvents,
 }
 
 /// `POST /exec/{id}/start`: detached (200), or hijacked like attach.
@@ -323,10 +331,13 @@ fn launch(
         s.running = true;
         s.pid = proc.pid();
     }
+    let events = engine_core::events::ExecEvents::new(store.data_root(), &record, &exec.id, &c.cmd);
+    events.started();
     Ok(Started {
         process: proc,
         stdin: stdin_w,
         outputs,
+        events,
     })
 }
 
@@ -343,6 +354,7 @@ fn supervise(
         mut process,
         stdin,
         outputs,
+        events,
     } = started;
     if let (Some(mut rx), Some(mut w)) = (input, stdin) {
         let tty = exec.config.tty;
@@ -386,6 +398,7 @@ fn supervise(
     }
     let code = process.wait().map(|s| s.code).unwrap_or(-1);
     exec.finished(code);
+    events.died(code);
     drop(out);
 }
 

@@ -128,9 +128,6 @@ pub async fn by_name_delete(
         image::remove_image(engine, &name, force)
     })
     .await?;
-    for (what, id) in &events {
-        state.events.image(&what.to_lowercase(), id);
-    }
     Ok(Json(Value::Array(
         events.into_iter().map(|(k, v)| json!({ k: v })).collect(),
     )))
@@ -151,7 +148,7 @@ pub async fn by_name_post(
             Some(tag) => format!("{repo}:{tag}"),
             None => repo.to_string(),
         };
-        let (name, shown) = (name.to_string(), target.clone());
+        let name = name.to_string();
         blocking(&state, move |engine| image::tag(engine, &name, &target))
             .await
             .map_err(|e| {
@@ -161,7 +158,6 @@ pub async fn by_name_post(
                     e
                 }
             })?;
-        state.events.image("tag", &shown);
         return Ok(StatusCode::CREATED.into_response());
     }
     if let Some(name) = path.strip_suffix("/push") {
@@ -180,9 +176,6 @@ pub async fn prune(State(state): State<AppState>, params: Params) -> ApiResult<J
         .is_some_and(|v| v.iter().any(|d| matches!(d.as_str(), "false" | "0")));
     let (deleted, reclaimed) =
         blocking(&state, move |engine| image::prune_images(engine, all)).await?;
-    for (what, id) in &deleted {
-        state.events.image(&what.to_lowercase(), id);
-    }
     let rows: Vec<Value> = deleted.into_iter().map(|(k, v)| json!({ k: v })).collect();
     Ok(Json(json!({
         "ImagesDeleted": if rows.is_empty() { Value::Null } else { Value::Array(rows) },

@@ -18,7 +18,7 @@ use tower::util::{MapRequest, MapRequestLayer};
 use tower::{Layer, ServiceExt};
 
 use super::error::{ApiError, ApiResult};
-use super::events::{self, Events};
+use super::events;
 use super::listen::Listener;
 use super::{
     archive, attach, build, container_output, containers, exec, images, networks, stats, system,
@@ -37,7 +37,6 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Exec instances (`POST /containers/{id}/exec`), in memory as in dockerd.
     pub execs: Arc<exec::Execs>,
-    pub events: Arc<Events>,
 }
 
 /// Waits for a monitor the daemon started, so it does not linger as a zombie once it ends.
@@ -203,14 +202,8 @@ pub async fn serve(
     engine: Arc<Engine>,
     limits: Limits,
 ) -> anyhow::Result<()> {
-    let events = Arc::new(Events::default());
-    tokio::spawn(events::watch_containers(
-        Arc::clone(&engine),
-        Arc::clone(&events),
-    ));
     let state = AppState {
         engine,
-        events,
         execs: Arc::default(),
     };
     tokio::spawn(super::restore::restart_containers(state.clone()));

@@ -4,7 +4,6 @@
 //! its progress turned into Docker's JSON messages.
 
 use std::io::{BufWriter, Read, Write};
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -16,16 +15,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
-use super::events::Events;
 use super::params::Params;
 use super::server::{AppState, blocking};
 use super::stream::{self, BodyReader, JSON, TAR};
-use distribution::archive::{self as image_archive, Format, Loaded, Source};
+use distribution::archive::{Format, Loaded, Source};
 use distribution::progress::Progress;
 use distribution::registry::auth::Credentials;
 use distribution::registry::manifest::Platform;
-use distribution::registry::pull::{self, PullRequest};
-use distribution::registry::{open_repository_as, push};
+use distribution::registry::open_repository_as;
+use distribution::registry::pull::PullRequest;
 use engine_core::changes;
 use engine_core::{image, registry as registry_cmd};
 
@@ -92,7 +90,6 @@ pub async fn create(
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let credentials = registry_auth(&headers);
-    let events = Arc::clone(&state.events);
     Ok(stream::stream_blocking(&state, JSON, move |engine, out| {
         let progress = Progress::json(out.json_sink(), false);
         let options = registry_cmd::options(&engine.settings);
@@ -101,8 +98,7 @@ pub async fn create(
             reference: reference.clone(),
             platform,
         };
-        pull::pull(engine.stores(), &repo, &request, &progress)?;
-        events.image("pull", &reference.familiar());
+        engine_core::transfer::pull(engine, &repo, &request, &progress)?;
         Ok(())
     }))
 }
@@ -119,7 +115,6 @@ async fn import(state: AppState, src: String, params: Params, body: Body) -> Api
     }
     let message = params.non_empty("message").map(str::to_string);
     let reader = BodyReader::new(body);
-    let events = Arc::clone(&state.events);
     Ok(stream::deferred(&state, JSON, move |engine, out| {
         let input: Box<dyn Read> = if src == "-" {
             Box::new(reader)
@@ -132,10 +127,6 @@ async fn import(state: AppState, src: String, params: Params, body: Body) -> Api
         let image =
             image::import_from(engine, input, &src, reference.as_ref(), run_config, message)?;
         out.json(&json!({ "status": image.id.to_string() }))?;
-        events.image(
-            "import",
-            &reference.map_or_else(|| image.id.to_string(), |r| r.familiar()),
-        );
         Ok(())
     })
     .await)
@@ -158,7 +149,6 @@ pub async fn push(
         reference
     };
     let credentials = registry_auth(&headers);
-    let events = Arc::clone(&state.events);
     let check = reference.clone();
     blocking(&state, move |engine| {
         if engine.images.lookup(&check)?.is_none() {
@@ -171,7 +161,7 @@ pub async fn push(
         let progress = Progress::json(out.json_sink(), false);
         let options = registry_cmd::options(&engine.settings);
         let repo = open_repository_as(&reference, &options, "pull,push", credentials)?;
-        let (digest, size) = push::push(engine.stores(), &repo, &reference, &progress)?;
+        let (digest, size) = engine_core::transfer::push(engine, &repo, &reference, &progress)?;
         out.json(&json!({
             "progressDetail": {},
             "aux": {
@@ -180,7 +170,6 @@ pub async fn push(
                 "Size": size,
             },
         }))?;
-        events.image("push", &reference.familiar());
         Ok(())
     }))
 }
@@ -198,14 +187,10 @@ pub async fn save(state: AppState, names: Vec<String>) -> ApiResult<Response> {
         Ok(())
     })
     .await?;
-    let events = Arc::clone(&state.events);
     Ok(stream::stream_blocking(&state, TAR, move |engine, out| {
         let mut buffered = BufWriter::with_capacity(1 << 20, out);
-        image_archive::save(engine.stores(), &names, Format::Docker, &mut buffered)?;
+        engine_core::transfer::save(engine, &names, Format::Docker, &mut buffered)?;
         buffered.flush()?;
-        for n in &names {
-            events.image("save", n);
-        }
         Ok(())
     }))
 }
@@ -223,19 +208,17 @@ pub async fn load(
 ) -> ApiResult<Response> {
     let quiet = params.flag("quiet");
     let reader = BodyReader::new(body);
-    let events: Arc<Events> = Arc::clone(&state.events);
     Ok(stream::deferred(&state, JSON, move |engine, out| {
         let source = Source::extract(reader, &engine.settings.data_root)?;
         let progress = Progress::json(out.json_sink(), quiet);
-        let loaded = image_archive::load(engine.stores(), &source, &progress);
+        let loaded = engine_core::transfer::load(engine, &source, &progress);
         source.close();
         for l in loaded? {
-            let (text, name) = match l {
-                Loaded::Tag(r) => (format!("Loaded image: {}", r.familiar()), r.familiar()),
-                Loaded::Id(id) => (format!("Loaded image ID: {id}"), id.to_string()),
+            let text = match l {
+                Loaded::Tag(r) => format!("Loaded image: {}", r.familiar()),
+                Loaded::Id(id) => format!("Loaded image ID: {id}"),
             };
             progress.result(&text);
-            events.image("load", &name);
         }
         Ok(())
     })

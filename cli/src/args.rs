@@ -140,6 +140,8 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Get real time events from the engine
+    Events(crate::commands::events::EventsArgs),
     /// List port mappings or a specific mapping for the container
     Port(PortArgs),
     /// Measure the storage drivers on this disk against the bare filesystem

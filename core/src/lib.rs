@@ -26,6 +26,7 @@ pub mod container;
 pub mod drivers;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod image;
 pub mod info;
 pub mod inspect_fields;
@@ -33,6 +34,7 @@ pub mod network;
 pub mod registry;
 pub mod reserve;
 pub mod sweep;
+pub mod transfer;
 pub mod volume;
 
 pub use engine::Engine;

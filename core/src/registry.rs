@@ -9,7 +9,7 @@ use distribution::progress::Progress;
 use distribution::registry::auth::Credentials;
 use distribution::registry::client::{Client, RegistryOptions, RequestBody, status_error};
 use distribution::registry::open_repository;
-use distribution::registry::pull::{self, PullRequest};
+use distribution::registry::pull::PullRequest;
 
 pub fn options(settings: &Settings) -> RegistryOptions {
     RegistryOptions {
@@ -30,7 +30,7 @@ pub fn pull_missing(
         reference: reference.clone(),
         platform: None,
     };
-    pull::pull(engine.stores(), &repo, &request, &progress)?;
+    crate::transfer::pull(engine, &repo, &request, &progress)?;
     writeln!(
         report,
         "Status: Downloaded newer image for {}",

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::args::{LoadArgs, SaveArgs, SaveFormat};
-use distribution::archive::{self as image_archive, Format, Loaded, Source};
+use distribution::archive::{Format, Loaded, Source};
 use distribution::progress::Progress;
 use engine_core::engine::Engine;
 
@@ -21,7 +21,7 @@ pub fn save(engine: &Engine, args: SaveArgs) -> Result<()> {
         SaveFormat::Oci => Format::Oci,
     };
     write_output(args.output.as_deref(), &mut |out| {
-        image_archive::save(engine.stores(), &args.images, format, out)
+        engine_core::transfer::save(engine, &args.images, format, out)
     })
 }
 
@@ -127,7 +127,7 @@ pub fn load(engine: &Engine, args: LoadArgs) -> Result<()> {
     };
     // Docker shows a bar per layer on a terminal and nothing but the result elsewhere.
     let progress = Progress::new(args.quiet || !io::stdout().is_terminal());
-    let loaded = image_archive::load(engine.stores(), &source, &progress);
+    let loaded = engine_core::transfer::load(engine, &source, &progress);
     source.close();
     for l in loaded? {
         match l {

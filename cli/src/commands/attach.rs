@@ -96,6 +96,7 @@ fn attach_inner(engine: &Engine, args: AttachArgs) -> Result<ExitCode> {
         };
         return Err(ExitError::new(1, message).into());
     };
+    engine_core::events::container(store.data_root(), "attach", &record);
     let ended = relay(session, stdin, &detach_keys)?;
     finish(&store, &record.id, ended)
 }

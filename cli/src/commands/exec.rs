@@ -53,6 +53,15 @@ pub fn run(engine: &Engine, args: ExecArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(e.exit_code().unwrap_or(126) as u8));
         }
     };
+    let root = &engine.settings.data_root;
+    let events = engine_core::events::ExecEvents::new(
+        root,
+        &record,
+        &engine_core::container::create::random_id(),
+        &args.command,
+    );
+    events.created();
+    events.started();
     if args.detach {
         // The process lives on with the container; nobody waits for it here.
         std::mem::forget(proc);
@@ -65,5 +74,6 @@ pub fn run(engine: &Engine, args: ExecArgs) -> Result<ExitCode> {
         runtime::copy_pty(master.as_fd(), stdin.as_fd(), stdout.as_fd())?;
     }
     let status = proc.wait()?;
+    events.died(status.code);
     Ok(ExitCode::from(u8::try_from(status.code).unwrap_or(1)))
 }

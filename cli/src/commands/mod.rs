@@ -6,6 +6,7 @@ mod bench;
 mod build;
 mod container;
 mod cp;
+pub mod events;
 mod exec;
 mod image;
 mod info;
@@ -124,6 +125,7 @@ fn dispatch(command: Command, engine: Engine) -> Result<ExitCode> {
         Command::Daemon(_) => anyhow::bail!("`engine daemon` is served by the engine binary"),
         Command::Network(cmd) => return network::run(&engine, cmd),
         Command::Port(args) => return network::port(&engine, args),
+        Command::Events(args) => return events::run(&engine, args),
         Command::ContainerMonitor { id, ready_fd } => {
             let code = engine_core::container::spawn::monitor_main(&engine, &id, ready_fd)?;
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(125)));

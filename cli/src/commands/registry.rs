@@ -5,8 +5,8 @@ use anyhow::{Context, Result, bail};
 use distribution::progress::Progress;
 use distribution::registry::auth::{self, Credentials};
 use distribution::registry::manifest::Platform;
-use distribution::registry::pull::{self, PullRequest};
-use distribution::registry::{open_repository, push};
+use distribution::registry::open_repository;
+use distribution::registry::pull::PullRequest;
 use engine_core::config::Settings;
 use engine_core::engine::Engine;
 #[allow(unused_imports)]
@@ -33,7 +33,7 @@ pub fn pull(engine: &Engine, args: PullArgs) -> Result<()> {
         reference: reference.clone(),
         platform,
     };
-    pull::pull(engine.stores(), &repo, &request, &progress)?;
+    engine_core::transfer::pull(engine, &repo, &request, &progress)?;
     progress.result(&reference.to_string());
     Ok(())
 }
@@ -48,7 +48,7 @@ pub fn push(engine: &Engine, args: PushArgs) -> Result<()> {
         );
     }
     let repo = open_repository(&reference, &options(&engine.settings), "pull,push")?;
-    push::push(engine.stores(), &repo, &reference, &progress)?;
+    engine_core::transfer::push(engine, &repo, &reference, &progress)?;
     if args.quiet {
         progress.result(&reference.to_string());
     }

@@ -320,6 +320,7 @@ pub fn create(
         forget_volumes(&record);
         return Err(e);
     }
+    crate::events::container(&engine.settings.data_root, "create", &record);
     Ok((record, warnings))
 }
 

@@ -76,20 +76,24 @@ pub fn stop_one(store: &ContainerStore, record: &Record, timeout: Option<Duratio
         None => Signal::SIGTERM,
     };
     if record.state.running {
+        crate::events::killed(store.data_root(), &record, sig as i32);
         signal(record.state.pid, sig)?;
         thaw_after_signal(store, &record)?;
     }
     if wait_monitor(store, &record.id, timeout) {
+        crate::events::container(store.data_root(), "stop", &record);
         return Ok(());
     }
     let record = store.load(&record.id)?;
     if record.state.running {
+        crate::events::killed(store.data_root(), &record, libc::SIGKILL);
         signal(record.state.pid, Signal::SIGKILL)?;
         thaw_after_signal(store, &record)?;
     }
     if !wait_monitor(store, &record.id, AFTER_KILL) {
         bail!("container {} did not stop", record.id);
     }
+    crate::events::container(store.data_root(), "stop", &record);
     Ok(())
 }
 
@@ -117,7 +121,9 @@ pub fn restart_one(
 ) -> Result<std::process::Child> {
     stop_one(store, record, timeout)?;
     store.update(&record.id, |r| r.has_been_manually_stopped = false)?;
-    crate::container::spawn::spawn_monitor(engine, &record.id)
+    let monitor = crate::container::spawn::spawn_monitor(engine, &record.id)?;
+    crate::events::container(store.data_root(), "restart", record);
+    Ok(monitor)
 }
 
 /// Sends `sig` to a running container (`name` as the user gave it, for the message).
@@ -131,11 +137,13 @@ pub fn kill_one(store: &ContainerStore, record: &Record, name: &str, sig: Signal
     }
     if matches!(sig, Signal::SIGKILL | Signal::SIGTERM) {
         store.update(&record.id, |r| r.has_been_manually_stopped = true)?;
+        crate::events::killed(store.data_root(), record, sig as i32);
         signal(record.state.pid, sig)?;
         // A paused container is thawed so the signal ends it (Docker's way); others stay
         // pending until it is unpaused.
         return thaw_after_signal(store, record);
     }
+    crate::events::killed(store.data_root(), record, sig as i32);
     signal(record.state.pid, sig)
 }
 
@@ -179,10 +187,11 @@ pub fn pause_one(store: &ContainerStore, record: &Record) -> Result<()> {
         .into());
     }
     runtime::freezer::freeze(Path::new(runtime::cgroup::CGROUP_ROOT), &record.id)?;
-    store.update(&record.id, |r| {
+    let paused = store.update(&record.id, |r| {
         r.state.paused = true;
         r.state.status = "paused".into();
     })?;
+    crate::events::container(store.data_root(), "pause", &paused);
     Ok(())
 }
 
@@ -196,10 +205,11 @@ pub fn unpause_one(store: &ContainerStore, record: &Record) -> Result<()> {
         .into());
     }
     runtime::freezer::thaw(Path::new(runtime::cgroup::CGROUP_ROOT), &record.id)?;
-    store.update(&record.id, |r| {
+    let thawed = store.update(&record.id, |r| {
         r.state.paused = false;
         r.state.status = "running".into();
     })?;
+    crate::events::container(store.data_root(), "unpause", &thawed);
     Ok(())
 }
 

@@ -79,7 +79,10 @@ fn own(engine: &Engine, store: &ContainerStore, id: &str, mode: &mut Mode) -> Re
             .get(&m.name)
             .and_then(|v| local::acquire(&volumes, &v).map(|_| v));
         match acquired {
-            Ok(v) => held.push(v),
+            Ok(v) => {
+                crate::events::volume_mount(&engine.settings.data_root, &v, id, Some(m));
+                held.push(v);
+            }
             Err(e) => {
                 result = Err(ExitError::new(125, format!("{e:#}")).into());
                 break;
@@ -90,6 +93,7 @@ fn own(engine: &Engine, store: &ContainerStore, id: &str, mode: &mut Mode) -> Re
         result = supervise(engine, store, id, &rootfs, mode);
     }
     for v in held {
+        crate::events::volume_mount(&engine.settings.data_root, &v, id, None);
         if let Err(e) = local::release(&volumes, &v) {
             tracing::warn!(container = %id, volume = %v.name, error = %e, "cannot release the volume");
         }
@@ -159,7 +163,12 @@ fn remove_container(engine: &Engine, store: &ContainerStore, id: &str) -> Result
     }
     let _names = store.lock_names()?;
     crate::network::sandbox::forget(&engine.settings.data_root, id);
-    store.remove(id)
+    let record = store.load(id);
+    store.remove(id)?;
+    if let Ok(r) = record {
+        crate::events::container(&engine.settings.data_root, "destroy", &r);
+    }
+    Ok(())
 }
 
 /// The exit code `run` reports for a failure to start.
@@ -285,7 +294,7 @@ fn supervise(
         );
         // The v1 freezer cgroup a pause made (if any) goes with the processes.
         runtime::freezer::remove(Path::new(runtime::cgroup::CGROUP_ROOT), id);
-        store.update(id, |r| {
+        let ended = store.update(id, |r| {
             r.state.status = if restart { "restarting" } else { "exited" }.into();
             r.state.restarting = restart;
             r.state.running = false;
@@ -296,6 +305,7 @@ fn supervise(
             r.state.finished_at = log::now();
             r.network_settings.ports.clear();
         })?;
+        crate::events::died(&engine.settings.data_root, &ended, status.oom_killed);
         // After the record: whoever learns the exit from the attach socket finds it recorded.
         if let Some(hub) = hub {
             hub.end_run(Some(status.code));
@@ -483,7 +493,7 @@ fn start<'a>(
             proxies.push(proxy);
         }
     }
-    store.update(&record.id, |r| {
+    let now_running = store.update(&record.id, |r| {
         r.state.status = "running".into();
         r.state.running = true;
         r.state.restarting = false;
@@ -502,6 +512,7 @@ fn start<'a>(
                 .push(b.clone());
         }
     })?;
+    crate::events::container(&engine.settings.data_root, "start", &now_running);
     Ok(Running {
         container,
         _proxies: proxies,

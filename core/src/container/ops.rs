@@ -32,6 +32,7 @@ pub fn export_to(engine: &Engine, record: &Record, out: &mut dyn Write) -> Resul
     let released = engine.layers.unmount_rw(&record.id);
     written?;
     released?;
+    crate::events::container(&engine.settings.data_root, "export", record);
     Ok(())
 }
 
@@ -187,6 +188,7 @@ pub fn commit_container(engine: &Engine, record: &Record, args: &CommitRequest) 
     });
     let raw = serde_json::to_vec(&config)?;
     let image = engine.images.create(&raw)?;
+    let mut tagged = None;
     if let Some(r) = &reference {
         let r = if r.tag().is_none() && r.digest().is_none() {
             r.with_tag("latest")
@@ -194,6 +196,15 @@ pub fn commit_container(engine: &Engine, record: &Record, args: &CommitRequest) 
             r.clone()
         };
         engine.images.tag(&r, &image.id)?;
+        tagged = Some(r.familiar());
     }
+    let root = &engine.settings.data_root;
+    crate::events::committed(
+        root,
+        record,
+        &image.id.to_string(),
+        tagged,
+        args.message.as_deref(),
+    );
     Ok(image)
 }

@@ -25,6 +25,11 @@ impl ContainerStore {
         Ok(ContainerStore { root })
     }
 
+    /// The data root the store lives in (where the event journal is).
+    pub fn data_root(&self) -> &Path {
+        crate::events::root_of(&self.root)
+    }
+
     /// The directory of container `id`.
     pub fn dir(&self, id: &str) -> PathBuf {
         self.root.join(id)
@@ -196,7 +201,12 @@ impl ContainerStore {
             ))
             .into());
         }
-        self.update(id, |r| r.name = wanted.clone())
+        let renamed = self.update(id, |r| r.name = wanted.clone())?;
+        crate::events::emit(
+            self.data_root(),
+            crate::events::Event::container("rename", &renamed).attr("oldName", &record.name),
+        );
+        Ok(renamed)
     }
 
     /// Deletes the container's directory.

@@ -243,6 +243,7 @@ pub fn connect(
         });
         return Err(e.context(format!("connecting {} to {}", record.short_name(), n.name)));
     }
+    crate::events::network(&engine.settings.data_root, "connect", &n, Some(&record.id));
     Ok(())
 }
 
@@ -278,6 +279,12 @@ pub fn disconnect(engine: &Engine, network: &str, container: &str, force: bool) 
     store.update(&record.id, |r| {
         r.network_settings.networks.remove(&n.name);
     })?;
+    crate::events::network(
+        &engine.settings.data_root,
+        "disconnect",
+        &n,
+        Some(&record.id),
+    );
     Ok(())
 }
 

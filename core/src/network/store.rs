@@ -292,6 +292,7 @@ impl NetworkStore {
             dns: true,
         };
         self.write(&n)?;
+        crate::events::network(crate::events::root_of(&self.dir), "create", &n, None);
         Ok(n)
     }
 
@@ -327,6 +328,7 @@ impl NetworkStore {
         }
         let path = self.path(&n.id);
         fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        crate::events::network(crate::events::root_of(&self.dir), "destroy", n, None);
         Ok(())
     }
 }

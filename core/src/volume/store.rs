@@ -153,6 +153,7 @@ impl VolumeStore {
         if let Ok(existing) = self.get(&name) {
             return Ok(existing);
         }
+        let root = crate::events::root_of(&self.root);
         local::validate_options(&options).with_context(|| format!("create {name}"))?;
         let volume = Volume {
             name: name.clone(),
@@ -171,6 +172,7 @@ impl VolumeStore {
             &self.dir(&name).join("metadata.json"),
             &serde_json::to_vec(&volume)?,
         )?;
+        crate::events::emit(root, crate::events::Event::volume("create", &name, DRIVER));
         Ok(volume)
     }
 
@@ -200,7 +202,13 @@ impl VolumeStore {
         }
         local::unmount_stale(self, &volume)?;
         let dir = self.dir(name);
-        fs::remove_dir_all(&dir).with_context(|| format!("remove {name}: {}", dir.display()))
+        fs::remove_dir_all(&dir).with_context(|| format!("remove {name}: {}", dir.display()))?;
+        let root = crate::events::root_of(&self.root);
+        crate::events::emit(
+            root,
+            crate::events::Event::volume("destroy", name, &volume.driver),
+        );
+        Ok(())
     }
 
     /// Removes every volume no container uses and whose labels match `filters`

@@ -63,13 +63,13 @@ fn resolve(stores: Stores<'_>, names: &[String]) -> Result<Vec<Saved>> {
     Ok(saved)
 }
 
-/// Writes the images `names` to `out` as one uncompressed tar.
+/// Writes the images `names` to `out` as one uncompressed tar; returns the ids saved.
 pub fn save(
     stores: Stores<'_>,
     names: &[String],
     format: Format,
     out: &mut dyn Write,
-) -> Result<()> {
+) -> Result<Vec<Digest>> {
     if names.is_empty() {
         bail!("save needs at least one image");
     }
@@ -135,7 +135,8 @@ pub fn save(
         tar.file("manifest.json", &serde_json::to_vec(&docker)?)?;
     }
     tar.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    tar.finish()
+    tar.finish()?;
+    Ok(saved.into_iter().map(|s| s.image.id).collect())
 }
 
 fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
