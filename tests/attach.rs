@@ -8,8 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-#[macro_use]
-mod common;
+use test_support as common;
 
 use common::*;
 

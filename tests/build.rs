@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failure is a test failure
 
-#[macro_use]
-mod common;
+use test_support as common;
 
 use std::io::Write;
 use std::path::Path;
@@ -14,7 +13,17 @@ use std::time::Duration;
 
 use common::*;
 
-impl Engine {
+/// The build helpers of these tests, on the shared fixture.
+trait Builds {
+    fn build(&self, context: &Path, args: &[&str]) -> Output;
+    fn build_ok(&self, context: &Path, args: &[&str]) -> String;
+    fn image_json(&self, name: &str) -> serde_json::Value;
+    fn image_id(&self, name: &str) -> String;
+    fn layer_count(&self) -> usize;
+    fn assert_no_leftovers(&self);
+}
+
+impl Builds for Engine {
     /// `engine build ARGS... CONTEXT`.
     fn build(&self, context: &Path, args: &[&str]) -> Output {
         let mut all: Vec<&str> = vec!["build"];

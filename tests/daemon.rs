@@ -2,8 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failure is a test failure
 
-#[macro_use]
-mod common;
+use test_support as common;
 
 use common::*;
 

@@ -7,8 +7,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-#[macro_use]
-mod common;
+use test_support as common;
 
 use common::*;
 

@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failure is a test failure
 
-#[macro_use]
-mod common;
+use test_support as common;
 
 use std::io::{BufRead, Read, Write};
 use std::os::unix::net::UnixStream;

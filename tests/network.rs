@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failure is a test failure
 
-mod common;
+use test_support as common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

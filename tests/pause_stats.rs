@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failure is a test failure
 
-#[macro_use]
-mod common;
+use test_support as common;
 
 use std::time::Duration;
 

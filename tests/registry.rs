@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failure is a test failure
 
-mod common;
+use test_support as common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed setup is a failed test
 
-mod common;
+use test_support as common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -8,8 +8,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[macro_use]
-mod common;
+use test_support as common;
 
 use common::*;
 

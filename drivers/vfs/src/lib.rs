@@ -119,7 +119,11 @@ impl VfsDriver {
         let root = tmp.path();
         // The mode is set explicitly: the directory was made 0700 and the umask is not ours.
         fs::set_permissions(root, fs::Permissions::from_mode(0o755)).ctx("chmod", root)?;
-        std::os::unix::fs::lchown(root, Some(0), Some(0)).ctx("chown", root)?;
+        // A layer's root belongs to the container's root user: 0:0 for an engine run as root.
+        // An engine run as another user (the middle test tier) is that user's, as made.
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::lchown(root, Some(0), Some(0)).ctx("chown", root)?;
+        }
         if let Some(parent_dir) = &parent_dir {
             copy_tree(parent_dir, root)?;
         }

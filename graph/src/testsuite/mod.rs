@@ -48,72 +48,7 @@ pub use lifecycle::{
 pub use property::{cross_driver_same_tree, diff_roundtrip};
 pub use tree_snapshot::{EntryKind, EntryState, Tree, assert_trees_eq, snapshot_tree};
 
-/// Whether the caller may run a root-only test; prints SKIP (or panics under
-/// `ENGINE_REQUIRE_ROOT_TESTS=1`) when not.
-pub fn root_available(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    skip(test, "needs root")
-}
-
-/// Reports a skipped test: prints `SKIP: <test>: <reason>` and returns false, or panics when
-/// `ENGINE_REQUIRE_ROOT_TESTS=1` says every root-tier test must run.
-pub fn skip(test: &str, reason: &str) -> bool {
-    if std::env::var("ENGINE_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
-        panic!("{test} would be skipped ({reason}), but ENGINE_REQUIRE_ROOT_TESTS=1");
-    }
-    report_skip(test, reason);
-    false
-}
-
-/// Prints `SKIP: <test>: <reason>` and, when `ENGINE_SKIP_LOG` names a file, appends the same
-/// line there: the test harness hides the output of tests that pass, so `scripts/test.sh`
-/// counts and lists skips from that file.
-pub fn report_skip(test: &str, reason: &str) {
-    let line = format!("SKIP: {test}: {reason}");
-    eprintln!("{line}");
-    if let Some(path) = std::env::var_os("ENGINE_SKIP_LOG") {
-        use std::io::Write;
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| writeln!(f, "{line}"));
-        if let Err(e) = appended {
-            eprintln!("cannot record the skip in {}: {e}", path.to_string_lossy());
-        }
-    }
-}
-
-/// Whether the running kernel's configuration (`/proc/config.gz`) says `option` (e.g.
-/// `CONFIG_XFS_QUOTA`) is not built; false when the configuration cannot be read.
-pub fn kernel_lacks(option: &str) -> bool {
-    use std::io::Read;
-    let Ok(file) = std::fs::File::open("/proc/config.gz") else {
-        return false;
-    };
-    let mut text = String::new();
-    if flate2::read::GzDecoder::new(file)
-        .read_to_string(&mut text)
-        .is_err()
-    {
-        return false;
-    }
-    let set = [format!("{option}=y"), format!("{option}=m")];
-    !text.lines().any(|l| set.iter().any(|s| l == s))
-}
-
-/// Reports a test skipped because the kernel truly lacks a feature (checked with
-/// [`kernel_lacks`]): prints `SKIP` and returns false even under `ENGINE_REQUIRE_ROOT_TESTS=1`.
-/// When the kernel has the feature, this is an ordinary [`skip`] (a failure in CI).
-pub fn skip_unless_kernel_lacks(test: &str, option: &str, reason: &str) -> bool {
-    if kernel_lacks(option) {
-        report_skip(
-            test,
-            &format!("{reason} (this kernel is built without {option})"),
-        );
-        return false;
-    }
-    skip(test, reason)
-}
+// The tiers and the skip log are the workspace's one test-support crate's.
+pub use test_support::tier::{
+    kernel_lacks, report_skip, root_available, skip, skip_unless_kernel_lacks,
+};

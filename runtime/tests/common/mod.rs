@@ -8,6 +8,8 @@ use std::io::Read;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
+use test_support::tier::skip;
+
 use runtime::{Container, ContainerSpec, ExitStatus, Stdio, StdioSet};
 
 /// Whether the root tier can run; prints SKIP (or panics under ENGINE_REQUIRE_ROOT_TESTS=1).
@@ -22,14 +24,6 @@ pub fn root_available(test: &str) -> bool {
         );
     }
     true
-}
-
-fn skip(test: &str, reason: &str) -> bool {
-    if std::env::var("ENGINE_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
-        panic!("{test} would be skipped ({reason}), but ENGINE_REQUIRE_ROOT_TESTS=1");
-    }
-    eprintln!("SKIP: {test}: {reason}");
-    false
 }
 
 const BUSYBOX: &str = "/bin/busybox";

@@ -11,14 +11,7 @@ use graph::{Driver, DriverConfig, LayerId};
 /// Whether device-mapper tests can run. Without it they print SKIP and return, unless
 /// `ENGINE_REQUIRE_DM_TESTS=1` (set inside the VM) makes that a failure.
 pub fn dm_available(test: &str) -> bool {
-    if devmapper::available() && nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("ENGINE_REQUIRE_DM_TESTS").as_deref() == Ok("1") {
-        panic!("{test} needs device-mapper and root, but ENGINE_REQUIRE_DM_TESTS=1");
-    }
-    eprintln!("SKIP: {test}: no device-mapper (run inside tests/vm/run.sh)");
-    false
+    test_support::tier::dm_available(test, devmapper::available())
 }
 
 /// Small pool options for tests.

@@ -1,23 +1,16 @@
-//! What the end-to-end tests share: a data root with busybox imported, driven through the
+//! The end-to-end fixtures: a data root with busybox imported, driven through the
 //! `engine` binary, and cleaned up (processes, mounts, files) even when a test fails.
-
-#![allow(dead_code, unused_macros, clippy::unwrap_used)] // not every test binary uses every helper
 
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-pub const BUSYBOX: &str = "/bin/busybox";
-pub const APPLETS: &[&str] = &[
-    "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "nc", "httpd", "tail", "top", "true",
-    "false", "rm", "mkdir", "env", "pwd", "touch", "stat", "test", "wc", "grep", "wget",
-    "nslookup", "ip", "cut", "sort", "uniq", "head", "timeout", "mknod", "unshare", "ping", "kill",
-    "tty",
-];
+use crate::rootfs::{BUSYBOX, busybox_tar};
+use std::time::{Duration, Instant};
 
 /// A data root with busybox imported, on one driver. Drop kills what the engine left running
 /// (monitors and containers, by pid), unmounts everything under the root, then deletes it.
+#[derive(Debug)]
 pub struct Engine {
     pub root: tempfile::TempDir,
     pub driver: &'static str,
@@ -99,11 +92,11 @@ impl TestNet {
 impl Engine {
     /// `None` (and SKIP printed) when the tier or the driver is not available.
     pub fn new(test: &str, driver: &'static str) -> Option<Engine> {
-        if !graph::testsuite::root_available(test) {
+        if !crate::tier::root_available(test) {
             return None;
         }
         if !Path::new(BUSYBOX).exists() {
-            graph::testsuite::skip(
+            crate::tier::skip(
                 test,
                 "needs /bin/busybox (apt-get install -y busybox-static)",
             );
@@ -121,7 +114,7 @@ impl Engine {
         if !probe.status.success() {
             let err = String::from_utf8_lossy(&probe.stderr);
             if err.contains("unknown storage driver") || err.contains("not supported") {
-                graph::testsuite::skip(
+                crate::tier::skip(
                     test,
                     &format!("this build has no usable {driver} driver: {err}"),
                 );
@@ -136,7 +129,7 @@ impl Engine {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_engine"));
+        let mut c = Command::new(crate::engine_bin());
         c.arg("--data-root")
             .arg(self.root.path())
             .arg("--storage-driver")
@@ -333,59 +326,6 @@ pub fn unmount_under(root: &Path) {
     }
 }
 
-/// A root filesystem with a static busybox and its applets, /etc/passwd and /etc/group.
-pub fn busybox_tar() -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    let dir = |b: &mut tar::Builder<Vec<u8>>, path: &str| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(0o755);
-        h.set_size(0);
-        h.set_mtime(1_700_000_000);
-        b.append_data(&mut h, path, &[][..]).unwrap();
-    };
-    let file = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32| {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        h.set_mtime(1_700_000_000);
-        b.append_data(&mut h, path, data).unwrap();
-    };
-    for d in ["bin", "etc", "tmp", "root", "www"] {
-        dir(&mut b, d);
-    }
-    file(
-        &mut b,
-        "bin/busybox",
-        &std::fs::read(BUSYBOX).unwrap(),
-        0o755,
-    );
-    for applet in APPLETS {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_size(0);
-        h.set_mode(0o777);
-        h.set_mtime(1_700_000_000);
-        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
-            .unwrap();
-    }
-    file(
-        &mut b,
-        "etc/passwd",
-        b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/tmp:/bin/sh\n",
-        0o644,
-    );
-    file(
-        &mut b,
-        "etc/group",
-        b"root:x:0:\napp:x:1000:\nstaff:x:50:\n",
-        0o644,
-    );
-    file(&mut b, "www/index.html", b"hello from httpd\n", 0o644);
-    file(&mut b, "etc/notexec", b"not a program\n", 0o644);
-    b.into_inner().unwrap()
-}
-
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -403,6 +343,7 @@ pub fn stderr(o: &Output) -> String {
 }
 
 /// `root_<name>_vfs` and `root_<name>_overlay2` running `body` on each driver.
+#[macro_export]
 macro_rules! on_both_drivers {
     ($name:ident) => {
         on_both_drivers!($name, $name);
@@ -435,12 +376,13 @@ pub fn docker_cli(test: &str) -> Option<std::path::PathBuf> {
         .map(std::path::PathBuf::from)
         .find(|p| p.exists());
     if found.is_none() {
-        graph::testsuite::skip(test, "needs the docker CLI (apt-get install docker.io)");
+        crate::tier::skip(test, "needs the docker CLI (apt-get install docker.io)");
     }
     found
 }
 
 /// `engine daemon` on the engine's data root, serving a socket in it; killed on drop.
+#[derive(Debug)]
 pub struct Daemon {
     pub child: std::process::Child,
     pub socket: std::path::PathBuf,
