@@ -519,7 +519,11 @@ pub async fn resize(
         let store = ContainerStore::open(&engine.settings.data_root)?;
         let record = store.resolve(&name)?;
         let Some(mut session) = attach::connect(&store, &record.id, &Hello::default())? else {
-            anyhow::bail!("conflict: Container {} is not running", record.id);
+            return Err(engine_core::EngineError::conflict(format!(
+                "Container {} is not running",
+                record.id
+            ))
+            .into());
         };
         protocol::write_frame(
             &mut session.stream,

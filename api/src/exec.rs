@@ -110,7 +110,11 @@ pub async fn create(
         let store = ContainerStore::open(&engine.settings.data_root)?;
         let record = store.resolve(&name)?;
         if !record.state.running || !store.monitor_alive(&record.id) {
-            anyhow::bail!("conflict: Container {} is not running", record.id);
+            return Err(engine_core::EngineError::conflict(format!(
+                "Container {} is not running",
+                record.id
+            ))
+            .into());
         }
         if record.state.paused {
             return Err(engine_core::error::EngineError::conflict(format!(
@@ -121,8 +125,7 @@ pub async fn create(
         }
         Ok(record)
     })
-    .await
-    .map_err(conflict_if_not_running)?;
+    .await?;
     let id = random_id();
     engine_core::events::ExecEvents::new(
         &state.engine.settings.data_root,
@@ -138,14 +141,6 @@ pub async fn create(
         state: Mutex::new(ExecState::default()),
     });
     Ok((StatusCode::CREATED, Json(json!({ "Id": id }))))
-}
-
-fn conflict_if_not_running(mut e: ApiError) -> ApiError {
-    if let Some(m) = e.message.strip_prefix("conflict: ") {
-        e.message = m.to_string();
-        e.status = StatusCode::CONFLICT;
-    }
-    e
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -358,7 +358,8 @@ mod tests {
 
     #[test]
     fn the_example_file_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon.json.example");
+        // The example lives at the top of the repository, beside the workspace Cargo.toml.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../daemon.json.example");
         let c = DaemonJson::load(&path).unwrap();
         assert_eq!(c.tlsverify, Some(true));
         assert_eq!(c.hosts.unwrap().len(), 2);

@@ -323,22 +323,22 @@ pub fn remove_image(
         > 1
         && !force
     {
-        bail!(
+        return Err(crate::error::EngineError::conflict(format!(
             "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
             short_id(&image, false)
-        );
+        )).into());
     }
     if let Some(user) = users.first() {
         match &by_reference {
-            Some(r) => bail!(
+            Some(r) => return Err(crate::error::EngineError::conflict(format!(
                 "conflict: unable to remove repository reference {:?} (must force) - container {user} is using its referenced image {}",
                 r.familiar(),
                 short_id(&image, false)
-            ),
-            None => bail!(
+            )).into()),
+            None => return Err(crate::error::EngineError::conflict(format!(
                 "conflict: unable to delete {} (cannot be forced) - image is being used by container {user}",
                 short_id(&image, false)
-            ),
+            )).into()),
         }
     }
     if !engine.images.children(&image.id)?.is_empty() {
@@ -353,10 +353,11 @@ pub fn remove_image(
             );
             return Ok(events);
         }
-        bail!(
+        return Err(crate::error::EngineError::conflict(format!(
             "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
             short_id(&image, false)
-        );
+        ))
+        .into());
     }
     for r in &tags {
         events.push(("Untagged", r.familiar().to_string()));

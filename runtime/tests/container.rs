@@ -441,7 +441,10 @@ fn root_exec_joins_a_running_container() {
     let mut p = ProcessSpec::new(vec![
         "sh".into(),
         "-c".into(),
-        "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; ls /sys/class/net".into(),
+        // PID 1 may still be the `sh -c` that is about to exec `sleep`: wait (bounded) for it.
+        "i=0; until grep -q sleep /proc/1/cmdline || [ $i -gt 2000 ]; do i=$((i+1)); done; \
+         hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; ls /sys/class/net"
+            .into(),
     ]);
     p.user = resolve_user(rootfs.path(), "app").unwrap();
     let (out_r, out_w) = pipe();

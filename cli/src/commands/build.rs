@@ -2,8 +2,7 @@
 
 use crate::args::BuildArgs;
 use anyhow::{Context, Result, bail};
-#[allow(unused_imports)]
-use engine_core::build::request::*;
+use engine_core::build::request::{BuildRequest, build, context_dockerfile};
 use engine_core::build::{BuildContext, Output};
 use engine_core::engine::Engine;
 use std::fs;

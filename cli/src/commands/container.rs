@@ -3,8 +3,7 @@
 use super::{exec, inspect, lifecycle, logs, ps, run};
 use crate::args::{CommitArgs, ContainerCommand, DiffArgs, ExportArgs, TopArgs};
 use anyhow::{Context, Result};
-#[allow(unused_imports)]
-use engine_core::container::ops::*;
+use engine_core::container::ops::{CommitRequest, changes, commit_container, export_to, top_lines};
 use engine_core::container::store::ContainerStore;
 use engine_core::engine::Engine;
 use std::io::{self, Write};

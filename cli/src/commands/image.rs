@@ -7,8 +7,10 @@ use distribution::human;
 use distribution::progress::Progress;
 use engine_core::changes;
 use engine_core::engine::Engine;
-#[allow(unused_imports)]
-use engine_core::image::*;
+use engine_core::image::{
+    ImageFilter, history_rows, image_size, import_from, inspect_json, prune_images, remove_image,
+    resolve, short_id, tag,
+};
 use graph::image::{Image, Reference, RunConfig, host_architecture};
 use std::collections::BTreeSet;
 use std::fs::File;

@@ -2,8 +2,7 @@
 
 use anyhow::Result;
 use engine_core::engine::Engine;
-#[allow(unused_imports)]
-use engine_core::info::*;
+use engine_core::info::gather;
 use std::io::Write;
 
 pub fn run(engine: &Engine) -> Result<()> {

@@ -2,8 +2,7 @@
 
 use crate::template::Template;
 use anyhow::{Result, bail};
-#[allow(unused_imports)]
-use engine_core::container::inspect::*;
+use engine_core::container::inspect::container_json;
 use engine_core::container::store::ContainerStore;
 use engine_core::engine::Engine;
 use engine_core::image;

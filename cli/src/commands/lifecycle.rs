@@ -2,8 +2,10 @@
 
 use crate::args::{KillArgs, RmArgs, StopArgs, WaitArgs};
 use anyhow::Result;
-#[allow(unused_imports)]
-use engine_core::container::lifecycle::*;
+use engine_core::container::lifecycle::{
+    POLL, kill_one, pause_one, prune_stopped, remove_one_with_volumes, restart_one, stop_one,
+    store, unpause_one,
+};
 use engine_core::engine::Engine;
 use nix::sys::signal::Signal;
 use std::io::Write;

@@ -3,8 +3,7 @@
 use crate::args::LogsArgs;
 use anyhow::Result;
 use engine_core::container::log::Entry;
-#[allow(unused_imports)]
-use engine_core::container::log_read::*;
+use engine_core::container::log_read::{LogQuery, parse_tail, read_log};
 use engine_core::container::store::ContainerStore;
 use engine_core::engine::Engine;
 use std::io::{self, Write};

@@ -4,8 +4,9 @@ use crate::args::{NetworkCommand, NetworkCreateArgs, NetworkLsArgs, PortArgs};
 use anyhow::{Result, bail};
 use engine_core::container::store::ContainerStore;
 use engine_core::engine::Engine;
-#[allow(unused_imports)]
-use engine_core::network::ops::*;
+use engine_core::network::ops::{
+    connect, create, disconnect, find, inspect_json, list, port_lines, prune, remove,
+};
 use engine_core::network::record::Network;
 use engine_core::network::store::CreateNetwork;
 use serde_json::Value;

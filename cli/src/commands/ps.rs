@@ -4,8 +4,7 @@ use crate::args::PsArgs;
 use crate::template;
 use anyhow::Result;
 use distribution::human;
-#[allow(unused_imports)]
-use engine_core::container::list::*;
+use engine_core::container::list::{command, list, status, status_word, unix_secs};
 use engine_core::container::record::Record;
 use engine_core::engine::Engine;
 use std::io::{self, Write};

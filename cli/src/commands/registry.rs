@@ -9,8 +9,7 @@ use distribution::registry::open_repository;
 use distribution::registry::pull::PullRequest;
 use engine_core::config::Settings;
 use engine_core::engine::Engine;
-#[allow(unused_imports)]
-use engine_core::registry::*;
+use engine_core::registry::{check_login, options, server_name};
 use graph::image::Reference;
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;

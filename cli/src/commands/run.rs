@@ -4,8 +4,7 @@ use crate::args::{RunArgs, StartArgs};
 use anyhow::{Result, bail};
 use engine_core::container::create::{self, Request};
 use engine_core::container::monitor::{self, Mode};
-#[allow(unused_imports)]
-use engine_core::container::spawn::*;
+use engine_core::container::spawn::spawn_monitor;
 use engine_core::container::store::ContainerStore;
 use engine_core::container::{ExitError, NoSuchImage};
 use engine_core::engine::Engine;

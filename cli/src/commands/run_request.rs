@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use anyhow::{Context, Result, bail};
-use engine_core::container::create::*;
+use engine_core::container::create::{Networking, Request};
 use engine_core::container::{ports, restart};
 use engine_core::volume;
 

@@ -4,8 +4,7 @@ use crate::args::VolumeCommand;
 use crate::template;
 use anyhow::{Result, bail};
 use engine_core::engine::Engine;
-#[allow(unused_imports)]
-use engine_core::volume::ops::*;
+use engine_core::volume::ops::{create, inspect_json, key_values, list_json, prune, remove};
 use serde_json::Value;
 use std::io::{self, Write};
 use std::process::ExitCode;

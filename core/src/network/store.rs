@@ -176,16 +176,18 @@ impl NetworkStore {
     pub fn create(&self, req: &CreateNetwork) -> Result<Network> {
         validate_name(&req.name)?;
         if !matches!(req.driver.as_str(), "" | "bridge") {
-            bail!(
+            return Err(crate::error::EngineError::not_found(format!(
                 "plugin \"{}\" not found: only the bridge driver is supported",
                 req.driver
-            );
+            ))
+            .into());
         }
         if !matches!(req.ipam_driver.as_str(), "" | "default") {
-            bail!(
+            return Err(crate::error::EngineError::not_found(format!(
                 "plugin \"{}\" not found: only the default IPAM driver is supported",
                 req.ipam_driver
-            );
+            ))
+            .into());
         }
         if req.ipv6 {
             bail!("--ipv6 is not supported: networks here are IPv4 only");

@@ -135,9 +135,9 @@ impl VolumeStore {
         anonymous: bool,
     ) -> Result<Volume> {
         if !driver.is_empty() && driver != DRIVER {
-            bail!(
+            return Err(crate::error::EngineError::not_found(format!(
                 "error looking up volume plugin {driver}: plugin \"{driver}\" not found (only the \"local\" driver exists)"
-            );
+            )).into());
         }
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
