@@ -119,6 +119,9 @@ fn start_attached_inner(engine: &Engine, args: &StartArgs) -> Result<ExitCode> {
     }
     let hello = hello(stdin);
     let id = record.id.clone();
+    // A monitor still finishing the last run (recorded exited, unmounting) is not a running
+    // container to attach to: wait for it, then start afresh.
+    engine_core::container::lifecycle::finishing_monitor(&store, &id)?;
     let session = if store.monitor_alive(&id) {
         // Running already: just attach, as Docker does.
         attach::connect(&store, &id, &hello)?

@@ -45,7 +45,7 @@ fn wait_monitor(store: &ContainerStore, id: &str, timeout: Duration) -> bool {
 /// A container recorded as exited whose monitor is still finishing (unmounting, after
 /// `wait`, `kill` or `start -a` reported the exit) is stopped: wait for its monitor to end,
 /// so `rm` never refuses it as running and `start` never takes it for running.
-fn finishing_monitor(store: &ContainerStore, id: &str) -> Result<()> {
+pub fn finishing_monitor(store: &ContainerStore, id: &str) -> Result<()> {
     if store.monitor_alive(id) {
         let current = store.load(id)?;
         if current.state.status == "exited" && !current.state.restarting {
