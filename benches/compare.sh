@@ -26,7 +26,7 @@
 # On a fresh Debian machine it installs what it needs (docker.io, docker-registry, crun,
 # busybox-static, python3-matplotlib). The workloads are benches/workloads/mod.rs, run by
 # `engine bench --run-workloads` inside the containers (the program bind-mounted read-only
-# with its libraries: see src/commands/bench.rs). Everything it starts (dockerd, containers)
+# with its libraries: see cli/src/commands/bench.rs). Everything it starts (dockerd, containers)
 # is stopped, its filesystems unmounted and its scratch directory removed at exit, also on
 # failure or Ctrl-C.
 set -euo pipefail
@@ -290,7 +290,7 @@ measure() {
     for side in $order; do
       if [ "$side" = bare ]; then
         # Nested like the drivers' layer directories, not at the top of the filesystem
-        # (ext4 places top-level directories apart: see src/commands/bench.rs).
+        # (ext4 places top-level directories apart: see cli/src/commands/bench.rs).
         mkdir -p "$mnt/bench-bare/dir"
         tar -C "$mnt/bench-bare/dir" -xf "$work/base.tar"
         workloads_in "$who" "$d" "bare@$who" /bare --rm -v "$mnt/bench-bare/dir:/bare"

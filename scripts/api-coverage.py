@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Which Docker Engine API routes the daemon serves, from its router (src/daemon/server.rs),
+"""Which Docker Engine API routes the daemon serves, from its router (api/src/server.rs),
 against a version's spec (moby's api/docs/v1.41.yaml): prints the count and the routes not
 served.
 
@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-router = (Path(__file__).resolve().parent.parent / "src/daemon/server.rs").read_text()
+router = (Path(__file__).resolve().parent.parent / "api/src/server.rs").read_text()
 served = set()
 for m in re.finditer(r'\.route\(\s*"([^"]+)",\s*((?:[^()]|\([^()]*\))*)\)', router):
     path = re.sub(r"\{\*?\w+\}", "{}", m.group(1))
