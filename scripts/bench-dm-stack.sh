@@ -19,10 +19,9 @@
 #   thin64          what the engine builds (loop-lvm): pool over two buffered loop devices, 64K
 #                   blocks, skip_block_zeroing; ext4 made with nodiscard,lazy_itable_init=0 on
 #                   a snapshot of a base thin device
-#   thin128 thin512 thin1M   the same, other pool block sizes (dm.blocksize)
+#   thin512 thin1M  the same, other pool block sizes (dm.blocksize)
 #   thin64-zero     without skip_block_zeroing (each new pool block zeroed first)
 #   thin64-nopassdown  the pool with no_discard_passdown
-#   thin64-lazy     ext4 made with mkfs.ext4's defaults (lazy init, discard)
 #   thin64-wb       ext4 mounted data=writeback (dm.mountopt)
 #   thin64-xfs      xfs instead of ext4 (dm.fs=xfs)
 #   thin64-falloc   the pool's data file allocated up front (fallocate) instead of sparse
@@ -191,7 +190,8 @@ ENGINE_VM_DISK=$disk ENGINE_VM_MEM=${ENGINE_VM_MEM:-3G} ENGINE_VM_TIMEOUT=${ENGI
   tests/vm/run.sh -- target/bench-dm-stack-run.sh "$@" 2>&1 | tee target/bench-dm-stack-output.txt
 status=${PIPESTATUS[0]}
 set -e
-sed -n '/^BENCH-DM-BEGIN$/,/^BENCH-DM-END$/p' target/bench-dm-stack-output.txt | grep '^{' > target/bench-dm-stack.jsonl || true
+# (The console may put terminal escapes before a line: match the records themselves.)
+grep -o '{"rep".*}' target/bench-dm-stack-output.txt > target/bench-dm-stack.jsonl || true
 python3 - target/bench-dm-stack.jsonl > target/bench-dm-stack.md <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
