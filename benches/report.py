@@ -74,6 +74,7 @@ def main():
     ap.add_argument("--load-start", default="?")
     ap.add_argument("--profile", default="release")
     ap.add_argument("--load-end", default="?")
+    ap.add_argument("--buffered-loop", action="store_true")
     a = ap.parse_args()
     quick = a.quick not in ("", "0")
     rows = load(a.results)
@@ -141,12 +142,20 @@ def main():
     lines.append(f"- Machine: {ncpu} CPUs ({cpu}), {mem} RAM; kernel {kernel}")
     lines.append(f"- Disk under test: {backing_fs(a.tmpdir)} ({a.tmpdir}), holding each suite's fresh ext4 image (loop-mounted)")
     lines.append(f"- Load average when the run started: {a.load_start}; when it ended: {a.load_end} (2 CPUs shared with others compiling)")
+    suite_loads = {}
+    for r in rows:
+        if r.get("metric") == "loadavg":
+            suite_loads.setdefault(r["suite"], {})[r["when"]] = r["load"]
+    if suite_loads:
+        lines.append("- Load average (1, 5, 15 min) at the start -> end of each suite: " + "; ".join(
+            f"{s} {v.get('start', '?')} -> {v.get('end', '?')}" for s, v in suite_loads.items()))
     lines.append(f"- engine: git {a.engine_version}, {a.profile} build; Docker: {a.docker_version} (dockerd started by the script, `--bridge=none --iptables=false`)")
     lines.append(f"- Medians of {a.reps} fresh containers per contender (workloads, commit, rm), {a.run_reps} runs (`run --rm`), {a.load_reps} loads")
     lines.append(f"- Command: `{a.command}`; raw timings: `{os.path.basename(a.out)}.jsonl`")
     lines.append("")
     lines.append("Method (one for every row): each suite (the bare one, and each contender on each driver) runs on")
-    lines.append("a fresh ext4 made for it on a sparse image file on the disk under test, loop-mounted. The")
+    lines.append("a fresh ext4 made for it on an image file on the disk under test (allocated up front),")
+    lines.append("loop-mounted" + (" (buffered loop device: BENCH_BUFFERED_LOOP=1)" if a.buffered_loop else " with the loop device in direct-I/O mode") + ". The")
     lines.append("workloads (benches/workloads/mod.rs, the code the criterion bench runs) are one program")
     lines.append("(`engine bench --run-workloads`, bind-mounted read-only with its libraries) run inside a fresh")
     lines.append("container of the contender, writing either to the container's root (the driver) or to a")

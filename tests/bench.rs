@@ -95,6 +95,8 @@ fn root_bench_quick_suite_runs_and_cleans_up() {
             assert!(s > 0.0 && s.is_finite(), "{side} {w}: {s}");
         }
     }
+    // The scratch filesystem's loop device does direct I/O (no second page cache).
+    assert_eq!(doc["scratch_loop"], "direct-io");
     let rows = doc["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 4);
     assert_eq!(rows[0]["description"], "create 500 files of 4 KiB + syncfs");
