@@ -104,8 +104,10 @@ fn mounts_under(root: &Path) -> Vec<String> {
 /// What must hold after the next start: nothing left without a live owner, and the images
 /// run. `builds` are the build ids that were in flight at the kill.
 fn assert_clean(e: &Engine, builds: &[String], marker: &str, what: &str) {
-    // The next start: its sweep does the work.
+    // The next start: its sweep does the work. A process it SIGKILLed (or one another start's
+    // sweep is killing at this moment) takes a moment to be gone; one that stays is a leftover.
     e.ok(&["ps", "-a"]);
+    wait_until(10, || sleepers(marker).is_empty());
     assert_eq!(
         sleepers(marker),
         Vec::<i32>::new(),
