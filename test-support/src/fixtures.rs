@@ -241,6 +241,20 @@ pub fn remove_cgroups(ids: &[String]) {
     }
 }
 
+/// The flock every engine takes around netavark (`/run/lock/engine-netavark.lock`), held
+/// while the returned file lives; `None` when it cannot be taken.
+fn host_netavark_lock() -> Option<std::fs::File> {
+    std::fs::create_dir_all("/run/lock").ok()?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/run/lock/engine-netavark.lock")
+        .ok()?;
+    file.lock().ok()?;
+    Some(file)
+}
+
 /// Undoes every network namespace the engine set up under `root` (with the options it
 /// recorded, as its own sweep does), then deletes any bridge of its networks still there.
 pub fn teardown_networks(root: &Path) {
@@ -256,6 +270,9 @@ pub fn teardown_networks(root: &Path) {
             if netavark.exists()
                 && let Ok(options) = std::fs::File::open(&path)
             {
+                // The engine's own host-wide lock: netavark's iptables changes race with the
+                // setups other tests' engines run meanwhile ("No chain/target/match").
+                let _host_lock = host_netavark_lock();
                 let _ = Command::new(netavark)
                     .arg("--config")
                     .arg(netns.join("aardvark"))
