@@ -49,10 +49,20 @@ pub(crate) fn spawn(
     become_subreaper();
     let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ctx("create pipe", "")?;
     let (pid_r, pid_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ctx("create pipe", "")?;
+    let parent = nix::unistd::getpid();
     // SAFETY: the child runs only `intermediate`, which ends in `_exit`; glibc's fork resets
     // the allocator's locks, so allocating there is safe even though other threads exist.
     match unsafe { nix::unistd::fork() }.ctx("fork", "")? {
         ForkResult::Child => {
+            // A caller killed while its container is being set up (a build step's builder,
+            // say) takes the setup with it: otherwise the intermediate would go on to create
+            // the cgroup and start the command after the next start's sweep has looked.
+            // SAFETY: prctl with these arguments only sets this process's parent-death signal.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+            if nix::unistd::getppid() != parent {
+                // SAFETY: _exit ends the child without running the parent's atexit handlers.
+                unsafe { libc::_exit(1) }
+            }
             drop(report_r);
             drop(pid_r);
             let mut keep = keep.to_vec();
