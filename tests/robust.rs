@@ -331,8 +331,11 @@ fn root_daemon_build_and_load_cleaned_after_kills() {
 }
 
 #[test]
-fn root_killed_commit_leaves_no_mount() {
-    let Some(e) = Engine::new("root_killed_commit_leaves_no_mount", "overlay2") else {
+fn root_killed_commit_leaves_no_mount_and_no_layer() {
+    let Some(e) = Engine::new(
+        "root_killed_commit_leaves_no_mount_and_no_layer",
+        "overlay2",
+    ) else {
         return;
     };
     // A 96 MiB layer, so a commit takes long enough to be killed half-way.
@@ -355,6 +358,17 @@ fn root_killed_commit_leaves_no_mount() {
         std::thread::sleep(Duration::from_millis(delay_ms));
         kill9(&mut child);
         assert_clean(&e, &[], "none", &format!("commit killed at {delay_ms} ms"));
+        // The committed layer exists only with its image: busybox's layer, or both.
+        let committed = e
+            .engine(&["image", "inspect", "fat-image"])
+            .status
+            .success();
+        let layerdb = e.path().join("image").join(e.driver).join("layerdb");
+        assert_eq!(
+            names_in(&layerdb.join("sha256")).len(),
+            if committed { 2 } else { 1 },
+            "commit killed at {delay_ms} ms (image made: {committed}): a layer of no image left"
+        );
         let _ = e.engine(&["rmi", "fat-image"]);
     }
     // And a commit left alone still works.

@@ -45,7 +45,7 @@ pub fn import_from(
     run_config: RunConfig,
     message: Option<String>,
 ) -> Result<Image> {
-    let mut ingest = Ingest::new(engine.stores());
+    let mut ingest = Ingest::new(engine.stores())?;
     let diff_id = ingest.add(input, None, &format!("importing {source}"))?;
     let mut config = ImageConfig::new_for_host(vec![diff_id]);
     config.config = Some(run_config);

@@ -6,7 +6,9 @@
 //!    gone and of build steps whose builder is gone (its lease is unlocked);
 //! 2. mounts no live process holds (the driver's own reference counts say so);
 //! 3. the writable layers of those build steps;
-//! 4. scratch directories (spooled loads, build contexts, pulls) of dead processes.
+//! 4. the layers a killed ingest (pull, load, import, commit) added that no image holds and
+//!    no live ingest noted;
+//! 5. scratch directories (spooled loads, build contexts, pulls) of dead processes.
 //!
 //! Ownership is always an flock the kernel drops with its process (the container's
 //! `monitor.lock`, a build's lease, a scratch directory's `.owner`), never an age or a guess,
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::container::store::ContainerStore;
 use crate::engine::Engine;
+use distribution::ingest::INGEST_LEASE;
 use distribution::owned;
 
 /// The lease kind of a build step: `build-<sandbox id>` (also its cgroup's and writable
@@ -85,8 +88,63 @@ pub fn run(engine: &Engine) {
         }
         lease.release();
     }
+    sweep_ingests(engine);
     owned::sweep_scratch(root);
     tracing::debug!(elapsed = ?started.elapsed(), "start-up sweep done");
+}
+
+/// Removes the layers that killed ingests added (their lease's `add` notes, top first) when no
+/// image holds them and no live ingest noted them; a layer still in use (a child, a mount)
+/// stays.
+fn sweep_ingests(engine: &Engine) {
+    let root = &engine.settings.data_root;
+    let dead: Vec<owned::DeadLease> = owned::dead_leases(root)
+        .into_iter()
+        .filter(|l| l.name.starts_with(INGEST_LEASE))
+        .collect();
+    if dead.is_empty() {
+        return;
+    }
+    let chain_of = |note: &str| -> Option<graph::ChainId> {
+        let (_, chain) = note.split_once(' ')?;
+        chain.parse().ok()
+    };
+    let dead_names: Vec<&str> = dead.iter().map(|l| l.name.as_str()).collect();
+    let live: Vec<graph::ChainId> = owned::lease_notes(root, INGEST_LEASE)
+        .into_iter()
+        .filter(|(name, _)| !dead_names.contains(&name.as_str()))
+        .flat_map(|(_, notes)| notes)
+        .filter_map(|n| chain_of(&n))
+        .collect();
+    let held: Vec<graph::ChainId> = match engine.images.list() {
+        Ok(images) => images
+            .iter()
+            .flat_map(|i| graph::image::chain_ids(&i.config.rootfs.diff_ids))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list images: leaving killed ingests' layers");
+            return;
+        }
+    };
+    for lease in dead {
+        let added: Vec<graph::ChainId> = lease
+            .notes()
+            .iter()
+            .filter(|n| n.starts_with("add "))
+            .filter_map(|n| chain_of(n))
+            .collect();
+        for chain in added.iter().rev() {
+            if held.contains(chain) || live.contains(chain) {
+                continue;
+            }
+            match engine.layers.remove(chain) {
+                Ok(()) => tracing::info!(%chain, "removed a layer of a killed ingest"),
+                Err(e) if e.kind() == graph::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(%chain, error = %e, "leaving a layer of a killed ingest"),
+            }
+        }
+        lease.release();
+    }
 }
 
 /// Every `engine/<id>` cgroup, with its directory in each hierarchy (v1 has one per

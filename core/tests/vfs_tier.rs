@@ -204,3 +204,34 @@ fn errors_carry_their_kinds() {
     let gone = image::remove_image(&engine, "nope", true).unwrap_err();
     assert_eq!(kind_of(&gone), ErrorKind::NotFound);
 }
+
+#[test]
+fn the_layers_of_a_killed_ingest_go_at_the_next_start_unless_an_image_holds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let kept = import(&engine, &[("kept", "1")], Some("kept:1"));
+    let kept_chain = kept.top_layer().unwrap();
+    let orphan = engine
+        .layers
+        .register(Cursor::new(layer(&[("orphan", "2")])), None)
+        .unwrap();
+    // What a kill -9 leaves of an ingest: its lease, unlocked, naming what it added.
+    let leases = engine.settings.data_root.join("leases");
+    std::fs::create_dir_all(&leases).unwrap();
+    std::fs::write(
+        leases.join("ingest-1-dead"),
+        format!("1\nadd {kept_chain}\nadd {}\n", orphan.chain_id),
+    )
+    .unwrap();
+    drop(engine);
+
+    let engine = open(dir.path());
+    let chains = engine.layers.chain_ids().unwrap();
+    assert_eq!(
+        chains,
+        vec![kept_chain],
+        "the orphan goes, the image's layer stays"
+    );
+    assert!(!leases.join("ingest-1-dead").exists());
+    assert_eq!(listed(&engine, &[]).len(), 1);
+}

@@ -1,4 +1,5 @@
-//! The one path an image enters the stores through: `pull`, `load` and `import` all use it.
+//! The one path an image enters the stores through: `pull`, `load`, `import` and `commit`
+//! all use it.
 //!
 //! An [`Ingest`] registers layers bottom up, each on the one below it, checking each against
 //! the diff id the image's config names for it, and ends by creating the image from its
@@ -6,13 +7,24 @@
 //! names exactly these layers. Until [`Ingest::commit`] succeeds, every layer the ingest
 //! added is removed again, top first, when it is dropped: a failed or abandoned ingest leaves
 //! nothing half-stored, and layers that were already stored before it are never touched.
+//!
+//! A kill skips `Drop`, so an ingest also holds a lease (`<root>/leases/ingest-...`, see
+//! [`crate::owned`]) in which it notes each stored layer it builds on (`reuse CHAIN`, noted
+//! before it is looked up) and each layer it adds (`add CHAIN`). The next start's sweep
+//! removes the layers a dead ingest added that no image holds, and never one a live ingest
+//! noted.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use graph::image::{Image, ImageStore};
-use graph::{ChainId, Digest, ErrorKind, LayerStore};
+use graph::{ChainId, Digest, ErrorKind, Layer, LayerStore, Note};
+
+use crate::owned::Lease;
+
+/// The lease kind of an ingest: `ingest-<pid>-<random>`.
+pub const INGEST_LEASE: &str = "ingest-";
 
 /// The stores an image goes into, and where its scratch files go.
 #[derive(Debug, Clone, Copy)]
@@ -45,18 +57,29 @@ pub struct Ingest<'a> {
     /// The layers this ingest registered (it removes them unless committed).
     added: Vec<ChainId>,
     committed: bool,
+    /// What a sweep reads should this process be killed; removed with the ingest.
+    lease: Lease,
+    lease_path: PathBuf,
 }
 
 impl<'a> Ingest<'a> {
     /// Starts an ingest into `stores`.
-    pub fn new(stores: Stores<'a>) -> Self {
-        Ingest {
+    pub fn new(stores: Stores<'a>) -> Result<Self> {
+        let name = format!(
+            "{INGEST_LEASE}{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        let lease = Lease::take(stores.data_root, &name)?;
+        Ok(Ingest {
             stores,
             diff_ids: Vec::new(),
             top: None,
             added: Vec::new(),
             committed: false,
-        }
+            lease_path: lease.path().to_path_buf(),
+            lease,
+        })
     }
 
     /// The chain id the next layer gets if its diff id is `diff_id`.
@@ -68,6 +91,8 @@ impl<'a> Ingest<'a> {
     /// top of the layers so far exists (it becomes the top), false if it must be added.
     pub fn reuse(&mut self, diff_id: &Digest) -> Result<bool> {
         let chain = self.next_chain(diff_id);
+        // Noted before the lookup: from here on no sweep removes it under this ingest.
+        self.note(&format!("reuse {chain}"))?;
         match self.stores.layers.get(&chain) {
             Ok(_) => {
                 self.diff_ids.push(diff_id.clone());
@@ -89,20 +114,15 @@ impl<'a> Ingest<'a> {
         expected: Option<&Digest>,
         what: &str,
     ) -> Result<Digest> {
-        let existed = match expected {
-            Some(d) => self.stores.layers.get(&self.next_chain(d)).is_ok(),
-            None => false,
-        };
-        let layer = self
-            .stores
-            .layers
-            .register(blob, self.top.as_ref())
-            .with_context(|| what.to_string())?;
-        // A layer that was stored before (the same content registered twice) is not ours to
-        // remove; registering it again only took a reference the store already had.
-        if !existed && !self.added.contains(&layer.chain_id) {
-            self.added.push(layer.chain_id.clone());
+        if let Some(d) = expected {
+            self.note(&format!("reuse {}", self.next_chain(d)))?;
         }
+        let (layers, top) = (self.stores.layers, self.top.clone());
+        let layer = self.adopt(|note| {
+            layers
+                .register_noting(blob, top.as_ref(), note)
+                .with_context(|| what.to_string())
+        })?;
         if let Some(expected) = expected
             && &layer.diff_id != expected
         {
@@ -111,9 +131,35 @@ impl<'a> Ingest<'a> {
                 layer.diff_id
             );
         }
-        self.diff_ids.push(layer.diff_id.clone());
-        self.top = Some(layer.chain_id);
         Ok(layer.diff_id)
+    }
+
+    /// Takes the layer `register` makes (on top of the layers so far) as the next one: how a
+    /// commit brings in the layer it makes from a container's changes. `register` hands the
+    /// [`Note`] to the layer store (`register_noting`, `commit_rw_noting`...), which calls it
+    /// only for a layer it is about to publish: content already stored is not this ingest's
+    /// to remove.
+    pub fn adopt(&mut self, register: impl FnOnce(Note<'_>) -> Result<Layer>) -> Result<Layer> {
+        let mut new: Option<ChainId> = None;
+        let (lease, path) = (&mut self.lease, self.lease_path.as_path());
+        let layer = register(&mut |chain: &ChainId| {
+            // Before the layer exists: a kill from here on leaves its name for the sweep.
+            lease
+                .note(&format!("add {chain}"))
+                .map_err(|e| graph::Error::io("write", path, e))?;
+            new = Some(chain.clone());
+            Ok(())
+        })?;
+        self.diff_ids.push(layer.diff_id.clone());
+        self.top = Some(layer.chain_id.clone());
+        if new.as_ref() == Some(&layer.chain_id) && !self.added.contains(&layer.chain_id) {
+            self.added.push(layer.chain_id.clone());
+        }
+        Ok(layer)
+    }
+
+    fn note(&mut self, line: &str) -> Result<()> {
+        (self.lease.note(line)).with_context(|| format!("writing {}", self.lease_path.display()))
     }
 
     /// The diff ids of the layers so far, bottom first.

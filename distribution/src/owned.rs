@@ -30,7 +30,7 @@ const OWNER: &str = ".owner";
 #[derive(Debug)]
 pub struct Lease {
     path: PathBuf,
-    _file: File,
+    file: File,
 }
 
 impl Lease {
@@ -40,7 +40,18 @@ impl Lease {
         let _making = shared(&dir)?;
         let path = dir.join(name);
         let file = lock_new(&path)?;
-        Ok(Lease { path, _file: file })
+        Ok(Lease { path, file })
+    }
+
+    /// Appends a line to the lease (`add sha256:...`): what a sweep must undo, or must not
+    /// touch, should this process die.
+    pub fn note(&mut self, line: &str) -> std::io::Result<()> {
+        writeln!(self.file, "{line}")
+    }
+
+    /// The lease's file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 
@@ -60,6 +71,11 @@ pub struct DeadLease {
 }
 
 impl DeadLease {
+    /// The lines its owner noted, oldest first.
+    pub fn notes(&self) -> Vec<String> {
+        notes_of(&self.path)
+    }
+
     /// The lease is done with: removed.
     pub fn release(self) {
         let _ = fs::remove_file(&self.path);
@@ -96,6 +112,28 @@ pub fn dead_leases(data_root: &Path) -> Vec<DeadLease> {
         }
     }
     dead
+}
+
+/// The notes of every lease named `<prefix>...` under `data_root`, live or dead, by name.
+pub fn lease_notes(data_root: &Path, prefix: &str) -> Vec<(String, Vec<String>)> {
+    let Ok(entries) = fs::read_dir(data_root.join(LEASES)) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix))
+        .map(|n| {
+            let notes = notes_of(&data_root.join(LEASES).join(&n));
+            (n, notes)
+        })
+        .collect()
+}
+
+/// A lease file's lines after the first (its owner's pid).
+fn notes_of(path: &Path) -> Vec<String> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines().skip(1).map(str::to_string).collect()
 }
 
 /// A directory under `<root>/tmp`, removed when dropped, and by the next start's sweep if
@@ -245,6 +283,19 @@ mod tests {
             l.release();
         }
         assert!(dead_leases(d.path()).is_empty());
+    }
+
+    #[test]
+    fn a_lease_keeps_its_notes_until_dropped() {
+        let d = tempfile::tempdir().unwrap();
+        let mut lease = Lease::take(d.path(), "ingest-1").unwrap();
+        lease.note("add sha256:aa").unwrap();
+        assert_eq!(
+            lease_notes(d.path(), "ingest-"),
+            vec![("ingest-1".to_string(), vec!["add sha256:aa".to_string()])]
+        );
+        drop(lease);
+        assert!(lease_notes(d.path(), "ingest-").is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::changes;
 use crate::container::log;
 use crate::container::record::Record;
 use crate::engine::Engine;
+use distribution::ingest::Ingest;
 
 /// The container's changes to its image, sorted by path, without the runtime's own.
 pub fn changes(engine: &Engine, record: &Record) -> Result<Vec<graph::Change>> {
@@ -163,12 +164,24 @@ pub fn commit_container(engine: &Engine, record: &Record, args: &CommitRequest) 
     // image, as Docker's init layer keeps it out.
     let all = engine.layers.changes_rw(&record.id)?;
     let kept = hide_runtime_paths(all.clone());
-    let layer = if kept.len() == all.len() {
-        engine.layers.commit_rw(&record.id)
-    } else {
-        engine.layers.commit_rw_changes(&record.id, &kept)
+    // Through an ingest, as every image is made: a commit that fails, or is killed, before
+    // its image exists leaves no layer behind.
+    let mut ingest = Ingest::new(engine.stores())?;
+    for d in &base.config.rootfs.diff_ids {
+        if !ingest.reuse(d)? {
+            bail!("the layer {d} of the container's image is missing");
+        }
     }
-    .context("committing the container's writable layer")?;
+    let layer = ingest.adopt(|note| {
+        if kept.len() == all.len() {
+            engine.layers.commit_rw_noting(&record.id, note)
+        } else {
+            engine
+                .layers
+                .commit_rw_changes_noting(&record.id, &kept, note)
+        }
+        .context("committing the container's writable layer")
+    })?;
     let mut config = base.config.clone();
     let now = log::now();
     config.created = Some(now.clone());
@@ -187,7 +200,7 @@ pub fn commit_container(engine: &Engine, record: &Record, args: &CommitRequest) 
         empty_layer: false,
     });
     let raw = serde_json::to_vec(&config)?;
-    let image = engine.images.create(&raw)?;
+    let image = ingest.commit(&raw)?;
     let mut tagged = None;
     if let Some(r) = &reference {
         let r = if r.tag().is_none() && r.digest().is_none() {

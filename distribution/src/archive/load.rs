@@ -216,7 +216,7 @@ fn load_one(
             diff_ids.len()
         );
     }
-    let mut ingest = Ingest::new(stores);
+    let mut ingest = Ingest::new(stores)?;
     for (layer, diff_id) in found.layers.iter().zip(diff_ids) {
         load_layer(&mut ingest, source, layer, diff_id, progress)?;
     }

@@ -101,7 +101,7 @@ pub fn pull(
         Some(_) => None,
         None => stores.images.lookup(reference)?,
     };
-    let mut ingest = Ingest::new(stores);
+    let mut ingest = Ingest::new(stores)?;
     let mut present = 0;
     while present < diff_ids.len() && ingest.reuse(&diff_ids[present])? {
         present += 1;

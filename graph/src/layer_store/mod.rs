@@ -33,6 +33,9 @@ use crate::id::{ChainId, DiffId, LayerId, chain_id};
 use crate::store_lock::StoreLock;
 use layout::{Layout, TAR_SPLIT, read_layer, read_mount, write_layer_dir, write_mount_dir};
 
+/// Told the chain id of a layer about to be published (see [`LayerStore::register_noting`]).
+pub type Note<'a> = &'a mut dyn FnMut(&ChainId) -> Result<()>;
+
 /// One read-only layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layer {
@@ -96,6 +99,18 @@ impl LayerStore {
     /// Registers a layer from a tar stream (plain, gzip or zstd) on top of `parent`.
     /// If the same chain already exists the new copy is discarded and the existing one returned.
     pub fn register(&self, input: impl Read, parent: Option<&ChainId>) -> Result<Layer> {
+        self.register_noting(input, parent, &mut |_| Ok(()))
+    }
+
+    /// [`LayerStore::register`], telling `note` the chain id of a new layer just before it is
+    /// published (never for content already stored), so a caller can record what it added
+    /// where a sweep after a kill finds it: from the note on, the layer may exist.
+    pub fn register_noting(
+        &self,
+        input: impl Read,
+        parent: Option<&ChainId>,
+        note: Note<'_>,
+    ) -> Result<Layer> {
         let _span = info_span!("register_layer", driver = self.driver.name()).entered();
         let cache_id = LayerId::random();
         let journal_path = self.layout.creating_journal(&cache_id);
@@ -128,6 +143,12 @@ impl LayerStore {
             let _ = fs::remove_file(&recording);
             journal.finish(&journal_path);
             return Ok(existing);
+        }
+        if let Err(e) = note(&chain) {
+            self.discard_driver_layer(&cache_id);
+            let _ = fs::remove_file(&recording);
+            journal.finish(&journal_path);
+            return Err(e);
         }
         let layer = Layer {
             chain_id: chain,
@@ -209,6 +230,11 @@ impl LayerStore {
     /// The layer with this chain id.
     pub fn get(&self, chain: &ChainId) -> Result<Layer> {
         read_layer(&self.layout, chain)
+    }
+
+    /// The chain ids of every stored layer: one directory listing, no layer read.
+    pub fn chain_ids(&self) -> Result<Vec<ChainId>> {
+        self.layout.chain_ids()
     }
 
     /// Every layer, in no particular order.
@@ -417,25 +443,45 @@ impl LayerStore {
 
     /// Makes a new read-only layer from the changes of writable layer `name` (`commit`).
     pub fn commit_rw(&self, name: &str) -> Result<Layer> {
+        self.commit_rw_noting(name, &mut |_| Ok(()))
+    }
+
+    /// [`LayerStore::commit_rw`], with a [`Note`] as [`LayerStore::register_noting`] takes.
+    pub fn commit_rw_noting(&self, name: &str, note: Note<'_>) -> Result<Layer> {
         let rw = self.rw_layer(name)?;
         let parent = self.parent_cache(&rw)?;
         let driver = Arc::clone(&self.driver);
         let mount_id = rw.mount_id.clone();
-        self.register_produced(rw.parent.as_ref(), move |out| {
-            driver.diff(&mount_id, parent.as_ref(), out)
-        })
+        self.register_produced(
+            rw.parent.as_ref(),
+            move |out| driver.diff(&mount_id, parent.as_ref(), out),
+            note,
+        )
     }
 
     /// Makes a new read-only layer from writable layer `name` holding only `changes` (a
     /// subset of [`LayerStore::changes_rw`], say without what the runtime itself put there).
     pub fn commit_rw_changes(&self, name: &str, changes: &[Change]) -> Result<Layer> {
+        self.commit_rw_changes_noting(name, changes, &mut |_| Ok(()))
+    }
+
+    /// [`LayerStore::commit_rw_changes`], with a [`Note`] as [`LayerStore::register_noting`]
+    /// takes.
+    pub fn commit_rw_changes_noting(
+        &self,
+        name: &str,
+        changes: &[Change],
+        note: Note<'_>,
+    ) -> Result<Layer> {
         let rw = self.rw_layer(name)?;
         let root = self.driver.get(&rw.mount_id)?;
         let mut changes = changes.to_vec();
         changes.sort_by(|a, b| a.path.cmp(&b.path));
-        let committed = self.register_produced(rw.parent.as_ref(), move |out| {
-            crate::archive::export_changes(&root, &changes, out)
-        });
+        let committed = self.register_produced(
+            rw.parent.as_ref(),
+            move |out| crate::archive::export_changes(&root, &changes, out),
+            note,
+        );
         let released = self.driver.put(&rw.mount_id);
         let layer = committed?;
         released?;
@@ -448,13 +494,14 @@ impl LayerStore {
         &self,
         parent: Option<&ChainId>,
         produce: impl FnOnce(&mut dyn Write) -> Result<()> + Send + 'static,
+        note: Note<'_>,
     ) -> Result<Layer> {
         let (reader, mut writer) = std::io::pipe().ctx("create pipe", "<commit>")?;
         let producer = std::thread::spawn(move || -> Result<()> {
             produce(&mut writer)?;
             writer.flush().ctx("flush diff", "<commit>")
         });
-        let registered = self.register(reader, parent);
+        let registered = self.register_noting(reader, parent, note);
         let produced = producer
             .join()
             .map_err(|_| Error::InvalidInput("the diff thread panicked".into()))?;
