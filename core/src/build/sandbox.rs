@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use anyhow::{Context, Result, bail};
-use graph::{ChainId, CreateOpts, Layer};
+use graph::{ChainId, CreateOpts, DiffId, Layer};
 use nix::sys::signal::{SigSet, Signal};
 use runtime::{BindMount, Container, ContainerSpec, Network, ProcessSpec, Stdio, StdioSet};
 
 use crate::container::create::random_id;
 use crate::engine::Engine;
+use distribution::ingest::Ingest;
 use distribution::owned::{Lease, Scratch};
 
 /// A writable layer for one step.
@@ -74,13 +75,24 @@ impl<'e> Sandbox<'e> {
         Ok(())
     }
 
-    /// Commits the changes as a new layer; the writable layer is removed.
-    pub fn commit(mut self) -> Result<Layer> {
+    /// Commits the changes as a new layer on the image whose layers are `base` (the step's
+    /// stage), through an ingest that [`super::builder`] ends by creating the step's image;
+    /// the writable layer is removed.
+    pub fn commit(mut self, base: &[DiffId]) -> Result<(Ingest<'e>, Layer)> {
         self.unmount()?;
-        self.engine
-            .layers
-            .commit_rw(&self.id)
-            .context("committing the build step's changes")
+        let engine = self.engine;
+        let mut ingest = Ingest::new(engine.stores())?;
+        for d in base {
+            if !ingest.reuse(d)? {
+                bail!("the layer {d} of the build step's base is missing");
+            }
+        }
+        let layer = ingest.adopt(|note| {
+            (engine.layers)
+                .commit_rw_noting(&self.id, note)
+                .context("committing the build step's changes")
+        })?;
+        Ok((ingest, layer))
     }
 }
 

@@ -178,9 +178,9 @@ impl Builder<'_> {
             )?;
         }
         drop(source_sandbox);
-        let layer = sandbox.commit()?;
+        let step = sandbox.commit(&self.stage().config.rootfs.diff_ids)?;
         let config = self.stage().config.clone();
-        self.finish(config, created_by, Some(layer.diff_id), &key)
+        self.finish(config, created_by, Some(step), &key)
     }
 
     /// The top layer and config of a stage (by name or index) or an image, for `--from`.

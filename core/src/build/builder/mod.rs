@@ -18,6 +18,7 @@ use super::instructions::{self, shell_of};
 use super::parser::{self, Instruction};
 use super::sandbox::{self, Interrupt, Sandbox};
 use crate::engine::Engine;
+use distribution::ingest::Ingest;
 
 /// Build arguments usable without an ARG instruction, as Docker predefines them.
 const PREDEFINED_ARGS: &[&str] = &[
@@ -414,18 +415,20 @@ impl<'a> Builder<'a> {
     }
 
     /// Records the new image of a step and makes it the stage's current one.
+    /// Makes the step's image: `config` with the history entry, and the layer of `step` (its
+    /// ingest then creates the image) unless the step made none.
     fn finish(
         &mut self,
         mut config: ImageConfig,
         created_by: String,
-        layer: Option<graph::DiffId>,
+        step: Option<(Ingest<'_>, graph::Layer)>,
         key: &Key,
     ) -> Result<()> {
         let now = now_rfc3339();
         config.created = Some(now.clone());
-        let empty_layer = layer.is_none();
-        if let Some(d) = layer {
-            config.rootfs.diff_ids.push(d);
+        let empty_layer = step.is_none();
+        if let Some((_, layer)) = &step {
+            config.rootfs.diff_ids.push(layer.diff_id.clone());
         }
         config.history.push(History {
             created: Some(now),
@@ -435,7 +438,10 @@ impl<'a> Builder<'a> {
             empty_layer,
         });
         let raw = serde_json::to_vec(&config)?;
-        let image = self.engine.images.create(&raw)?;
+        let image = match step {
+            Some((ingest, _)) => ingest.commit(&raw)?,
+            None => self.engine.images.create(&raw)?,
+        };
         if let Some(parent) = self.parent() {
             self.engine.images.set_parent(&image.id, &parent)?;
         }
@@ -492,8 +498,8 @@ impl<'a> Builder<'a> {
         }
         // Owned by root, as Docker's classic builder makes it (whatever the USER).
         copy::make_dirs(&rootfs, &dir, Owner::default())?;
-        let layer = sandbox.commit()?;
-        self.finish(config, created_by, Some(layer.diff_id), &key)
+        let step = sandbox.commit(&config.rootfs.diff_ids)?;
+        self.finish(config, created_by, Some(step), &key)
     }
 }
 

@@ -77,10 +77,10 @@ impl Builder<'_> {
             bail!("The command '{joined}' returned a non-zero code: {code}");
         }
         let short = sandbox.short_id().to_string();
-        let layer = sandbox.commit()?;
+        let step = sandbox.commit(&self.stage().config.rootfs.diff_ids)?;
         self.say(&format!("Removing intermediate container {short}"));
         let config = self.stage().config.clone();
-        self.finish(config, created_by, Some(layer.diff_id), &key)
+        self.finish(config, created_by, Some(step), &key)
     }
 }
 
