@@ -83,11 +83,20 @@ pub fn freeze(root: &Path, id: &str) -> Result<()> {
 }
 
 /// Thaws container `id`. A cgroup already gone (the container ended, as a fatal signal
-/// may end even frozen processes) is thawed.
+/// may end even frozen processes) is thawed, including one removed while this runs: a
+/// cgroup file read after its cgroup's removal fails with ENODEV, not ENOENT.
 pub fn thaw(root: &Path, id: &str) -> Result<()> {
     match thaw_inner(root, id) {
-        Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == crate::ErrorKind::NotFound || cgroup_gone(root, id) => Ok(()),
         other => other,
+    }
+}
+
+/// Whether the cgroup container `id` is frozen in no longer exists.
+fn cgroup_gone(root: &Path, id: &str) -> bool {
+    match locate(root, id) {
+        Ok(Freezer::V1 { dir, .. } | Freezer::V2 { dir }) => !dir.exists(),
+        Err(_) => false,
     }
 }
 
@@ -107,13 +116,19 @@ fn thaw_inner(root: &Path, id: &str) -> Result<()> {
     }
 }
 
-/// Whether container `id` is frozen now.
+/// Whether container `id` is frozen now (a cgroup that is gone, or goes while this reads
+/// it, is not).
 pub fn is_frozen(root: &Path, id: &str) -> Result<bool> {
-    match locate(root, id)? {
-        Freezer::V1 { dir, .. } => {
-            Ok(dir.exists() && read(&dir.join("freezer.state"))? == "FROZEN")
-        }
+    let frozen = match locate(root, id)? {
+        Freezer::V1 { dir, .. } => dir
+            .exists()
+            .then(|| read(&dir.join("freezer.state")).map(|s| s == "FROZEN"))
+            .unwrap_or(Ok(false)),
         Freezer::V2 { dir } => frozen_v2(&dir),
+    };
+    match frozen {
+        Err(_) if cgroup_gone(root, id) => Ok(false),
+        other => other,
     }
 }
 
