@@ -120,10 +120,10 @@ fn thaw_inner(root: &Path, id: &str) -> Result<()> {
 /// it, is not).
 pub fn is_frozen(root: &Path, id: &str) -> Result<bool> {
     let frozen = match locate(root, id)? {
-        Freezer::V1 { dir, .. } => dir
-            .exists()
-            .then(|| read(&dir.join("freezer.state")).map(|s| s == "FROZEN"))
-            .unwrap_or(Ok(false)),
+        Freezer::V1 { dir, .. } if dir.exists() => {
+            read(&dir.join("freezer.state")).map(|s| s == "FROZEN")
+        }
+        Freezer::V1 { .. } => Ok(false),
         Freezer::V2 { dir } => frozen_v2(&dir),
     };
     match frozen {
