@@ -706,12 +706,21 @@ fn root_stop_signal_and_timeout_are_the_containers() {
         "busybox",
         "sh",
         "-c",
-        "trap 'exit 3' USR1; sleep 600 & wait",
+        "trap 'exit 3' USR1; touch /trapped; sleep 600 & wait",
     ]);
     let v = e.wait_for("graceful", 10, |v| v["State"]["Running"] == true);
     assert_eq!(v["Config"]["StopSignal"], "SIGUSR1");
     assert_eq!(v["Config"]["StopTimeout"], 30);
-    std::thread::sleep(Duration::from_millis(300));
+    // The trap is set before the signal comes, however slow the machine.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !e
+        .engine(&["exec", "graceful", "test", "-f", "/trapped"])
+        .status
+        .success()
+    {
+        assert!(Instant::now() < deadline, "the trap was never set");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     e.ok(&["stop", "graceful"]);
     // The trap ran: the stop signal was USR1, not TERM (which would end it with 143).
     assert_eq!(e.inspect("graceful")["State"]["ExitCode"], 3);
