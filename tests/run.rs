@@ -51,7 +51,7 @@ fn detached_lifecycle(e: &Engine) {
         ps.contains(&id[..12]) && ps.contains("sleeper") && ps.contains("Up "),
         "{ps}"
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     while !e.ok(&["logs", "sleeper"]).contains("up") {
         assert!(Instant::now() < deadline, "no log output");
         std::thread::sleep(Duration::from_millis(50));
@@ -635,7 +635,7 @@ fn root_a_killed_monitor_leaves_no_orphan_and_reads_as_exited() {
     .unwrap();
     let v = e.wait_for("orphan", 10, |v| v["State"]["Status"] == "exited");
     assert_eq!(v["State"]["ExitCode"], 137, "{v:#}");
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     while std::path::Path::new(&format!("/proc/{pid}")).exists() {
         assert!(
             Instant::now() < deadline,
