@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Images in and out of the engine's stores.
 //!
 //! - [`registry`]: a registry v2 client (token auth, manifests and indexes, blobs), `pull`

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! What every test tier of the workspace shares.
 //!
 //! - [`tier`]: the test tiers by name (plain, `root_`, devicemapper in the VM), how a test

@@ -25,7 +25,9 @@ const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 /// A user name and password (or token) for one registry.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// The user name (`<token>` for an identity token, as Docker's config has it).
     pub username: String,
+    /// The password, or the token.
     pub password: String,
 }
 
@@ -206,7 +208,10 @@ pub enum Challenge {
     /// `Basic realm="..."`: send the user and password with every request.
     Basic,
     /// `Bearer realm="...",service="...",scope="..."`: get a token from `realm`.
-    Bearer { params: BTreeMap<String, String> },
+    Bearer {
+        /// The challenge's parameters: `realm`, `service`, `scope`.
+        params: BTreeMap<String, String>,
+    },
 }
 
 /// Parses a `WWW-Authenticate` header value; None for schemes this client does not speak.

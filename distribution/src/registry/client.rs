@@ -44,8 +44,11 @@ pub struct RegistryOptions {
 /// A request body that can be sent again (a retry after a 401 re-reads it).
 #[derive(Debug, Clone, Copy)]
 pub enum RequestBody<'a> {
+    /// No body.
     Empty,
+    /// Bytes in memory (a manifest, a config).
     Bytes(&'a [u8]),
+    /// A file sent from its start each time (a layer blob).
     File(&'a Path),
 }
 

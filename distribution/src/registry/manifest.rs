@@ -27,7 +27,9 @@ pub fn accept_header() -> String {
 /// What a manifest request returned.
 #[derive(Debug)]
 pub enum Manifest {
+    /// One image's manifest (Docker schema 2 or OCI).
     Image(ImageManifest),
+    /// A manifest list or OCI index: one manifest per platform.
     Index(Index),
 }
 

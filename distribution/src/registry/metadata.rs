@@ -20,11 +20,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BlobRef {
+    /// The digest of the blob as stored (compressed).
     pub digest: Digest,
     /// The digest of the blob uncompressed: the layer's diff id as the registry's image
     /// config has it (a layer exported for a push may differ from the tar it was made from).
     pub diff_id: Digest,
+    /// The blob's size in bytes.
     pub size: u64,
+    /// The blob's media type (gzip, zstd or plain tar layer).
     pub media_type: String,
 }
 

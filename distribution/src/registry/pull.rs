@@ -27,6 +27,7 @@ const PARALLEL_DOWNLOADS: usize = 3;
 /// What `pull` was asked for.
 #[derive(Debug)]
 pub struct PullRequest {
+    /// The image asked for: repository and tag or digest.
     pub reference: Reference,
     /// The platform asked for with `--platform` (None: this host's, and no check of a single
     /// manifest's platform).

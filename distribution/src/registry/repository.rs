@@ -16,6 +16,7 @@ use super::manifest::{Manifest, accept_header};
 /// One repository (`library/busybox`) on a registry.
 #[derive(Debug)]
 pub struct Repository {
+    /// The registry's client, with its authorisation state.
     pub client: Client,
     /// The path within the registry.
     pub path: String,
@@ -26,7 +27,9 @@ pub struct Repository {
 /// A fetched manifest and the digest of its exact bytes.
 #[derive(Debug)]
 pub struct FetchedManifest {
+    /// The manifest, parsed.
     pub manifest: Manifest,
+    /// The digest of the bytes the registry sent.
     pub digest: Digest,
 }
 
