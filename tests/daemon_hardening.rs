@@ -535,3 +535,44 @@ fn root_daemon_json_hosts_and_tls_keys_and_the_loopback_rule() {
         .unwrap();
     assert_eq!(stdout(&out).trim(), "1.41", "{}", stderr(&out));
 }
+
+#[test]
+fn root_create_refuses_an_image_of_another_platform() {
+    let test = "root_create_refuses_an_image_of_another_platform";
+    let Some(e) = Engine::new(test, "overlay2") else {
+        return;
+    };
+    let Some(docker) = docker_cli(test) else {
+        return;
+    };
+    let d = Daemon::start(&e, docker);
+    let body = br#"{"Image": "busybox", "Cmd": ["true"]}"#;
+    let create = |query: &str| {
+        raw_request(
+            &d,
+            &format!(
+                "POST /v1.41/containers/create{query} HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            ),
+            body,
+        )
+    };
+    let answer = create("?platform=linux/arm64");
+    assert!(answer.starts_with("HTTP/1.0 404"), "{answer}");
+    assert!(
+        answer.contains("does not match the specified platform: wanted linux/arm64"),
+        "{answer}"
+    );
+    let host = format!("linux/{}", graph::image::host_architecture());
+    assert!(
+        create(&format!("?platform={host}")).starts_with("HTTP/1.0 201"),
+        "the host's own platform is accepted"
+    );
+    // A limit without a swap limit records twice the limit as swap, as Docker's inspect.
+    let id = d.ok(&["create", "-m", "64m", "busybox", "true"]);
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.HostConfig.MemorySwap}}", id.trim()])
+            .trim(),
+        "134217728"
+    );
+}

@@ -66,7 +66,7 @@ fn root_a_default_container_cannot_reach_host_block_devices() {
     let marker = format!("engine-marker-{}", std::process::id());
     let lo = LoopDevice::new(&marker);
     let script = format!(
-        "mknod /tmp/lp b 7 {minor}; head -c 64 /tmp/lp; mknod /tmp/lp2 b 7 {minor} && echo mknod-ok",
+        "mknod /tmp/lp b 7 {minor} && echo mknod-ok; head -c 64 /tmp/lp; echo x > /tmp/lp",
         minor = lo.minor()
     );
     let out = e.engine(&["run", "--rm", "busybox", "sh", "-c", &script]);
@@ -75,8 +75,9 @@ fn root_a_default_container_cannot_reach_host_block_devices() {
         !all.contains(&marker),
         "the container read the host's disk: {all}"
     );
-    assert!(!all.contains("mknod-ok"), "{all}");
-    assert!(all.contains("Operation not permitted"), "{all}");
+    // Making the node is allowed (Docker's default); opening it, to read or write, is not.
+    assert!(all.contains("mknod-ok"), "{all}");
+    assert_eq!(all.matches("Operation not permitted").count(), 2, "{all}");
 
     // --device hands that one device in, with the permissions asked.
     let dev = format!("{}:/dev/xvdb:r", lo.dev);
@@ -93,8 +94,7 @@ fn root_a_default_container_cannot_reach_host_block_devices() {
     let all = text(&out);
     assert!(all.contains(&marker), "{all}");
     assert!(all.contains("write-denied"), "{all}");
-    // --device-cgroup-rule opens the type/number (mknod included when asked: Docker's
-    // default allows mknod of every device, this engine only of those in the allowlist).
+    // --device-cgroup-rule opens the type/number to the access asked.
     let rule = format!("b 7:{} rm", lo.minor());
     let out = e.engine(&[
         "run",
@@ -455,6 +455,23 @@ fn root_docker_cli_security_flags_are_applied_or_refused() {
         out.contains("NoNewPrivs:\t1") && !out.contains("root-rw"),
         "{out}"
     );
+    // systempaths=unconfined reaches the engine as empty MaskedPaths and ReadonlyPaths.
+    let proc_mounts = |args: &[&str]| -> usize {
+        let mut a = vec!["run", "--rm"];
+        a.extend(args);
+        a.extend([
+            "busybox",
+            "sh",
+            "-c",
+            "grep -c ' /proc/' /proc/mounts; true",
+        ]);
+        d.ok(&a).trim().parse().unwrap()
+    };
+    assert!(proc_mounts(&[]) > 0);
+    assert_eq!(
+        proc_mounts(&["--security-opt", "systempaths=unconfined"]),
+        0
+    );
     let out = status(&["--security-opt", "seccomp=unconfined"]);
     assert!(out.contains("Seccomp:\t0"), "{out}");
     let out = status(&["--privileged"]);
@@ -502,4 +519,88 @@ fn root_docker_cli_security_flags_are_applied_or_refused() {
     let out = d.docker(&["run", "--rm", "--cap-add", "NOPE", "busybox", "true"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("unknown capability"), "{}", text(&out));
+}
+
+#[test]
+fn root_sysctls_never_reach_the_hosts_namespaces() {
+    let Some(e) = Engine::new("root_sysctls_never_reach_the_hosts_namespaces", "overlay2") else {
+        return;
+    };
+    let host = |key: &str| std::fs::read_to_string(format!("/proc/sys/{key}")).unwrap();
+    let (shmmax, domainname) = (host("kernel/shmmax"), host("kernel/domainname"));
+    // In the container's own namespaces the sysctls apply there, and only there.
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--sysctl",
+        "kernel.shmmax=100000",
+        "--sysctl",
+        "kernel.domainname=inside",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/sys/kernel/shmmax /proc/sys/kernel/domainname",
+    ]);
+    assert_eq!(out, "100000\ninside\n");
+    // In the host's, they are refused before anything runs.
+    for (share, sysctl, ns) in [
+        ("--ipc=host", "kernel.shmmax=100000", "ipc"),
+        ("--ipc=host", "fs.mqueue.msg_max=11", "ipc"),
+        ("--uts=host", "kernel.domainname=pwned", "uts"),
+    ] {
+        let out = e.engine(&["run", "--rm", share, "--sysctl", sysctl, "busybox", "true"]);
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{share} {sysctl}: {}",
+            text(&out)
+        );
+        assert!(
+            text(&out).contains(&format!("is not allowed in the host's {ns} namespace")),
+            "{}",
+            text(&out)
+        );
+    }
+    assert_eq!(host("kernel/shmmax"), shmmax);
+    assert_eq!(host("kernel/domainname"), domainname);
+}
+
+#[test]
+fn root_init_shows_the_container_nothing_of_the_engine() {
+    let Some(e) = Engine::new(
+        "root_init_shows_the_container_nothing_of_the_engine",
+        "overlay2",
+    ) else {
+        return;
+    };
+    let out = e
+        .command(&[
+            "run",
+            "--rm",
+            "--init",
+            "-e",
+            "MINE=1",
+            "busybox",
+            "sh",
+            "-c",
+            "tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/environ 2>&1; echo; \
+             head -c 16 /proc/1/mem 2>&1; echo; ls -l /proc/1/exe 2>&1; echo $$ $MINE",
+        ])
+        .env("ENGINE_TEST_SECRET", "s3cr3t")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(
+        !all.contains("s3cr3t"),
+        "the engine's environment shows: {all}"
+    );
+    assert!(
+        !all.contains(&e.path().display().to_string()),
+        "the engine's command line shows: {all}"
+    );
+    assert!(all.starts_with("init"), "{all}");
+    // The command itself is PID 2 with its own environment.
+    assert!(all.trim_end().ends_with("2 1"), "{all}");
 }

@@ -283,6 +283,8 @@ impl CreateBody {
         Ok(Request {
             name,
             image,
+            // The `platform` query parameter, set by the handler.
+            platform: None,
             cmd: self.cmd.map(StrSlice::into_vec).unwrap_or_default(),
             // `--entrypoint ""` arrives as `[""]`: no entrypoint.
             entrypoint: self.entrypoint.map(|e| {
@@ -392,7 +394,8 @@ pub async fn create(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid create body: {e}")))?
     };
-    let request = body.into_request(params.non_empty("name").map(str::to_string))?;
+    let mut request = body.into_request(params.non_empty("name").map(str::to_string))?;
+    request.platform = params.non_empty("platform").map(str::to_string);
     let created = blocking(&state, move |engine| {
         let store = store(engine)?;
         create::create(engine, &store, &request)

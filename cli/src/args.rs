@@ -1058,6 +1058,9 @@ impl SecurityArgs {
             init: self.init.then_some(true),
             shm_size,
             sysctls: (!sysctls.is_empty()).then_some(sysctls),
+            // The CLI says `--security-opt systempaths=unconfined`; the lists are the API's.
+            masked_paths: None,
+            readonly_paths: None,
         })
     }
 }

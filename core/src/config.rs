@@ -17,12 +17,18 @@ pub const DEFAULT_DATA_ROOT: &str = "/var/lib/engine";
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DaemonJson {
+    /// The storage driver (`storage-driver`); detected when absent.
     pub storage_driver: Option<String>,
+    /// Driver options (`storage-opts`), e.g. `overlay2.size=10G`.
     #[serde(default)]
     pub storage_opts: Vec<String>,
+    /// The data root (`data-root`).
     pub data_root: Option<PathBuf>,
+    /// The log level (`log-level`: debug, info, warn, error).
     pub log_level: Option<String>,
+    /// `debug: true` means log level debug.
     pub debug: Option<bool>,
+    /// Registries reached over plain HTTP and unchecked TLS (`insecure-registries`).
     #[serde(default)]
     pub insecure_registries: Vec<String>,
     /// The API daemon's listeners (`engine daemon` only), as dockerd's `hosts`.
@@ -50,11 +56,17 @@ pub struct DaemonJson {
 /// when the daemon starts.
 #[derive(Debug, Clone, Default)]
 pub struct ApiFileSettings {
+    /// The API daemon's listeners (`unix://`, `tcp://`).
     pub hosts: Option<Vec<String>>,
+    /// TLS on tcp:// listeners.
     pub tls: Option<bool>,
+    /// TLS, and client certificates required.
     pub tlsverify: Option<bool>,
+    /// The CA that signs client certificates.
     pub tlscacert: Option<PathBuf>,
+    /// The server's certificate.
     pub tlscert: Option<PathBuf>,
+    /// The server's key.
     pub tlskey: Option<PathBuf>,
 }
 
@@ -62,15 +74,20 @@ pub struct ApiFileSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddressPool {
+    /// The block the pool's subnets are cut from (`10.10.0.0/16`).
     pub base: String,
+    /// The prefix length of each subnet taken from it.
     pub size: u8,
 }
 
 /// The settings in effect: flags over daemon.json over defaults.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Where images, layers, containers, volumes and networks live.
     pub data_root: PathBuf,
+    /// The storage driver asked for; `None`: detected, as Docker does.
     pub storage_driver: Option<String>,
+    /// Driver options (`--storage-opt`, daemon.json `storage-opts`).
     pub storage_opts: Vec<String>,
     /// Log level: the flag, else daemon.json `log-level` (`debug: true` means "debug").
     pub log_level: Option<String>,

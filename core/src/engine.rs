@@ -12,9 +12,13 @@ use crate::drivers;
 /// The open engine: settings, driver and layer store.
 #[derive(Debug)]
 pub struct Engine {
+    /// Flags over daemon.json over defaults.
     pub settings: Settings,
+    /// The storage driver in use.
     pub driver: Arc<dyn Driver>,
+    /// The layers, on that driver.
     pub layers: LayerStore,
+    /// The images, and the names that point at them.
     pub images: ImageStore,
 }
 

@@ -10,23 +10,37 @@ use crate::engine::Engine;
 /// What `info` reports, gathered once for the CLI's text and the API's JSON.
 #[derive(Debug)]
 pub struct SystemInfo {
+    /// Containers of every state.
     pub containers: usize,
+    /// Containers running (paused ones not included).
     pub running: usize,
     /// Running but frozen (counted apart from `running`, as Docker does).
     pub paused: usize,
+    /// Images in the store.
     pub images: usize,
+    /// The storage driver's name.
     pub driver: String,
+    /// The driver's own report (backing filesystem, pool usage, ...).
     pub driver_status: Vec<(String, String)>,
+    /// Layers in the layer store.
     pub layers: usize,
+    /// `1` or `2`.
     pub cgroup_version: &'static str,
+    /// The kernel release (`uname -r`).
     pub kernel: String,
+    /// The host's operating system, from /etc/os-release.
     pub os: String,
+    /// This build's architecture (`x86_64`).
     pub arch: &'static str,
+    /// CPUs this process may run on.
     pub cpus: usize,
+    /// Physical memory.
     pub memory_bytes: u64,
+    /// The data root.
     pub root_dir: String,
 }
 
+/// Counts and describes what the engine and its host have now.
 pub fn gather(engine: &Engine) -> Result<SystemInfo> {
     let store = ContainerStore::open(&engine.settings.data_root)?;
     let containers = store.list()?;

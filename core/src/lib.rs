@@ -29,11 +29,11 @@ pub mod error;
 pub mod events;
 pub mod image;
 pub mod info;
-pub mod inspect_fields;
+pub(crate) mod inspect_fields;
 pub mod network;
 pub mod registry;
 pub mod reserve;
-pub mod sweep;
+pub(crate) mod sweep;
 pub mod transfer;
 pub mod volume;
 

@@ -11,6 +11,7 @@ use distribution::registry::client::{Client, RegistryOptions, RequestBody, statu
 use distribution::registry::open_repository;
 use distribution::registry::pull::PullRequest;
 
+/// The registry client's options from the engine's settings (insecure registries).
 pub fn options(settings: &Settings) -> RegistryOptions {
     RegistryOptions {
         insecure: settings.insecure_registries.clone(),

@@ -41,9 +41,18 @@ pub struct DeviceRule {
     pub access: u8,
 }
 
-/// Docker's default allowlist: null, zero, full, random, urandom, tty, console, ptmx and the
-/// ptys (136:*), read, write and mknod of those only.
+/// Docker's default allowlist (runc's, under Docker's spec): making a node of any character
+/// or block device (`c *:* m`, `b *:* m`: a node is harmless until opened, and package
+/// scripts and builds make them), and read and write of null, zero, full, random, urandom,
+/// tty, console, ptmx and the ptys (136:*) only.
 pub fn default_rules() -> Vec<DeviceRule> {
+    let mknod_any = |kind| DeviceRule {
+        allow: true,
+        kind,
+        major: None,
+        minor: None,
+        access: MKNOD,
+    };
     let c = |major, minor| DeviceRule {
         allow: true,
         kind: DeviceKind::Char,
@@ -52,6 +61,8 @@ pub fn default_rules() -> Vec<DeviceRule> {
         access: READ | WRITE | MKNOD,
     };
     vec![
+        mknod_any(DeviceKind::Char),
+        mknod_any(DeviceKind::Block),
         c(1, Some(3)),
         c(1, Some(5)),
         c(1, Some(7)),
@@ -403,6 +414,10 @@ mod tests {
         assert_eq!(ok(c, u32::from(READ | WRITE), 1, 3), 1);
         assert_eq!(ok(c, u32::from(MKNOD), 136, 9), 1);
         assert_eq!(ok(b, u32::from(READ), 7, 4), 1);
+        // mknod of any node; reading or writing one not listed is another matter.
+        assert_eq!(ok(b, u32::from(MKNOD), 8, 0), 1);
+        assert_eq!(ok(c, u32::from(MKNOD), 10, 229), 1);
+        assert_eq!(ok(b, u32::from(READ | MKNOD), 8, 0), 0);
         // Writing the loop device, any other block device, a char device not listed.
         assert_eq!(ok(b, u32::from(WRITE), 7, 4), 0);
         assert_eq!(ok(b, u32::from(READ), 8, 0), 0);

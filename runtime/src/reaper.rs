@@ -24,11 +24,57 @@ pub(crate) fn fork_command() -> Result<()> {
             // here, so the engine learns of the command's execve (or failure) from the child.
             // SAFETY: close_range closes descriptors only; this process uses none above 2.
             unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+            hide_the_engine();
             let code = supervise(child);
             // SAFETY: _exit ends PID 1 without running anything inherited from the engine.
             unsafe { libc::_exit(code) }
         }
     }
+}
+
+/// This process is a fork of the engine (or its daemon) that never `execve`s, so its
+/// memory, command line and environment are the engine's: its flags, the data root, the
+/// environment it was started with. The container must see none of it, as it sees nothing
+/// of Docker's `docker-init` but its own. Made non-dumpable, `/proc/1/environ`, `/proc/1/mem`
+/// and ptrace need CAP_SYS_PTRACE; and the command line and environment themselves are
+/// overwritten, so `ps` shows `init` and even a container given CAP_SYS_PTRACE reads no
+/// host variable there.
+fn hide_the_engine() {
+    // SAFETY: PR_SET_DUMPABLE takes integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let Some([arg_start, arg_end, env_start, env_end]) = argv_and_environ() else {
+        return;
+    };
+    // SAFETY: [arg_start, arg_end) and [env_start, env_end) are this process's argument and
+    // environment strings, as the kernel reports them: mapped, writable stack memory. Nothing
+    // in this process reads them again (supervise uses neither).
+    unsafe {
+        if env_end > env_start {
+            std::ptr::write_bytes(env_start as *mut u8, 0, env_end - env_start);
+        }
+        if arg_end > arg_start {
+            std::ptr::write_bytes(arg_start as *mut u8, 0, arg_end - arg_start);
+            let name = b"init";
+            if arg_end - arg_start > name.len() {
+                std::ptr::copy_nonoverlapping(name.as_ptr(), arg_start as *mut u8, name.len());
+            }
+        }
+    }
+}
+
+/// `arg_start`, `arg_end`, `env_start`, `env_end` of this process (fields 48 to 51 of
+/// `/proc/self/stat`, counted after the command name, which may hold spaces).
+fn argv_and_environ() -> Option<[usize; 4]> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // Fields from 3 (state) on; 48 is the 46th of them.
+    let fields: Vec<usize> = after_name
+        .split_whitespace()
+        .skip(45)
+        .take(4)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    fields.try_into().ok()
 }
 
 fn supervise(child: Pid) -> i32 {

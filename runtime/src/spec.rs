@@ -203,6 +203,39 @@ pub enum Namespace {
     Join(PathBuf),
 }
 
+impl Namespace {
+    /// Whether this is the caller's own `kind` namespace (`ipc`, `uts`): the host's, or
+    /// another container's that is itself the host's (`--ipc container:X` of an X run with
+    /// `--ipc host`). A sysctl written there would change the host's.
+    pub fn is_callers(&self, kind: &str) -> bool {
+        match self {
+            Namespace::Private => false,
+            Namespace::Host => true,
+            Namespace::Join(path) => same_namespace(path, &format!("/proc/self/ns/{kind}")),
+        }
+    }
+}
+
+impl Network {
+    /// Whether this is the caller's network namespace (see [`Namespace::is_callers`]).
+    pub fn is_callers(&self) -> bool {
+        match self {
+            Network::Host => true,
+            Network::Join(path) => same_namespace(path, "/proc/self/ns/net"),
+            Network::None | Network::Isolated => false,
+        }
+    }
+}
+
+/// Whether two namespace files name the same namespace (same nsfs inode and device).
+fn same_namespace(a: &std::path::Path, b: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
 /// The IPC, PID and UTS namespaces: new unless shared (`--ipc`, `--pid`, `--uts`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Namespaces {
@@ -389,9 +422,19 @@ impl ContainerSpec {
                         "sysctl {key:?} is not allowed: only namespaced sysctls (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*, kernel.domainname) can be set"
                     )));
                 }
-                Some("net") if self.network == Network::Host => {
+                Some("net") if self.network.is_callers() => {
                     return Err(Error::InvalidInput(format!(
                         "sysctl {key:?} is not allowed in the host network namespace"
+                    )));
+                }
+                Some("ipc") if self.namespaces.ipc.is_callers("ipc") => {
+                    return Err(Error::InvalidInput(format!(
+                        "sysctl {key:?} is not allowed in the host's ipc namespace"
+                    )));
+                }
+                Some("uts") if self.namespaces.uts.is_callers("uts") => {
+                    return Err(Error::InvalidInput(format!(
+                        "sysctl {key:?} is not allowed in the host's uts namespace"
                     )));
                 }
                 Some(_) => {}
@@ -463,6 +506,28 @@ mod tests {
         assert!(s.readonly_paths.iter().any(|p| p == "/proc/sys"));
         assert_eq!(s.network, Network::Isolated);
         assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn sysctls_of_the_callers_namespaces_are_refused() {
+        let with = |key: &str, f: &dyn Fn(&mut ContainerSpec)| {
+            let mut s = spec();
+            s.sysctls.push((key.into(), "1".into()));
+            f(&mut s);
+            s.validate()
+        };
+        assert!(with("kernel.shmmax", &|_| {}).is_ok());
+        let err = with("kernel.shmmax", &|s| s.namespaces.ipc = Namespace::Host).unwrap_err();
+        assert!(err.to_string().contains("host's ipc namespace"), "{err}");
+        // Joining a namespace that is the caller's own is the same as sharing the host's.
+        let own = Namespace::Join("/proc/self/ns/ipc".into());
+        assert!(with("kernel.sem", &|s| s.namespaces.ipc = own.clone()).is_err());
+        let err = with("kernel.domainname", &|s| s.namespaces.uts = Namespace::Host).unwrap_err();
+        assert!(err.to_string().contains("host's uts namespace"), "{err}");
+        assert!(with("kernel.domainname", &|s| s.namespaces.ipc = Namespace::Host).is_ok());
+        let net = Network::Join("/proc/self/ns/net".into());
+        assert!(with("net.ipv4.ip_forward", &|s| s.network = net.clone()).is_err());
+        assert!(with("net.ipv4.ip_forward", &|s| s.network = Network::Host).is_err());
     }
 
     #[test]

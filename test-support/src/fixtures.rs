@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 /// (monitors and containers, by pid), unmounts everything under the root, then deletes it.
 #[derive(Debug)]
 pub struct Engine {
+    /// The data root, deleted on drop.
     pub root: tempfile::TempDir,
+    /// The storage driver every command is given.
     pub driver: &'static str,
     /// This engine's own addresses and bridge name, so tests never collide with each other
     /// or with a real docker0.
@@ -27,6 +29,7 @@ pub struct Engine {
 pub struct TestNet {
     /// The second and third octets of the block's base (10.A.B.0/20).
     pub a: u8,
+    /// See `a`.
     pub b: u8,
     /// The default bridge's interface.
     pub bridge: String,
@@ -128,6 +131,7 @@ impl Engine {
         Some(e)
     }
 
+    /// An `engine` command on this data root, driver and test network, not yet run.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(crate::engine_bin());
         c.arg("--data-root")
@@ -145,10 +149,12 @@ impl Engine {
         c
     }
 
+    /// Runs `engine ARGS` with stdin closed and returns what it did.
     pub fn engine(&self, args: &[&str]) -> Output {
         self.command(args).stdin(Stdio::null()).output().unwrap()
     }
 
+    /// Runs `engine ARGS`, panics with its stderr unless it succeeded, returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.engine(args);
         assert!(
@@ -161,6 +167,7 @@ impl Engine {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `engine inspect NAME`'s one object.
     pub fn inspect(&self, name: &str) -> serde_json::Value {
         let out = self.ok(&["inspect", name]);
         let mut v: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
@@ -188,6 +195,7 @@ impl Engine {
         }
     }
 
+    /// The data root.
     pub fn path(&self) -> &Path {
         self.root.path()
     }
@@ -343,6 +351,7 @@ pub fn unmount_under(root: &Path) {
     }
 }
 
+/// A loopback TCP port free at the time of the call.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -351,10 +360,12 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A command's stdout as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// A command's stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -401,8 +412,11 @@ pub fn docker_cli(test: &str) -> Option<std::path::PathBuf> {
 /// `engine daemon` on the engine's data root, serving a socket in it; killed on drop.
 #[derive(Debug)]
 pub struct Daemon {
+    /// The `engine daemon` process.
     pub child: std::process::Child,
+    /// The UNIX socket it serves.
     pub socket: std::path::PathBuf,
+    /// The Docker CLI binary that drives it.
     pub docker: std::path::PathBuf,
     client_config: tempfile::TempDir,
 }
@@ -474,6 +488,7 @@ impl Daemon {
         c
     }
 
+    /// Runs `docker ARGS` against this daemon with stdin closed.
     pub fn docker(&self, args: &[&str]) -> Output {
         self.command(args).stdin(Stdio::null()).output().unwrap()
     }

@@ -1,8 +1,10 @@
 //! A busybox root filesystem, for tests that run containers: the host's static busybox
 //! (Debian's busybox-static) with its applets as symlinks.
 
+/// The host's static busybox.
 pub const BUSYBOX: &str = "/bin/busybox";
 
+/// The applets the rootfs links to busybox.
 pub const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "nc", "httpd", "tail", "top", "true",
     "false", "rm", "mkdir", "env", "pwd", "touch", "stat", "test", "wc", "grep", "wget",

@@ -22,6 +22,8 @@ pub fn request(args: &RunArgs) -> Result<Request> {
     Ok(Request {
         name: args.name.clone(),
         image: args.image.clone(),
+        // `engine run` has no --platform flag (clap refuses it).
+        platform: None,
         cmd: args.command.clone(),
         entrypoint: args.entrypoint.as_ref().map(|e| {
             if e.is_empty() {

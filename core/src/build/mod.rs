@@ -16,17 +16,17 @@
 //!   from standard input unpacked to a temporary directory; [`copy`] writes into a rootfs.
 //! - Messages and RUN output go to an [`output`]: the terminal, or the API daemon's stream.
 
-pub mod builder;
+pub(crate) mod builder;
 pub mod cache;
 pub mod context;
 pub mod copy;
-pub mod dockerignore;
-pub mod expand;
-pub mod instructions;
+pub(crate) mod dockerignore;
+pub(crate) mod expand;
+pub(crate) mod instructions;
 pub mod output;
-pub mod parser;
+pub(crate) mod parser;
 pub mod request;
-pub mod sandbox;
+pub(crate) mod sandbox;
 
 pub use builder::{Builder, Options};
 pub use context::BuildContext;

@@ -62,6 +62,11 @@ pub struct Confinement {
     pub shm_size: i64,
     /// `--sysctl`.
     pub sysctls: Option<BTreeMap<String, String>>,
+    /// The paths masked in the container instead of Docker's default list, when given (an
+    /// empty list is what Docker's CLI sends for `--security-opt systempaths=unconfined`).
+    pub masked_paths: Option<Vec<String>>,
+    /// The paths made read-only instead of Docker's default list, when given.
+    pub readonly_paths: Option<Vec<String>>,
 }
 
 /// One `--device`.
@@ -187,6 +192,23 @@ fn list<T>(v: &Option<Vec<T>>) -> &[T] {
 impl Confinement {
     /// Checks every field as Docker does at create; returns warnings to print. Nothing is
     /// stored when this fails.
+    /// Refuses a sysctl of the IPC or UTS namespace when that namespace is the host's: it
+    /// would change the host's kernel settings (runc's rule, Docker's message).
+    pub fn check_sysctl_namespaces(&self, ipc_mode: &str, uts_mode: &str) -> Result<()> {
+        for key in self.sysctls.iter().flatten().map(|(k, _)| k) {
+            match runtime::sysctl_namespace(key) {
+                Some("ipc") if ipc_mode == "host" => {
+                    bail!("sysctl '{key}' is not allowed in the host's ipc namespace")
+                }
+                Some("uts") if uts_mode == "host" => {
+                    bail!("sysctl '{key}' is not allowed in the host's uts namespace")
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     pub fn validate(&self, network_mode: &str, memory: i64) -> Result<Vec<String>> {
         let mut warnings = Vec::new();
         self.capabilities()?;
@@ -199,6 +221,14 @@ impl Confinement {
         }
         for r in list(&self.device_cgroup_rules) {
             DeviceRule::parse(r)?;
+        }
+        for (field, paths) in [
+            ("MaskedPaths", &self.masked_paths),
+            ("ReadonlyPaths", &self.readonly_paths),
+        ] {
+            if let Some(bad) = list(paths).iter().find(|p| !p.starts_with('/')) {
+                bail!("invalid {field} entry {bad:?}: the path must be absolute");
+            }
         }
         for (path, opts) in self.tmpfs.iter().flatten() {
             if !path.starts_with('/') {
@@ -389,6 +419,15 @@ impl Confinement {
         if self.security_opts()?.unconfined_paths {
             spec.masked_paths.clear();
             spec.readonly_paths.clear();
+        }
+        // --privileged sees every path whatever the lists say, as with Docker.
+        if !self.privileged {
+            if let Some(paths) = &self.masked_paths {
+                spec.masked_paths = paths.clone();
+            }
+            if let Some(paths) = &self.readonly_paths {
+                spec.readonly_paths = paths.clone();
+            }
         }
         for d in list(&self.devices) {
             let access = runtime::devices::parse_access(&d.cgroup_permissions).unwrap_or(

@@ -27,6 +27,8 @@ pub struct Request {
     pub name: Option<String>,
     /// The image as the user named it.
     pub image: String,
+    /// The platform the image must be (`OS/ARCH[/VARIANT]`, the API's `platform`).
+    pub platform: Option<String>,
     /// The command (empty: the image's).
     pub cmd: Vec<String>,
     /// The entrypoint: `None` keeps the image's, an empty list clears it.
@@ -119,8 +121,16 @@ pub fn create(
     if let Some(sig) = req.stop_signal.as_deref().filter(|s| !s.is_empty()) {
         runtime::parse_signal(sig).with_context(|| format!("invalid --stop-signal {sig:?}"))?;
     }
-    let (memory, memory_swap) = (req.memory, req.memory_swap);
+    // A memory limit without a swap limit allows as much swap again, recorded as Docker
+    // records it (inspect's MemorySwap is twice Memory).
+    let (memory, memory_swap) = match (req.memory, req.memory_swap) {
+        (m, 0) if m > 0 => (m, m * 2),
+        other => other,
+    };
     let image = find_image(engine, &req.image)?;
+    if let Some(wanted) = &req.platform {
+        check_platform(&image, &req.image, wanted)?;
+    }
     let nets = NetworkStore::open(&engine.settings.data_root, &engine.settings.network)?;
     let net = &req.networking;
     let (network_mode, joined) = network_mode(store, &nets, req)?;
@@ -153,6 +163,8 @@ pub fn create(
     if uts_mode == "host" && req.hostname.as_ref().is_some_and(|h| !h.is_empty()) {
         bail!("conflicting options: hostname and the UTS mode");
     }
+    req.confinement
+        .check_sysctl_namespaces(&ipc_mode, &uts_mode)?;
     let image_config = image.config.config.clone().unwrap_or_default();
     let env = merge_env(image_config.env.as_deref().unwrap_or(&[]), &req.env)?;
     let (entrypoint, cmd) = match &req.entrypoint {
@@ -516,6 +528,30 @@ fn write(path: &str, data: &[u8]) -> Result<()> {
 }
 
 /// Finds the image to run; `hello-world` falls back to the built-in one.
+/// Refuses an image that is not of the platform asked for, as Docker does (a 404: the
+/// client may then pull that platform's image).
+fn check_platform(image: &Image, name: &str, wanted: &str) -> Result<()> {
+    let wanted = graph::image::oci::Platform::parse(wanted)?;
+    let config = &image.config;
+    let actual = graph::image::oci::Platform {
+        os: config.os.clone(),
+        architecture: config.architecture.clone(),
+        variant: config
+            .extra
+            .get("variant")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        extra: Default::default(),
+    };
+    if !wanted.matches(&actual) {
+        return Err(crate::error::EngineError::not_found(format!(
+            "image with reference {name} was found but does not match the specified platform: wanted {wanted}, actual: {actual}"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 fn find_image(engine: &Engine, name: &str) -> Result<Image> {
     match engine.images.resolve(name) {
         Ok(image) => Ok(image),

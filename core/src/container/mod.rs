@@ -18,7 +18,7 @@ pub mod ops;
 pub mod ports;
 pub mod record;
 pub mod restart;
-pub mod share;
+pub(crate) mod share;
 pub mod spawn;
 pub mod spec;
 pub mod stats;

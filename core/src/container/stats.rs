@@ -18,21 +18,35 @@ use runtime::cgroup::{CGROUP_ROOT, CgroupVersion, detect};
 pub struct Sample {
     /// RFC 3339 time of the reading (Docker's zero time for none).
     pub read: String,
+    /// CPU time of the container's processes, in ns.
     pub cpu_total_ns: u64,
+    /// Of which in user mode.
     pub cpu_user_ns: u64,
+    /// Of which in kernel mode.
     pub cpu_kernel_ns: u64,
+    /// CPU time per CPU (cgroup v1 cpuacct only; empty otherwise).
     pub percpu_ns: Vec<u64>,
+    /// The host's CPU time, all CPUs, in ns (the denominator of CPU %).
     pub system_ns: u64,
+    /// CPUs online.
     pub online_cpus: u64,
+    /// CFS periods, throttled periods, throttled time (ns).
     pub throttling: (u64, u64, u64),
+    /// Memory in use, page cache included, in bytes.
     pub memory_usage: u64,
+    /// The peak of memory use, where the cgroup records it.
     pub memory_max_usage: Option<u64>,
+    /// The memory limit (the host's memory when unlimited).
     pub memory_limit: u64,
+    /// `memory.stat`, as the kernel writes it.
     pub memory_stat: BTreeMap<String, u64>,
+    /// Processes and threads in the container.
     pub pids: u64,
+    /// The pids limit, when set.
     pub pids_limit: Option<u64>,
     /// (major, minor, op, value)
     pub io_bytes: Option<Vec<(u64, u64, String, u64)>>,
+    /// (major, minor, op, count) of I/O operations.
     pub io_ops: Option<Vec<(u64, u64, String, u64)>>,
     /// Interface -> rx bytes, rx packets, rx errors, rx dropped, tx the same.
     pub networks: Option<BTreeMap<String, [u64; 8]>>,
@@ -413,18 +427,28 @@ pub fn to_json(record: &Record, cur: &Sample, prev: Option<&Sample>) -> Value {
 /// block read/write, pids.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Row {
+    /// CPU use since the previous reading, in percent of one CPU.
     pub cpu_percent: f64,
+    /// Memory used, without the inactive page cache, in bytes.
     pub mem: f64,
+    /// The memory limit, in bytes.
     pub mem_limit: f64,
+    /// `mem` in percent of `mem_limit`.
     pub mem_percent: f64,
+    /// Bytes received on every interface.
     pub net_rx: f64,
+    /// Bytes sent on every interface.
     pub net_tx: f64,
+    /// Bytes read from block devices.
     pub block_read: f64,
+    /// Bytes written to block devices.
     pub block_write: f64,
+    /// Processes and threads.
     pub pids: u64,
 }
 
 impl Row {
+    /// The row of one stats document (with its `precpu_stats`).
     pub fn from_json(v: &Value) -> Row {
         let n = |v: &Value| v.as_f64().unwrap_or(0.0);
         let cpu_delta = n(&v["cpu_stats"]["cpu_usage"]["total_usage"])

@@ -17,12 +17,12 @@
 //! - [`etc`]: /etc/hosts and /etc/resolv.conf as Docker writes them.
 //! - [`endpoints`]: which networks a container is on, and reserving its addresses.
 
-pub mod endpoints;
-pub mod etc;
-pub mod netavark;
+pub(crate) mod endpoints;
+pub(crate) mod etc;
+pub(crate) mod netavark;
 pub mod ops;
 pub mod record;
-pub mod sandbox;
+pub(crate) mod sandbox;
 pub mod store;
 pub mod subnet;
 

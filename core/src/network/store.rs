@@ -18,16 +18,25 @@ use crate::config::NetworkConfig;
 /// What `network create` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct CreateNetwork {
+    /// The network's name.
     pub name: String,
     /// "" means bridge.
     pub driver: String,
+    /// `--subnet` (CIDR); one from the default pools when absent.
     pub subnet: Option<String>,
+    /// `--gateway`; the subnet's first address when absent.
     pub gateway: Option<String>,
+    /// `--ip-range` (refused: not supported).
     pub ip_range: Option<String>,
+    /// `--internal`: no route off the network.
     pub internal: bool,
+    /// `--attachable` (every local network is; recorded for inspect).
     pub attachable: bool,
+    /// `--ipv6` (refused: not supported).
     pub ipv6: bool,
+    /// `--label`.
     pub labels: BTreeMap<String, String>,
+    /// `--opt` driver options.
     pub options: BTreeMap<String, String>,
     /// The IPAM driver ("" or "default").
     pub ipam_driver: String,

@@ -11,9 +11,9 @@
 //!   image's `VOLUME`s, creating the volumes they name.
 //! - [`populate`]: Docker's copy of the image's content into a new, empty volume.
 
-pub mod local;
+pub(crate) mod local;
 pub mod ops;
-pub mod populate;
+pub(crate) mod populate;
 pub mod resolve;
 pub mod spec;
 pub mod store;
