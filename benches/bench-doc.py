@@ -152,7 +152,8 @@ def main():
         L.append("")
     L.append(f"- Run: {a.started}, `{a.command}`; engine git {rev}, {a.profile or '?'} build; "
              f"{first['repetitions']} repetitions per suite (limit and driver alternating which goes first); "
-             f"backing filesystem {first['backing_filesystem']}, scratch loop {first.get('scratch_loop', '?')}")
+             f"backing filesystem {', '.join(dict.fromkeys(d['backing_filesystem'] for _, d in runs))}, "
+             f"scratch loop {first.get('scratch_loop', '?')}")
     for k, v in meta.items():
         L.append(f"- {k}: {v}")
     if loads:

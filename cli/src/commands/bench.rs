@@ -239,10 +239,11 @@ impl BackingFs {
             // The journal is what the default mkfs makes: an ext4 without one checks every
             // free inode it passes for a recent delete (fs/ext4/ialloc.c recently_deleted),
             // which made file creation crawl after deletes in earlier benchmarks.
-            // No discard at mkfs: on an image file, mkfs's discard punches holes, which undid
-            // the image's allocation up front (a 4 GiB image was left with 33 MiB allocated),
-            // so a workload's first write to a region paid for allocating it in the
-            // filesystem below (docs/benchmarks.md).
+            // No discard at mkfs: on an image file, mkfs.ext4's discard punches holes, which
+            // undid the image's allocation up front (a 1 GiB image was left with 33 MiB
+            // allocated), so a workload's first write to a region paid for allocating it in
+            // the filesystem below, and the limit's files met more of those regions than the
+            // driver's (docs/benchmarks.md). mkfs.xfs punched none here; -K all the same.
             BackingFs::Ext4 => {
                 let mut c = Command::new("mkfs.ext4");
                 c.args(["-q", "-F", "-E", "nodiscard"]);
