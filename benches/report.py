@@ -154,7 +154,7 @@ def main():
     lines.append(f"- Command: `{a.command}`; raw timings: `{os.path.basename(a.out)}.jsonl`")
     lines.append("")
     lines.append("Method (one for every row): each suite (the bare one, and each contender on each driver) runs on")
-    lines.append("a fresh ext4 made for it on an image file on the disk under test (allocated up front),")
+    lines.append("a fresh ext4 made for it on an image file on the disk under test (allocated up front and made without discard, which would punch it full of holes),")
     lines.append("loop-mounted" + (" (buffered loop device: BENCH_BUFFERED_LOOP=1)" if a.buffered_loop else " with the loop device in direct-I/O mode") + ". The")
     lines.append("workloads (benches/workloads/mod.rs, the code the criterion bench runs) are one program")
     lines.append("(`engine bench --run-workloads`, bind-mounted read-only with its libraries) run inside a fresh")
@@ -213,10 +213,14 @@ def main():
     lines.append("")
     # The analysis written by hand (causes, evidence, the VM's table) is kept apart, so a new
     # run regenerates the figures without losing it.
-    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmarks-notes.md")
-    if os.path.exists(notes):
-        with open(notes, encoding="utf-8") as f:
-            lines.append(f.read())
+    # Sections other scripts generate (the VM's table, the xfs one) are included in the notes
+    # from their own files (benches/assemble.py), so this run does not touch them.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import assemble
+
+    lines.append(assemble.MARKER)
+    lines.append("")
+    lines.append(assemble.notes(os.path.dirname(os.path.abspath(a.out + ".md"))))
     with open(a.out + ".md", "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
     chart(a.out + ".png", metrics, drivers, med, quick)

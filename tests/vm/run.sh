@@ -22,6 +22,7 @@
 #   ENGINE_VM_DISK     a raw image file on the host given to the guest as its virtio disk
 #                      /dev/vda (host page cache bypassed), for measurements on a disk
 #                      rather than on the guest's memory
+#   ENGINE_VM_DISK2    a second one, /dev/vdb (e.g. a thin pool made directly on a disk)
 #
 # Exit status: COMMAND's; 124 on timeout; 125 when the VM could not boot or died (panic).
 set -euo pipefail
@@ -36,7 +37,7 @@ log() { echo "vm: $*" >&2; }
 die() { echo "vm: error: $*" >&2; exit 125; }
 
 [ "${1:-}" = "--" ] && shift
-[ $# -gt 0 ] || { sed -n '2,24p' "$0" >&2; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,26p' "$0" >&2; exit 2; }
 
 if [ -e /dev/mapper/control ] && [ "${ENGINE_VM_FORCE:-0}" != 1 ]; then
   # Device-mapper is here (another host, or we are already inside the VM).
@@ -122,6 +123,11 @@ if [ -n "${ENGINE_VM_DISK:-}" ]; then
   [ -f "$ENGINE_VM_DISK" ] || die "ENGINE_VM_DISK=$ENGINE_VM_DISK is not a file"
   extra_share+=(-drive "file=$ENGINE_VM_DISK,format=raw,if=virtio,cache=none,discard=unmap")
 fi
+if [ -n "${ENGINE_VM_DISK2:-}" ]; then
+  [ -n "${ENGINE_VM_DISK:-}" ] || die "ENGINE_VM_DISK2 needs ENGINE_VM_DISK (it is the second disk, /dev/vdb)"
+  [ -f "$ENGINE_VM_DISK2" ] || die "ENGINE_VM_DISK2=$ENGINE_VM_DISK2 is not a file"
+  extra_share+=(-drive "file=$ENGINE_VM_DISK2,format=raw,if=virtio,cache=none,discard=unmap")
+fi
 case "$cwd" in
   /tmp|/tmp/*|/run|/run/*|/var/tmp|/var/tmp/*|/dev/shm|/dev/shm/*)
     # Hidden by the guest's tmpfs: share it on its own (init mounts it over the tmpfs).
@@ -148,7 +154,7 @@ timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 \
   -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap \
   -virtfs local,path="$job",mount_tag=job,security_model=passthrough,multidevs=remap \
   "${extra_share[@]}" \
-  </dev/null 2>&1 | tr -d '\r' | tee "$job/console.log"
+  </dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$job/console.log"
 qemu_status=${PIPESTATUS[0]}
 set -e
 log "VM ran $(( $(date +%s) - start ))s"
