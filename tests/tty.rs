@@ -236,6 +236,24 @@ fn root_run_t_gives_dev_pts_0_of_the_containers_devpts_and_follows_resizes() {
     assert_eq!(code, Some(0), "{screen}");
     assert_eq!(value(&screen, "tty:"), "/dev/pts/0", "{screen}");
     assert_eq!(value(&screen, "owner:"), "1000 5 620", "{screen}");
+    // The terminal has the CLI's size from the first instruction, before any resize.
+    let mut t = Term::spawn(
+        e.command(&[
+            "run",
+            "-t",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo size: $(stty size)",
+        ]),
+        27,
+        91,
+    );
+    t.expect("size:");
+    let (code, screen) = t.finish();
+    assert_eq!(code, Some(0), "{screen}");
+    assert_eq!(value(&screen, "size:"), "27 91", "{screen}");
 
     // Interactive: the slave is group tty (5), mode 620, the same device as /dev/console,
     // alone in the container's devpts; the terminal's size and its later changes reach it.

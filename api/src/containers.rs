@@ -133,7 +133,8 @@ struct HostConfigBody {
     #[serde(rename = "UTSMode")]
     uts_mode: Option<String>,
     links: Option<Vec<String>>,
-    /// The client resizes the tty right after the start; the initial size needs nothing here.
+    /// `[rows, columns]` of the client's terminal (API 1.42; older clients resize after the
+    /// start).
     console_size: Option<Value>,
     /// `--cidfile` is written by the client.
     #[serde(rename = "ContainerIDFile")]
@@ -285,6 +286,11 @@ impl CreateBody {
             image,
             // The `platform` query parameter, set by the handler.
             platform: None,
+            console_size: host
+                .console_size
+                .as_ref()
+                .and_then(|v| serde_json::from_value::<[u16; 2]>(v.clone()).ok())
+                .unwrap_or_default(),
             cmd: self.cmd.map(StrSlice::into_vec).unwrap_or_default(),
             // `--entrypoint ""` arrives as `[""]`: no entrypoint.
             entrypoint: self.entrypoint.map(|e| {

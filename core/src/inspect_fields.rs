@@ -98,7 +98,6 @@ pub fn container(doc: &mut Value) {
             "UsernsMode": "",
             "ShmSize": 67108864,
             "Runtime": "engine",
-            "ConsoleSize": [0, 0],
             "Isolation": "",
             "CpuShares": 0,
             "Memory": 0,

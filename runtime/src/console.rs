@@ -7,7 +7,7 @@
 //! devpts is never involved.
 
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use nix::fcntl::OFlag;
@@ -89,8 +89,9 @@ impl ConsoleSocket {
 /// In the child, inside the container's root, after `setsid`: a new pty on the container's
 /// devpts; the slave (owned by `owner`, the user the process becomes, as runc does, so it can
 /// reopen its own terminal) becomes fds 0, 1, 2 and the controlling terminal; the master goes
-/// to the engine over `sock`. Returns the slave's path in the container.
-pub(crate) fn setup(sock: RawFd, owner: u32) -> Result<PathBuf> {
+/// to the engine over `sock`, sized `size` (rows, columns) when given. Returns the slave's
+/// path in the container.
+pub(crate) fn setup(sock: RawFd, owner: u32, size: Option<(u16, u16)>) -> Result<PathBuf> {
     let master = nix::fcntl::open(
         PTMX,
         OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
@@ -109,6 +110,9 @@ pub(crate) fn setup(sock: RawFd, owner: u32) -> Result<PathBuf> {
     }
     let path = PathBuf::from(format!("/dev/pts/{number}"));
     let slave = open_peer(&master, &path)?;
+    if let Some((rows, cols)) = size {
+        crate::pty::set_window_size(master.as_fd(), rows, cols)?;
+    }
     nix::unistd::fchown(&slave, Some(nix::unistd::Uid::from_raw(owner)), None)
         .ctx("chown pty", &path)?;
     for target in 0..=2 {

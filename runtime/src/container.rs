@@ -53,6 +53,7 @@ impl Container {
         let console = tty.as_ref().map(|t| rootfs::Console {
             socket: t.child_fd(),
             owner: prepared.uid(),
+            size: spec.process.console_size,
         });
         let child_stdio = ChildStdio::prepare(stdio, spec.process.stdin, tty.is_some())?;
         let steps = rootfs::plan(spec, tty.is_some());

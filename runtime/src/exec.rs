@@ -54,6 +54,7 @@ pub fn exec(container_pid: i32, process: &ProcessSpec, stdio: StdioSet) -> Resul
         None
     };
     let console = tty.as_ref().map(ConsoleSocket::child_fd);
+    let console_size = process.console_size;
     let child_stdio = ChildStdio::prepare(stdio, process.stdin, tty.is_some())?;
 
     let prepare = || -> Result<()> {
@@ -74,7 +75,7 @@ pub fn exec(container_pid: i32, process: &ProcessSpec, stdio: StdioSet) -> Resul
             child_stdio.install()?;
             // In the container's root: the pty is one of its own /dev/pts.
             if let Some(socket) = console {
-                console::setup(socket, prepared.uid())?;
+                console::setup(socket, prepared.uid(), console_size)?;
             }
             Ok(())
         };

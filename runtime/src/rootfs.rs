@@ -229,7 +229,7 @@ pub(crate) fn apply(
                         "a terminal was planned without a console socket".into(),
                     ));
                 };
-                let slave = console::setup(c.socket, c.owner)?;
+                let slave = console::setup(c.socket, c.owner, c.size)?;
                 bind(&slave, Path::new("/dev/console"), false)?;
                 continue;
             }
@@ -246,6 +246,7 @@ pub(crate) fn apply(
 pub(crate) struct Console {
     pub(crate) socket: std::os::fd::RawFd,
     pub(crate) owner: u32,
+    pub(crate) size: Option<(u16, u16)>,
 }
 
 fn apply_one(rootfs: &Path, step: &Step) -> Result<()> {

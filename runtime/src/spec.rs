@@ -53,6 +53,9 @@ pub struct ProcessSpec {
     /// Give the process a new pseudo-terminal as its stdin/stdout/stderr and controlling
     /// terminal; the parent gets the master side.
     pub tty: bool,
+    /// The terminal's initial size (rows, columns), so the process sees the client's size
+    /// from its first instruction rather than 0x0 until a resize arrives.
+    pub console_size: Option<(u16, u16)>,
     /// Keep stdin open. Without it the process reads /dev/null.
     pub stdin: bool,
     /// The bounding set and, for root, the effective and permitted sets.
@@ -154,6 +157,7 @@ impl ProcessSpec {
             cwd: PathBuf::from("/"),
             user: User::root(),
             tty: false,
+            console_size: None,
             stdin: false,
             capabilities: CapSet::docker_default(),
             no_new_privileges: false,

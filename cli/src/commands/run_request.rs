@@ -24,6 +24,7 @@ pub fn request(args: &RunArgs) -> Result<Request> {
         image: args.image.clone(),
         // `engine run` has no --platform flag (clap refuses it).
         platform: None,
+        console_size: console_size(args.tty),
         cmd: args.command.clone(),
         entrypoint: args.entrypoint.as_ref().map(|e| {
             if e.is_empty() {
@@ -134,4 +135,17 @@ fn given_env(args: &RunArgs) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// The size of the terminal the CLI runs in (rows, columns), for `-t`: the container's
+/// terminal starts at that size instead of 0x0 until the first resize.
+fn console_size(tty: bool) -> [u16; 2] {
+    use std::os::fd::AsFd;
+    if !tty {
+        return [0, 0];
+    }
+    runtime::window_size(std::io::stdout().as_fd())
+        .or_else(|| runtime::window_size(std::io::stdin().as_fd()))
+        .map(|(rows, cols)| [rows, cols])
+        .unwrap_or_default()
 }

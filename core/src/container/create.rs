@@ -29,6 +29,8 @@ pub struct Request {
     pub image: String,
     /// The platform the image must be (`OS/ARCH[/VARIANT]`, the API's `platform`).
     pub platform: Option<String>,
+    /// The client's terminal size (rows, columns; `[0, 0]`: none), for `-t`.
+    pub console_size: [u16; 2],
     /// The command (empty: the image's).
     pub cmd: Vec<String>,
     /// The entrypoint: `None` keeps the image's, an empty list clears it.
@@ -283,6 +285,7 @@ pub fn create(
             ipc_mode,
             pid_mode,
             uts_mode,
+            console_size: req.console_size,
         },
         mounts,
         network_settings: Default::default(),

@@ -217,6 +217,10 @@ pub struct HostConfig {
     /// `--uts`: "" or "host".
     #[serde(default, rename = "UTSMode")]
     pub uts_mode: String,
+    /// The client's terminal size at create (rows, columns; `[0, 0]`: none), the size of the
+    /// container's terminal when it starts.
+    #[serde(default)]
+    pub console_size: [u16; 2],
     /// `--mount` (Docker's `HostConfig.Mounts`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<crate::volume::spec::MountSpec>,

@@ -13,6 +13,10 @@ pub fn build(record: &Record, rootfs: &Path) -> Result<ContainerSpec> {
     args.extend(record.args.iter().cloned());
     let mut spec = ContainerSpec::new(record.id.clone(), rootfs, args);
     spec.process = process(record, rootfs, record.config.tty, record.config.open_stdin)?;
+    spec.process.console_size = match record.host_config.console_size {
+        [rows, cols] if rows > 0 && cols > 0 => Some((rows, cols)),
+        _ => None,
+    };
     spec.process.args = std::iter::once(record.path.clone())
         .chain(record.args.iter().cloned())
         .collect();
