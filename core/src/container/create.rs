@@ -535,17 +535,7 @@ fn write(path: &str, data: &[u8]) -> Result<()> {
 /// client may then pull that platform's image).
 fn check_platform(image: &Image, name: &str, wanted: &str) -> Result<()> {
     let wanted = graph::image::oci::Platform::parse(wanted)?;
-    let config = &image.config;
-    let actual = graph::image::oci::Platform {
-        os: config.os.clone(),
-        architecture: config.architecture.clone(),
-        variant: config
-            .extra
-            .get("variant")
-            .and_then(|v| v.as_str())
-            .map(str::to_string),
-        extra: Default::default(),
-    };
+    let actual = image.config.platform();
     if !wanted.matches(&actual) {
         return Err(crate::error::EngineError::not_found(format!(
             "image with reference {name} was found but does not match the specified platform: wanted {wanted}, actual: {actual}"

@@ -70,16 +70,7 @@ pub fn pull(
     let config: ImageConfig = serde_json::from_slice(&config_bytes)
         .with_context(|| format!("invalid image config {}", manifest.config.digest))?;
     if let Some(p) = &request.platform {
-        let actual = Platform {
-            os: config.os.clone(),
-            architecture: config.architecture.clone(),
-            variant: config
-                .extra
-                .get("variant")
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
-            extra: Default::default(),
-        };
+        let actual = config.platform();
         if !p.matches(&actual) {
             bail!(
                 "image with reference {} was found but does not match the specified platform: wanted {p}, actual: {actual}",

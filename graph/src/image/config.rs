@@ -116,6 +116,20 @@ pub struct History {
 }
 
 impl ImageConfig {
+    /// The platform the image is for: its os, architecture and `variant`.
+    pub fn platform(&self) -> super::oci::Platform {
+        super::oci::Platform {
+            os: self.os.clone(),
+            architecture: self.architecture.clone(),
+            variant: self
+                .extra
+                .get("variant")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            extra: BTreeMap::new(),
+        }
+    }
+
     /// The config for this host's platform with the given layers.
     pub fn new_for_host(diff_ids: Vec<DiffId>) -> Self {
         ImageConfig {
