@@ -6,7 +6,8 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
+use super::params::Params;
 use super::server::{API_VERSION, AppState, MIN_API_VERSION, blocking};
 use engine_core::info;
 
@@ -188,6 +189,28 @@ pub async fn df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         "Containers": containers,
         "Volumes": volumes,
         "BuildCache": [],
+    })))
+}
+
+/// `POST /build/prune?all=&keep-storage=&filters=` (API 1.31+): the engine's build cache is
+/// an index of step keys under `<data-root>/image/<driver>/buildcache/` (the images the
+/// steps made are ordinary images, pruned by `image prune`); see
+/// `engine_core::build::cache::BuildCache::prune` for what goes.
+pub async fn build_prune(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    let filters = params.filters()?;
+    let all = params.flag("all");
+    if params.number("keep-storage")?.is_some_and(|n| n != 0) {
+        return Err(ApiError::bad_request(
+            "keep-storage is not supported: this engine's build cache is an index of a few bytes per step; prune it whole, with filters, or with all",
+        ));
+    }
+    let (deleted, reclaimed) = blocking(&state, move |engine| {
+        engine_core::build::cache::prune(engine, all, &filters)
+    })
+    .await?;
+    Ok(Json(json!({
+        "CachesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+        "SpaceReclaimed": reclaimed,
     })))
 }
 

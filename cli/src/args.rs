@@ -579,6 +579,9 @@ pub enum ContainerCommand {
         /// Do not prompt for confirmation
         #[arg(short, long)]
         force: bool,
+        /// Provide filter values (e.g. 'until=<timestamp>', 'label=<key>=<value>')
+        #[arg(long = "filter")]
+        filters: Vec<String>,
     },
 }
 
@@ -748,6 +751,9 @@ pub enum ImageCommand {
         /// Do not prompt for confirmation
         #[arg(short, long)]
         force: bool,
+        /// Provide filter values (e.g. 'until=<timestamp>', 'label=<key>=<value>')
+        #[arg(long = "filter")]
+        filters: Vec<String>,
     },
 }
 
@@ -1088,6 +1094,9 @@ pub enum NetworkCommand {
         /// Do not prompt for confirmation
         #[arg(short, long)]
         force: bool,
+        /// Provide filter values (e.g. 'until=<timestamp>', 'label=<key>=<value>')
+        #[arg(long = "filter")]
+        filters: Vec<String>,
     },
     /// Connect a container to a network
     Connect(NetworkConnectArgs),

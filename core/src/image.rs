@@ -532,39 +532,87 @@ pub fn history_json(engine: &Engine, image: &Image) -> Result<serde_json::Value>
     Ok(serde_json::Value::Array(out))
 }
 
-/// Deletes dangling images (`all`: every image no container uses); returns what was
-/// untagged and deleted (`("Untagged", ref)`, `("Deleted", id)`) and the bytes reclaimed.
-pub fn prune_images(engine: &Engine, all: bool) -> Result<(Vec<(&'static str, String)>, u64)> {
+/// `image prune`: deletes the images `filters` select by Docker's rules (Engine API 1.41):
+/// without `dangling=false`, only dangling ones (no tag, nothing built on them); with it,
+/// every image no container was created from, its tags removed first (a tagged image
+/// something was built on is only untagged). `until=`, `label=` and `label!=` narrow the
+/// choice; untagged parents left without children go too. Returns what was untagged and
+/// deleted (`("Untagged", ref)`, `("Deleted", image id)`, then `("Deleted", layer chain id)`
+/// for each layer freed, as Docker lists them) and the bytes freed, each layer once.
+pub fn prune_images(
+    engine: &Engine,
+    filters: &[String],
+) -> Result<(Vec<(&'static str, String)>, u64)> {
+    use crate::prune::{Kind, PruneFilter};
+    let filter = PruneFilter::parse(Kind::Images, filters)?;
+    let dangling_only = filter.dangling != Some(false);
     let references = engine.images.references()?;
+    let containers = crate::container::store::ContainerStore::open(&engine.settings.data_root)?;
+    let used: BTreeSet<String> = containers.list()?.into_iter().map(|r| r.image).collect();
+    let layer_sizes: std::collections::BTreeMap<ChainId, u64> = (engine.layers.list()?)
+        .into_iter()
+        .map(|l| (l.chain_id, l.size))
+        .collect();
+    let mut candidates = Vec::new();
+    for image in engine.images.list()? {
+        let refs: Vec<&Reference> = (references.iter())
+            .filter(|(_, id)| *id == image.id)
+            .map(|(r, _)| r)
+            .collect();
+        let has_children = !engine.images.children(&image.id)?.is_empty();
+        let has_tag = refs.iter().any(|r| r.digest().is_none());
+        let labels = (image.config.config.as_ref())
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        let created = image
+            .created_unix()
+            .map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        if (has_children && (dangling_only || refs.is_empty()))
+            || (dangling_only && has_tag)
+            || used.contains(&image.id.to_string())
+            || !filter.old_enough(created)
+            || !filter.matches_labels(&labels)
+        {
+            continue;
+        }
+        candidates.push(image);
+    }
     let mut deleted = Vec::new();
     let mut reclaimed = 0;
-    // Leaves first, pass after pass: an intermediate image goes once its last child has.
-    loop {
-        let mut progressed = false;
-        for image in engine.images.list()? {
-            let tagged = references.iter().any(|(_, id)| *id == image.id);
-            if (tagged && !all)
-                || !engine.images.children(&image.id)?.is_empty()
-                || !users_of(engine, &image)?.is_empty()
+    for image in candidates {
+        let mut next = Some(image.id.clone());
+        let mut first = true;
+        while let Some(id) = next.take() {
+            // An earlier candidate's cascade may have taken this one already.
+            if engine.images.get(&id).is_err() {
+                break;
+            }
+            // Parents go only while untagged, childless and unused (Docker's cascade).
+            if !first
+                && (!engine.images.tags_of(&id)?.is_empty()
+                    || !engine.images.children(&id)?.is_empty()
+                    || used.contains(&id.to_string()))
             {
-                continue;
+                break;
             }
-            reclaimed += image_size(engine, &image);
-            for r in engine.images.tags_of(&image.id)? {
+            first = false;
+            for r in engine.images.tags_of(&id)? {
+                engine.images.untag(&r)?;
                 deleted.push(("Untagged", r.familiar()));
-                crate::events::image_plain(
-                    &engine.settings.data_root,
-                    "untag",
-                    &image.id.to_string(),
-                );
+                crate::events::image_plain(&engine.settings.data_root, "untag", &id.to_string());
             }
-            engine.images.delete(&image.id)?;
-            crate::events::image_plain(&engine.settings.data_root, "delete", &image.id.to_string());
-            deleted.push(("Deleted", image.id.to_string()));
-            progressed = true;
-        }
-        if !progressed {
-            break;
+            if !engine.images.children(&id)?.is_empty() {
+                break;
+            }
+            let parent = engine.images.parent(&id)?;
+            let layers = engine.images.delete(&id)?;
+            crate::events::image_plain(&engine.settings.data_root, "delete", &id.to_string());
+            deleted.push(("Deleted", id.to_string()));
+            for chain in layers {
+                reclaimed += layer_sizes.get(&chain).copied().unwrap_or(0);
+                deleted.push(("Deleted", chain.to_string()));
+            }
+            next = parent;
         }
     }
     Ok((deleted, reclaimed))

@@ -1,0 +1,143 @@
+//! Prune filters, `/build/prune`, list filters and `system df`, driven by Docker's own CLI
+//! against `engine daemon` and by `engine` itself on the same data root, as root.
+
+#![allow(clippy::unwrap_used)] // tests: a failure is a test failure
+
+use test_support as common;
+
+use common::*;
+
+fn lines(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+/// A failed command's stderr, asserting that it failed.
+fn refused(out: std::process::Output) -> String {
+    assert!(
+        !out.status.success(),
+        "succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn root_docker_prune_honours_filters() {
+    let test = "root_docker_prune_honours_filters";
+    let Some(e) = Engine::new(test, "overlay2") else {
+        return;
+    };
+    let Some(docker) = docker_cli(test) else {
+        return;
+    };
+    let d = Daemon::start(&e, docker);
+
+    // Images: two made from a container (one labelled), busybox used by that container.
+    d.ok(&["create", "--name", "base", "busybox", "true"]);
+    d.ok(&["commit", "-c", "LABEL keep=1", "base", "keepimg"]);
+    d.ok(&["commit", "-c", "LABEL other=1", "base", "plainimg"]);
+    let repos = || lines(&d.ok(&["images", "--format", "{{.Repository}}"]));
+    let all_three = ["busybox", "keepimg", "plainimg"];
+    assert_eq!(repos(), all_three);
+    // Everything is younger than an hour: nothing to prune.
+    let out = d.ok(&["image", "prune", "-a", "-f", "--filter", "until=1h"]);
+    assert!(!out.contains("deleted"), "{out}");
+    assert_eq!(repos(), all_three);
+    // Unix seconds and RFC 3339 in the future select all unused images, by label.
+    d.ok(&[
+        "image",
+        "prune",
+        "-a",
+        "-f",
+        "--filter",
+        "until=2100-01-01T00:00:00Z",
+        "--filter",
+        "label=nothing=1",
+    ]);
+    assert_eq!(repos(), all_three);
+    let out = d.ok(&["image", "prune", "-a", "-f", "--filter", "label=keep=1"]);
+    assert!(out.contains("untagged: keepimg:latest"), "{out}");
+    assert_eq!(repos(), ["busybox", "plainimg"]);
+    let err = refused(d.docker(&["image", "prune", "-f", "--filter", "bogus=1"]));
+    assert!(err.contains("invalid filter 'bogus'"), "{err}");
+    // The engine's own CLI takes the same filters from the same core.
+    let err = refused(e.engine(&["image", "prune", "-f", "--filter", "bogus=1"]));
+    assert!(err.contains("invalid filter 'bogus'"), "{err}");
+    e.ok(&[
+        "image",
+        "prune",
+        "-a",
+        "-f",
+        "--filter",
+        "until=4102444800",
+        "--filter",
+        "label!=other",
+    ]);
+    assert_eq!(repos(), ["busybox", "plainimg"]);
+    e.ok(&["image", "prune", "-a", "-f", "--filter", "label=other"]);
+    // busybox stays: a container was created from it.
+    assert_eq!(repos(), ["busybox"]);
+
+    // Containers.
+    d.ok(&[
+        "create", "--name", "labelled", "--label", "keep=1", "busybox", "true",
+    ]);
+    d.ok(&["create", "--name", "plain", "busybox", "true"]);
+    let names = || lines(&d.ok(&["ps", "-a", "--format", "{{.Names}}"]));
+    let out = d.ok(&["container", "prune", "-f", "--filter", "label=nothing=1"]);
+    assert!(!out.contains("Deleted"), "{out}");
+    d.ok(&["container", "prune", "-f", "--filter", "until=1h"]);
+    assert_eq!(names(), ["base", "labelled", "plain"]);
+    let err = refused(d.docker(&["container", "prune", "-f", "--filter", "dangling=1"]));
+    assert!(err.contains("invalid filter 'dangling'"), "{err}");
+    d.ok(&["container", "prune", "-f", "--filter", "label!=keep"]);
+    assert_eq!(names(), ["labelled"]);
+    e.ok(&["container", "prune", "-f", "--filter", "label=nothing"]);
+    assert_eq!(names(), ["labelled"]);
+    e.ok(&["container", "prune", "-f", "--filter", "label=keep=1"]);
+    assert!(names().is_empty());
+
+    // Networks.
+    d.ok(&["network", "create", "--label", "keep=1", "nkeep"]);
+    d.ok(&["network", "create", "nplain"]);
+    let nets = || {
+        let mut v = lines(&d.ok(&["network", "ls", "--format", "{{.Name}}"]));
+        v.retain(|n| n.starts_with('n') && n != "none");
+        v
+    };
+    let out = d.ok(&["network", "prune", "-f", "--filter", "label=nothing=1"]);
+    assert!(!out.contains("nkeep") && !out.contains("nplain"), "{out}");
+    d.ok(&["network", "prune", "-f", "--filter", "until=1h"]);
+    assert_eq!(nets(), ["nkeep", "nplain"]);
+    let err = refused(d.docker(&["network", "prune", "-f", "--filter", "driver=bridge"]));
+    assert!(err.contains("invalid filter 'driver'"), "{err}");
+    let out = d.ok(&["network", "prune", "-f", "--filter", "label!=keep=1"]);
+    assert!(out.contains("nplain"), "{out}");
+    assert_eq!(nets(), ["nkeep"]);
+    e.ok(&["network", "prune", "-f", "--filter", "label=keep"]);
+    assert!(nets().is_empty());
+
+    // Volumes (1.41: named ones too; no `until`).
+    d.ok(&["volume", "create", "--label", "keep=1", "vkeep"]);
+    d.ok(&["volume", "create", "vplain"]);
+    let vols = || lines(&d.ok(&["volume", "ls", "--format", "{{.Name}}"]));
+    let err = refused(d.docker(&["volume", "prune", "-f", "--filter", "until=1h"]));
+    assert!(err.contains("invalid filter 'until'"), "{err}");
+    d.ok(&["volume", "prune", "-f", "--filter", "label=nothing"]);
+    assert_eq!(vols(), ["vkeep", "vplain"]);
+    d.ok(&["volume", "prune", "-f", "--filter", "label!=keep"]);
+    assert_eq!(vols(), ["vkeep"]);
+
+    // system prune passes its filters to each prune, and succeeds.
+    d.ok(&["network", "create", "--label", "keep=1", "nsys"]);
+    d.ok(&["create", "--name", "sys", "busybox", "true"]);
+    let out = d.ok(&["system", "prune", "-f", "--filter", "label=nothing=1"]);
+    assert!(out.contains("Total reclaimed space"), "{out}");
+    assert_eq!(names(), ["sys"]);
+    assert_eq!(nets(), ["nsys"]);
+    d.ok(&["system", "prune", "-f", "--filter", "label!=keep"]);
+    assert!(names().is_empty());
+    assert_eq!(nets(), ["nsys"]);
+}
