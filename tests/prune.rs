@@ -141,3 +141,168 @@ fn root_docker_prune_honours_filters() {
     assert!(names().is_empty());
     assert_eq!(nets(), ["nsys"]);
 }
+
+#[test]
+fn root_docker_list_filters_match_like_docker() {
+    let test = "root_docker_list_filters_match_like_docker";
+    let Some(e) = Engine::new(test, "overlay2") else {
+        return;
+    };
+    let Some(docker) = docker_cli(test) else {
+        return;
+    };
+    let d = Daemon::start(&e, docker);
+    d.ok(&["network", "create", "lnet"]);
+    d.ok(&["volume", "create", "lvol"]);
+    d.ok(&["create", "--name", "lg", "busybox", "true"]);
+    d.ok(&[
+        "create",
+        "--name",
+        "lgx",
+        "--network",
+        "lnet",
+        "busybox",
+        "true",
+    ]);
+    d.ok(&[
+        "create",
+        "--name",
+        "other",
+        "-v",
+        "lvol:/data",
+        "busybox",
+        "true",
+    ]);
+    let ps = |filters: &[&str]| {
+        let mut args = vec!["ps", "-a", "--format", "{{.Names}}"];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        lines(&d.ok(&args))
+    };
+    // Regular expressions, the leading '/' available.
+    assert_eq!(ps(&["name=^/lg$"]), ["lg"]);
+    assert_eq!(ps(&["name=lg"]), ["lg", "lgx"]);
+    assert_eq!(ps(&["name=^l.x$"]), ["lgx"]);
+    assert_eq!(ps(&["name=^lg$"]), ["lg"]);
+    let id = d.ok(&["inspect", "-f", "{{.Id}}", "other"]);
+    assert_eq!(ps(&[&format!("id={}", &id[..10])]), ["other"]);
+    assert_eq!(ps(&["before=other"]), ["lg", "lgx"]);
+    assert_eq!(ps(&["since=lg"]), ["lgx", "other"]);
+    assert_eq!(ps(&["network=lnet"]), ["lgx"]);
+    assert_eq!(ps(&["volume=lvol"]), ["other"]);
+    assert_eq!(ps(&["volume=/data"]), ["other"]);
+    assert!(ps(&["publish=80"]).is_empty());
+    let err = refused(d.docker(&["ps", "--filter", "is-task=true"]));
+    assert!(err.contains("is-task"), "{err}");
+    let err = refused(d.docker(&["ps", "--filter", "colour=red"]));
+    assert!(err.contains("invalid filter 'colour'"), "{err}");
+    // The engine's CLI reads them the same way.
+    assert_eq!(
+        e.ok(&[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            "name=^/lg$"
+        ])
+        .trim(),
+        "lg"
+    );
+
+    // Images: label, before, since.
+    d.ok(&["commit", "-c", "LABEL tier=a", "lg", "ia"]);
+    d.ok(&["commit", "-c", "LABEL tier=b", "lg", "ib"]);
+    let images = |f: &str| lines(&d.ok(&["images", "--format", "{{.Repository}}", "--filter", f]));
+    assert_eq!(images("label=tier=a"), ["ia"]);
+    assert_eq!(images("label=tier"), ["ia", "ib"]);
+    assert_eq!(images("reference=i*"), ["ia", "ib"]);
+    let err = refused(d.docker(&["images", "--filter", "colour=red"]));
+    assert!(err.contains("invalid filter 'colour'"), "{err}");
+}
+
+#[test]
+fn root_docker_system_prune_build_prune_and_df_count_like_docker() {
+    let test = "root_docker_system_prune_build_prune_and_df_count_like_docker";
+    let Some(e) = Engine::new(test, "overlay2") else {
+        return;
+    };
+    let Some(docker) = docker_cli(test) else {
+        return;
+    };
+    let d = Daemon::start(&e, docker);
+    // system prune ends with POST /build/prune: it has to answer.
+    let out = d.ok(&["system", "prune", "-f"]);
+    assert!(out.contains("Total reclaimed space"), "{out}");
+    d.ok(&["builder", "prune", "-f"]);
+
+    // A build leaves step index entries; once its image is gone they are dangling cache.
+    let ctx = e.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN echo hi > /x\n").unwrap();
+    let built = d
+        .command(&["build", "-q", "-t", "built", ctx.to_str().unwrap()])
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let out = d.ok(&["builder", "prune", "-f"]);
+    assert!(!out.contains("Deleted build cache objects"), "{out}");
+    d.ok(&["rmi", "built"]);
+    let out = d.ok(&["builder", "prune", "-f"]);
+    assert!(out.contains("Deleted build cache objects"), "{out}");
+    assert!(!out.contains("Total reclaimed space: 0B"), "{out}");
+    let out = e.ok(&["builder", "prune", "-a", "-f"]);
+    assert!(out.contains("Total reclaimed space: 0B"), "{out}");
+    let err = refused(d.docker(&["builder", "prune", "-f", "--filter", "type=regular"]));
+    assert!(err.contains("invalid filter 'type'"), "{err}");
+
+    // df: busybox used by two containers is not reclaimable; a committed image shares its
+    // layer.
+    d.ok(&["create", "--name", "c1", "busybox", "true"]);
+    d.ok(&["create", "--name", "c2", "busybox", "true"]);
+    let images_row = || {
+        d.ok(&[
+            "system",
+            "df",
+            "--format",
+            "{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Size}}|{{.Reclaimable}}",
+        ])
+        .lines()
+        .find(|l| l.starts_with("Images|"))
+        .unwrap()
+        .to_string()
+    };
+    let row = images_row();
+    assert!(row.starts_with("Images|1|1|"), "{row}");
+    assert!(row.ends_with("|0B (0%)"), "{row}");
+    let engine_df = e.ok(&["system", "df"]);
+    assert!(engine_df.contains("0B (0%)"), "{engine_df}");
+    d.ok(&["start", "-a", "c1"]);
+    d.ok(&["commit", "c1", "child1"]);
+    d.ok(&["commit", "-c", "LABEL x=1", "c1", "child2"]);
+    let verbose = d.ok(&["system", "df", "-v"]);
+    let busybox = verbose
+        .lines()
+        .find(|l| l.starts_with("busybox"))
+        .unwrap()
+        .to_string();
+    // REPOSITORY TAG ID CREATED SIZE SHARED SIZE UNIQUE SIZE CONTAINERS
+    assert!(!busybox.contains("N/A"), "{verbose}");
+    assert!(busybox.trim_end().ends_with('2'), "{verbose}");
+    // Pruning everything frees each layer once: exactly the layers' total.
+    d.ok(&["rm", "c1", "c2"]);
+    let row = images_row();
+    let total = row.split('|').nth(3).unwrap().to_string();
+    let out = d.ok(&["image", "prune", "-a", "-f"]);
+    assert!(
+        out.contains(&format!("Total reclaimed space: {total}")),
+        "{row}\n{out}"
+    );
+    assert_eq!(d.ok(&["images", "-q"]), "");
+}

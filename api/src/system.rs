@@ -161,13 +161,9 @@ pub async fn info(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 /// `GET /system/df`: images (with how many containers use each), containers, and the
 /// layers' total size.
 pub async fn df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let (images, containers, layers_size, volumes) = blocking(&state, |engine| {
+    let (images, containers, layers_size, volumes, cache) = blocking(&state, |engine| {
         let records = engine_core::container::list::list(engine, true, None, &[])?;
-        let mut images = engine_core::image::summaries(engine, true, &[])?;
-        for img in &mut images {
-            let id = img["Id"].as_str().unwrap_or_default().to_string();
-            img["Containers"] = json!(records.iter().filter(|r| r.image == id).count());
-        }
+        let (images, layers_size) = engine_core::image::disk_usage(engine)?;
         let containers: Vec<Value> = records
             .iter()
             .map(|r| {
@@ -178,9 +174,23 @@ pub async fn df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
                 v
             })
             .collect();
-        let layers_size: u64 = engine.layers.list()?.iter().map(|l| l.size).sum();
         let (volumes, _) = engine_core::volume::ops::usage_json(engine)?;
-        Ok((images, containers, layers_size, volumes))
+        // The build cache is the step index (see `build_prune`); its images are counted above.
+        let cache: Vec<Value> = engine_core::build::cache::cache_of(engine)
+            .usage()
+            .into_iter()
+            .map(|(key, size, modified)| {
+                let at = modified
+                    .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+                    .unwrap_or_default();
+                json!({
+                    "ID": key, "Parent": "", "Type": "regular",
+                    "Description": "build step index entry", "InUse": false, "Shared": false,
+                    "Size": size, "CreatedAt": at, "LastUsedAt": at, "UsageCount": 0,
+                })
+            })
+            .collect();
+        Ok((images, containers, layers_size, volumes, cache))
     })
     .await?;
     Ok(Json(json!({
@@ -188,7 +198,7 @@ pub async fn df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         "Images": images,
         "Containers": containers,
         "Volumes": volumes,
-        "BuildCache": [],
+        "BuildCache": cache,
     })))
 }
 

@@ -77,7 +77,7 @@ pub fn import(engine: &Engine, args: ImportArgs) -> Result<()> {
 }
 
 pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
-    let mut filter = ImageFilter::parse(&args.filters)?;
+    let mut filter = ImageFilter::parse_with(engine, &args.filters)?;
     // `images REPO[:TAG]` is a reference filter, as Docker's CLI sends it.
     if let Some(wanted) = &args.reference {
         Reference::parse_name_only(wanted)?;

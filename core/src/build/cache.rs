@@ -74,7 +74,9 @@ impl BuildCache {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
             Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!("reading {}", self.dir.display())));
+                return Err(
+                    anyhow::Error::new(e).context(format!("reading {}", self.dir.display()))
+                );
             }
         };
         let no_labels = std::collections::BTreeMap::new();
