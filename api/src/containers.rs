@@ -624,12 +624,16 @@ pub async fn rename(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /containers/prune`: `{"ContainersDeleted": [...], "SpaceReclaimed": 0}`.
-pub async fn prune(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let deleted = blocking(&state, lifecycle::prune_stopped).await?;
+/// `POST /containers/prune?filters=`: `{"ContainersDeleted": [...], "SpaceReclaimed": N}`.
+pub async fn prune(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    let filters = params.filters()?;
+    let (deleted, reclaimed) = blocking(&state, move |engine| {
+        lifecycle::prune_stopped(engine, &filters)
+    })
+    .await?;
     Ok(Json(json!({
         "ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
-        "SpaceReclaimed": 0,
+        "SpaceReclaimed": reclaimed,
     })))
 }
 

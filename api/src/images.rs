@@ -168,14 +168,12 @@ pub async fn by_name_post(
     )))
 }
 
-/// `POST /images/prune?filters=`: dangling images, or (`dangling=false`) every unused one.
+/// `POST /images/prune?filters=`: dangling images, or (`dangling=false`) every unused one,
+/// narrowed by `until`, `label`, `label!` (the core's rules, which are Docker's).
 pub async fn prune(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
-    let filters = parse_filters(params.get("filters"))?;
-    let all = filters
-        .get("dangling")
-        .is_some_and(|v| v.iter().any(|d| matches!(d.as_str(), "false" | "0")));
+    let filters = params.filters()?;
     let (deleted, reclaimed) =
-        blocking(&state, move |engine| image::prune_images(engine, all)).await?;
+        blocking(&state, move |engine| image::prune_images(engine, &filters)).await?;
     let rows: Vec<Value> = deleted.into_iter().map(|(k, v)| json!({ k: v })).collect();
     Ok(Json(json!({
         "ImagesDeleted": if rows.is_empty() { Value::Null } else { Value::Array(rows) },

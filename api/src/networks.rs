@@ -157,9 +157,10 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /networks/prune`: `{"NetworksDeleted": [...]}`.
-pub async fn prune(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let removed = blocking(&state, network::prune).await?;
+/// `POST /networks/prune?filters=`: `{"NetworksDeleted": [...]}`.
+pub async fn prune(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    let filters = params.filters()?;
+    let removed = blocking(&state, move |engine| network::prune(engine, &filters)).await?;
     Ok(Json(json!({ "NetworksDeleted": removed })))
 }
 

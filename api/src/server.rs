@@ -96,6 +96,7 @@ fn routes(state: AppState) -> Router {
                 .post(images::by_name_post),
         )
         .route("/build", post(build::build))
+        .route("/build/prune", post(system::build_prune))
         .route("/commit", post(build::commit))
         // Containers.
         .route("/containers/json", get(containers::list))

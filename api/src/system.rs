@@ -6,7 +6,8 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
+use super::params::Params;
 use super::server::{API_VERSION, AppState, MIN_API_VERSION, blocking};
 use engine_core::info;
 
@@ -160,13 +161,9 @@ pub async fn info(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 /// `GET /system/df`: images (with how many containers use each), containers, and the
 /// layers' total size.
 pub async fn df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let (images, containers, layers_size, volumes) = blocking(&state, |engine| {
+    let (images, containers, layers_size, volumes, cache) = blocking(&state, |engine| {
         let records = engine_core::container::list::list(engine, true, None, &[])?;
-        let mut images = engine_core::image::summaries(engine, true, &[])?;
-        for img in &mut images {
-            let id = img["Id"].as_str().unwrap_or_default().to_string();
-            img["Containers"] = json!(records.iter().filter(|r| r.image == id).count());
-        }
+        let (images, layers_size) = engine_core::image::disk_usage(engine)?;
         let containers: Vec<Value> = records
             .iter()
             .map(|r| {
@@ -177,9 +174,23 @@ pub async fn df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
                 v
             })
             .collect();
-        let layers_size: u64 = engine.layers.list()?.iter().map(|l| l.size).sum();
         let (volumes, _) = engine_core::volume::ops::usage_json(engine)?;
-        Ok((images, containers, layers_size, volumes))
+        // The build cache is the step index (see `build_prune`); its images are counted above.
+        let cache: Vec<Value> = engine_core::build::cache::cache_of(engine)
+            .usage()
+            .into_iter()
+            .map(|(key, size, modified)| {
+                let at = modified
+                    .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+                    .unwrap_or_default();
+                json!({
+                    "ID": key, "Parent": "", "Type": "regular",
+                    "Description": "build step index entry", "InUse": false, "Shared": false,
+                    "Size": size, "CreatedAt": at, "LastUsedAt": at, "UsageCount": 0,
+                })
+            })
+            .collect();
+        Ok((images, containers, layers_size, volumes, cache))
     })
     .await?;
     Ok(Json(json!({
@@ -187,7 +198,29 @@ pub async fn df(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         "Images": images,
         "Containers": containers,
         "Volumes": volumes,
-        "BuildCache": [],
+        "BuildCache": cache,
+    })))
+}
+
+/// `POST /build/prune?all=&keep-storage=&filters=` (API 1.31+): the engine's build cache is
+/// an index of step keys under `<data-root>/image/<driver>/buildcache/` (the images the
+/// steps made are ordinary images, pruned by `image prune`); see
+/// `engine_core::build::cache::BuildCache::prune` for what goes.
+pub async fn build_prune(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    let filters = params.filters()?;
+    let all = params.flag("all");
+    if params.number("keep-storage")?.is_some_and(|n| n != 0) {
+        return Err(ApiError::bad_request(
+            "keep-storage is not supported: this engine's build cache is an index of a few bytes per step; prune it whole, with filters, or with all",
+        ));
+    }
+    let (deleted, reclaimed) = blocking(&state, move |engine| {
+        engine_core::build::cache::prune(engine, all, &filters)
+    })
+    .await?;
+    Ok(Json(json!({
+        "CachesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
+        "SpaceReclaimed": reclaimed,
     })))
 }
 

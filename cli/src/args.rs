@@ -140,6 +140,12 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage the engine (disk usage)
+    #[command(subcommand)]
+    System(SystemCommand),
+    /// Manage builds (the build cache)
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Get real time events from the engine
     Events(crate::commands::events::EventsArgs),
     /// List port mappings or a specific mapping for the container
@@ -348,7 +354,7 @@ pub struct PsArgs {
     /// Don't truncate output
     #[arg(long)]
     pub no_trunc: bool,
-    /// Filter output based on conditions provided (status=, name=, id=)
+    /// Filter output based on conditions provided (status, name, id, label, ancestor, exited, before, since, network, volume, publish, expose)
     #[arg(short, long = "filter")]
     pub filters: Vec<String>,
     /// Format output using a Go template subset ({{.ID}}, {{.Names}}, ...; "table ...")
@@ -579,6 +585,9 @@ pub enum ContainerCommand {
         /// Do not prompt for confirmation
         #[arg(short, long)]
         force: bool,
+        /// Provide filter values (e.g. 'until=<timestamp>', 'label=<key>=<value>')
+        #[arg(long = "filter")]
+        filters: Vec<String>,
     },
 }
 
@@ -680,7 +689,7 @@ pub struct ImagesArgs {
     /// Show digests
     #[arg(long)]
     pub digests: bool,
-    /// Filter output based on conditions provided (dangling=true|false, reference=PATTERN)
+    /// Filter output based on conditions provided (dangling=true|false, reference=PATTERN, label, before, since)
     #[arg(short, long = "filter")]
     pub filters: Vec<String>,
     /// Format output using a Go template ({{.Repository}}, {{.Tag}}, {{.ID}}, ...; "table ...")
@@ -748,6 +757,9 @@ pub enum ImageCommand {
         /// Do not prompt for confirmation
         #[arg(short, long)]
         force: bool,
+        /// Provide filter values (e.g. 'until=<timestamp>', 'label=<key>=<value>')
+        #[arg(long = "filter")]
+        filters: Vec<String>,
     },
 }
 
@@ -1091,6 +1103,9 @@ pub enum NetworkCommand {
         /// Do not prompt for confirmation
         #[arg(short, long)]
         force: bool,
+        /// Provide filter values (e.g. 'until=<timestamp>', 'label=<key>=<value>')
+        #[arg(long = "filter")]
+        filters: Vec<String>,
     },
     /// Connect a container to a network
     Connect(NetworkConnectArgs),
@@ -1172,4 +1187,26 @@ pub struct PortArgs {
     pub container: String,
     /// PRIVATE_PORT[/PROTO]
     pub port: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show engine disk usage
+    Df,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Remove build cache (the step index; the steps' images go with `image prune`)
+    Prune {
+        /// Remove all unused build cache, not just dangling ones
+        #[arg(short, long)]
+        all: bool,
+        /// Do not prompt for confirmation
+        #[arg(short, long)]
+        force: bool,
+        /// Provide filter values (e.g. 'until=24h')
+        #[arg(long = "filter")]
+        filters: Vec<String>,
+    },
 }

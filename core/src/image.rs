@@ -81,18 +81,36 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     }
 }
 
-/// The `--filter`s of `images`: `dangling=true|false`, `reference=PATTERN`.
+/// The `--filter`s of `images` (Docker 1.41's): `dangling=true|false`, `reference=PATTERN`,
+/// `label=K[=V]` (all must match), `before=IMAGE` and `since=IMAGE` (created before or after
+/// that image).
 #[derive(Debug, Default)]
 pub struct ImageFilter {
     /// `dangling=`: only untagged images (true) or only tagged ones (false).
     pub dangling: Option<bool>,
     /// `reference=`: glob patterns, any of which a reference must match.
     pub references: Vec<String>,
+    /// `label=`: all must match.
+    pub labels: Vec<String>,
+    /// `before=`: the named image's creation time (Unix seconds).
+    pub before: Option<u64>,
+    /// `since=`: the named image's creation time (Unix seconds).
+    pub since: Option<u64>,
 }
 
 impl ImageFilter {
-    /// Parses `KEY=VALUE` filters as `images --filter` takes them.
+    /// Parses `KEY=VALUE` filters as `images --filter` takes them, without the image store
+    /// (`before=`/`since=` need [`ImageFilter::parse_with`]).
     pub fn parse(filters: &[String]) -> Result<Self> {
+        Self::parse_inner(filters, None)
+    }
+
+    /// Parses `KEY=VALUE` filters, resolving `before=`/`since=` images in `engine`.
+    pub fn parse_with(engine: &Engine, filters: &[String]) -> Result<Self> {
+        Self::parse_inner(filters, Some(engine))
+    }
+
+    fn parse_inner(filters: &[String], engine: Option<&Engine>) -> Result<Self> {
         let mut parsed = ImageFilter::default();
         for f in filters {
             match f.split_once('=') {
@@ -109,15 +127,44 @@ impl ImageFilter {
                     })
                 }
                 Some(("reference", v)) => parsed.references.push(v.to_string()),
-                _ => {
+                Some(("label", v)) => parsed.labels.push(v.to_string()),
+                Some((key @ ("before" | "since"), v)) => {
+                    let Some(engine) = engine else {
+                        bail!("filter '{key}' needs the image store");
+                    };
+                    let created = resolve(engine, v)?.created_unix().unwrap_or(0);
+                    if key == "before" {
+                        parsed.before = Some(created);
+                    } else {
+                        parsed.since = Some(created);
+                    }
+                }
+                Some((key, _)) => {
                     return Err(crate::error::EngineError::invalid(format!(
-                        "invalid filter {f:?}: supported filters are dangling=true|false and reference=PATTERN"
+                        "invalid filter '{key}' (supported: dangling=, reference=, label=, before=, since=)"
+                    ))
+                    .into());
+                }
+                None => {
+                    return Err(crate::error::EngineError::invalid(format!(
+                        "bad format of filter (expected name=value): {f}"
                     ))
                     .into());
                 }
             }
         }
         Ok(parsed)
+    }
+
+    /// Whether `image` passes `label=`, `before=` and `since=`.
+    pub fn matches_image(&self, image: &Image) -> bool {
+        let labels = image.config.config.as_ref().and_then(|c| c.labels.as_ref());
+        let created = image.created_unix().unwrap_or(0);
+        self.labels.iter().all(|want| match want.split_once('=') {
+            Some((k, v)) => labels.and_then(|l| l.get(k)).is_some_and(|x| x == v),
+            None => labels.is_some_and(|l| l.contains_key(want)),
+        }) && self.before.is_none_or(|b| created < b)
+            && self.since.is_none_or(|s| created > s)
     }
 
     /// Whether `r` matches a `reference=` pattern (all do when there is none).
@@ -168,6 +215,9 @@ pub fn list(engine: &Engine, all: bool, filter: &ImageFilter) -> Result<Vec<List
     images.sort_by_key(|i| std::cmp::Reverse(i.created_unix()));
     let mut out = Vec::new();
     for image in images {
+        if !filter.matches_image(&image) {
+            continue;
+        }
         let mut refs: Vec<Reference> = (references.iter())
             .filter(|(_, id)| *id == image.id)
             .map(|(r, _)| r.clone())
@@ -204,13 +254,19 @@ pub fn list(engine: &Engine, all: bool, filter: &ImageFilter) -> Result<Vec<List
 
 /// Docker's image summaries (`GET /images/json`): one per image, with all its tags.
 pub fn summaries(engine: &Engine, all: bool, filters: &[String]) -> Result<Vec<serde_json::Value>> {
-    let filter = ImageFilter::parse(filters)?;
+    let filter = ImageFilter::parse_with(engine, filters)?;
     let mut out = Vec::new();
     for listed in list(engine, all, &filter)? {
-        let image = &listed.image;
-        let dangling = listed.references.is_empty();
-        let size = image_size(engine, image);
-        out.push(json!({
+        out.push(summary_of(engine, &listed)?);
+    }
+    Ok(out)
+}
+
+fn summary_of(engine: &Engine, listed: &ListedImage) -> Result<serde_json::Value> {
+    let image = &listed.image;
+    let dangling = listed.references.is_empty();
+    let size = image_size(engine, image);
+    Ok(json!({
             "Id": image.id.to_string(),
             "ParentId": engine.images.parent(&image.id)?.map(|p| p.to_string()).unwrap_or_default(),
             "RepoTags": if dangling { json!(["<none>:<none>"]) } else { json!(listed.tags()) },
@@ -221,9 +277,51 @@ pub fn summaries(engine: &Engine, all: bool, filters: &[String]) -> Result<Vec<s
             "SharedSize": -1,
             "Labels": image.config.config.as_ref().and_then(|c| c.labels.clone()),
             "Containers": -1,
-        }));
+    }))
+}
+
+/// The chain ids of `image`'s layers, top first.
+fn chain_of(engine: &Engine, image: &Image) -> Vec<ChainId> {
+    let mut out = Vec::new();
+    let mut chain = image.top_layer();
+    while let Some(c) = chain {
+        chain = engine.layers.get(&c).ok().and_then(|l| l.parent);
+        out.push(c);
     }
-    Ok(out)
+    out
+}
+
+/// `system df`'s images (`GET /system/df`), as Docker computes them: the images `images`
+/// lists, each with `Containers` (how many containers were created from it) and
+/// `SharedSize` (the bytes of its layers that another listed image has too; the CLI's
+/// UNIQUE SIZE is `Size - SharedSize`), and `LayersSize`, the bytes of every stored layer
+/// counted once.
+pub fn disk_usage(engine: &Engine) -> Result<(Vec<serde_json::Value>, u64)> {
+    let listed = list(engine, false, &ImageFilter::default())?;
+    let containers =
+        crate::container::store::ContainerStore::open(&engine.settings.data_root)?.list()?;
+    let layers: std::collections::BTreeMap<ChainId, u64> = (engine.layers.list()?)
+        .into_iter()
+        .map(|l| (l.chain_id, l.size))
+        .collect();
+    let chains: Vec<Vec<ChainId>> = listed.iter().map(|l| chain_of(engine, &l.image)).collect();
+    let mut refs: std::collections::BTreeMap<&ChainId, usize> = std::collections::BTreeMap::new();
+    for c in chains.iter().flatten() {
+        *refs.entry(c).or_default() += 1;
+    }
+    let mut out = Vec::new();
+    for (l, chain) in listed.iter().zip(&chains) {
+        let mut v = summary_of(engine, l)?;
+        let shared: u64 = (chain.iter())
+            .filter(|c| refs.get(c).is_some_and(|n| *n > 1))
+            .map(|c| layers.get(c).copied().unwrap_or(0))
+            .sum();
+        let id = l.image.id.to_string();
+        v["SharedSize"] = json!(shared);
+        v["Containers"] = json!(containers.iter().filter(|r| r.image == id).count());
+        out.push(v);
+    }
+    Ok((out, layers.values().sum()))
 }
 
 /// `tag SOURCE TARGET`.
@@ -532,39 +630,87 @@ pub fn history_json(engine: &Engine, image: &Image) -> Result<serde_json::Value>
     Ok(serde_json::Value::Array(out))
 }
 
-/// Deletes dangling images (`all`: every image no container uses); returns what was
-/// untagged and deleted (`("Untagged", ref)`, `("Deleted", id)`) and the bytes reclaimed.
-pub fn prune_images(engine: &Engine, all: bool) -> Result<(Vec<(&'static str, String)>, u64)> {
+/// `image prune`: deletes the images `filters` select by Docker's rules (Engine API 1.41):
+/// without `dangling=false`, only dangling ones (no tag, nothing built on them); with it,
+/// every image no container was created from, its tags removed first (a tagged image
+/// something was built on is only untagged). `until=`, `label=` and `label!=` narrow the
+/// choice; untagged parents left without children go too. Returns what was untagged and
+/// deleted (`("Untagged", ref)`, `("Deleted", image id)`, then `("Deleted", layer chain id)`
+/// for each layer freed, as Docker lists them) and the bytes freed, each layer once.
+pub fn prune_images(
+    engine: &Engine,
+    filters: &[String],
+) -> Result<(Vec<(&'static str, String)>, u64)> {
+    use crate::prune::{Kind, PruneFilter};
+    let filter = PruneFilter::parse(Kind::Images, filters)?;
+    let dangling_only = filter.dangling != Some(false);
     let references = engine.images.references()?;
+    let containers = crate::container::store::ContainerStore::open(&engine.settings.data_root)?;
+    let used: BTreeSet<String> = containers.list()?.into_iter().map(|r| r.image).collect();
+    let layer_sizes: std::collections::BTreeMap<ChainId, u64> = (engine.layers.list()?)
+        .into_iter()
+        .map(|l| (l.chain_id, l.size))
+        .collect();
+    let mut candidates = Vec::new();
+    for image in engine.images.list()? {
+        let refs: Vec<&Reference> = (references.iter())
+            .filter(|(_, id)| *id == image.id)
+            .map(|(r, _)| r)
+            .collect();
+        let has_children = !engine.images.children(&image.id)?.is_empty();
+        let has_tag = refs.iter().any(|r| r.digest().is_none());
+        let labels = (image.config.config.as_ref())
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        let created = image
+            .created_unix()
+            .map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        if (has_children && (dangling_only || refs.is_empty()))
+            || (dangling_only && has_tag)
+            || used.contains(&image.id.to_string())
+            || !filter.old_enough(created)
+            || !filter.matches_labels(&labels)
+        {
+            continue;
+        }
+        candidates.push(image);
+    }
     let mut deleted = Vec::new();
     let mut reclaimed = 0;
-    // Leaves first, pass after pass: an intermediate image goes once its last child has.
-    loop {
-        let mut progressed = false;
-        for image in engine.images.list()? {
-            let tagged = references.iter().any(|(_, id)| *id == image.id);
-            if (tagged && !all)
-                || !engine.images.children(&image.id)?.is_empty()
-                || !users_of(engine, &image)?.is_empty()
+    for image in candidates {
+        let mut next = Some(image.id.clone());
+        let mut first = true;
+        while let Some(id) = next.take() {
+            // An earlier candidate's cascade may have taken this one already.
+            if engine.images.get(&id).is_err() {
+                break;
+            }
+            // Parents go only while untagged, childless and unused (Docker's cascade).
+            if !first
+                && (!engine.images.tags_of(&id)?.is_empty()
+                    || !engine.images.children(&id)?.is_empty()
+                    || used.contains(&id.to_string()))
             {
-                continue;
+                break;
             }
-            reclaimed += image_size(engine, &image);
-            for r in engine.images.tags_of(&image.id)? {
+            first = false;
+            for r in engine.images.tags_of(&id)? {
+                engine.images.untag(&r)?;
                 deleted.push(("Untagged", r.familiar()));
-                crate::events::image_plain(
-                    &engine.settings.data_root,
-                    "untag",
-                    &image.id.to_string(),
-                );
+                crate::events::image_plain(&engine.settings.data_root, "untag", &id.to_string());
             }
-            engine.images.delete(&image.id)?;
-            crate::events::image_plain(&engine.settings.data_root, "delete", &image.id.to_string());
-            deleted.push(("Deleted", image.id.to_string()));
-            progressed = true;
-        }
-        if !progressed {
-            break;
+            if !engine.images.children(&id)?.is_empty() {
+                break;
+            }
+            let parent = engine.images.parent(&id)?;
+            let layers = engine.images.delete(&id)?;
+            crate::events::image_plain(&engine.settings.data_root, "delete", &id.to_string());
+            deleted.push(("Deleted", id.to_string()));
+            for chain in layers {
+                reclaimed += layer_sizes.get(&chain).copied().unwrap_or(0);
+                deleted.push(("Deleted", chain.to_string()));
+            }
+            next = parent;
         }
     }
     Ok((deleted, reclaimed))

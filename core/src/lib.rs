@@ -31,6 +31,7 @@ pub mod image;
 pub mod info;
 pub(crate) mod inspect_fields;
 pub mod network;
+pub mod prune;
 pub mod registry;
 pub mod reserve;
 pub(crate) mod sweep;

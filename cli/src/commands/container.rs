@@ -34,7 +34,7 @@ pub fn dispatch(engine: &Engine, cmd: ContainerCommand) -> Result<ExitCode> {
         ContainerCommand::Stats(a) => super::stats::run(engine, a),
         ContainerCommand::Pause(a) => lifecycle::pause(engine, a),
         ContainerCommand::Unpause(a) => lifecycle::unpause(engine, a),
-        ContainerCommand::Prune { force } => lifecycle::prune(engine, force),
+        ContainerCommand::Prune { force, filters } => lifecycle::prune(engine, force, &filters),
     }
 }
 

@@ -26,7 +26,11 @@ pub fn run(engine: &Engine, cmd: ImageCommand) -> Result<()> {
         ImageCommand::Load(args) => super::archive::load(engine, args),
         ImageCommand::History(args) => history(engine, args),
         ImageCommand::Tag { source, target } => tag(engine, &source, &target),
-        ImageCommand::Prune { all, force } => prune(engine, all, force),
+        ImageCommand::Prune {
+            all,
+            force,
+            filters,
+        } => prune(engine, all, force, filters),
         ImageCommand::Pull(args) => super::registry::pull(engine, args),
         ImageCommand::Push(args) => super::registry::push(engine, args),
     }
@@ -73,7 +77,7 @@ pub fn import(engine: &Engine, args: ImportArgs) -> Result<()> {
 }
 
 pub fn list(engine: &Engine, args: ImagesArgs) -> Result<()> {
-    let mut filter = ImageFilter::parse(&args.filters)?;
+    let mut filter = ImageFilter::parse_with(engine, &args.filters)?;
     // `images REPO[:TAG]` is a reference filter, as Docker's CLI sends it.
     if let Some(wanted) = &args.reference {
         Reference::parse_name_only(wanted)?;
@@ -271,7 +275,13 @@ pub fn history(engine: &Engine, args: HistoryArgs) -> Result<()> {
     Ok(())
 }
 
-fn prune(engine: &Engine, all: bool, force: bool) -> Result<()> {
+fn prune(engine: &Engine, all: bool, force: bool, mut filters: Vec<String>) -> Result<()> {
+    // As Docker's CLI: `-a` is the filter `dangling=false`.
+    if !filters.iter().any(|f| f.starts_with("dangling=")) {
+        filters.push(format!("dangling={}", !all));
+    }
+    // Bad filters are refused before the question is asked.
+    engine_core::prune::PruneFilter::parse(engine_core::prune::Kind::Images, &filters)?;
     if !force {
         let what = if all {
             "all images without at least one container associated to them"
@@ -286,7 +296,7 @@ fn prune(engine: &Engine, all: bool, force: bool) -> Result<()> {
             return Ok(());
         }
     }
-    let (deleted, reclaimed) = prune_images(engine, all)?;
+    let (deleted, reclaimed) = prune_images(engine, &filters)?;
     let mut out = io::stdout().lock();
     if !deleted.is_empty() {
         writeln!(out, "Deleted Images:")?;

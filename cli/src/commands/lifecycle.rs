@@ -110,7 +110,9 @@ pub fn wait(engine: &Engine, args: WaitArgs) -> Result<ExitCode> {
     })
 }
 
-pub fn prune(engine: &Engine, force: bool) -> Result<ExitCode> {
+pub fn prune(engine: &Engine, force: bool, filters: &[String]) -> Result<ExitCode> {
+    // Bad filters are refused before the question is asked.
+    engine_core::prune::PruneFilter::parse(engine_core::prune::Kind::Containers, filters)?;
     if !force {
         print!(
             "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
@@ -122,7 +124,7 @@ pub fn prune(engine: &Engine, force: bool) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let deleted = prune_stopped(engine)?;
+    let (deleted, reclaimed) = prune_stopped(engine, filters)?;
     if !deleted.is_empty() {
         println!("Deleted Containers:");
         for id in deleted {
@@ -130,6 +132,9 @@ pub fn prune(engine: &Engine, force: bool) -> Result<ExitCode> {
         }
         println!();
     }
-    println!("Total reclaimed space: 0B");
+    println!(
+        "Total reclaimed space: {}",
+        distribution::human::size(reclaimed)
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -20,6 +20,7 @@ mod registry;
 mod run;
 mod run_request;
 mod stats;
+mod system;
 mod volume;
 
 use std::process::ExitCode;
@@ -118,6 +119,12 @@ fn dispatch(command: Command, engine: Engine) -> Result<ExitCode> {
         Command::Container(cmd) => return container::dispatch(&engine, cmd),
         Command::Cp(args) => return cp::run(&engine, args),
         Command::Stats(args) => return stats::run(&engine, args),
+        Command::System(cmd) => system::run(&engine, cmd)?,
+        Command::Builder(crate::args::BuilderCommand::Prune {
+            all,
+            force,
+            filters,
+        }) => system::builder_prune(&engine, all, force, &filters)?,
         Command::Pause(args) => return lifecycle::pause(&engine, args),
         Command::Unpause(args) => return lifecycle::unpause(&engine, args),
         Command::Volume(cmd) => return volume::run(&engine, cmd),

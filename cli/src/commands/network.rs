@@ -146,11 +146,11 @@ pub fn run(engine: &Engine, cmd: NetworkCommand) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        NetworkCommand::Prune { force } => {
+        NetworkCommand::Prune { force, filters } => {
             if !force {
                 bail!("network prune removes every unused network: confirm with --force (-f)");
             }
-            let removed = prune(engine)?;
+            let removed = prune(engine, &filters)?;
             if !removed.is_empty() {
                 println!("Deleted Networks:");
                 for n in removed {

@@ -255,16 +255,26 @@ pub fn remove_one_with_volumes(
     monitor::remove_with_volumes(engine, store, &record.id, volumes)
 }
 
-/// Removes every container no monitor owns; returns their ids.
-pub fn prune_stopped(engine: &Engine) -> Result<Vec<String>> {
+/// `container prune`: removes every container no monitor owns (Docker's "not running")
+/// that `filters` select (`until=`, `label=`, `label!=`: [`crate::prune`]); returns their ids
+/// and the bytes their writable layers held.
+pub fn prune_stopped(engine: &Engine, filters: &[String]) -> Result<(Vec<String>, u64)> {
+    use crate::prune::{Kind, PruneFilter, stored_time};
+    let filter = PruneFilter::parse(Kind::Containers, filters)?;
     let store = store(engine)?;
     let mut deleted = Vec::new();
+    let mut reclaimed = 0;
     for record in store.list()? {
-        if store.monitor_alive(&record.id) {
+        if store.monitor_alive(&record.id)
+            || !filter.old_enough(stored_time(&record.created))
+            || !filter.matches_labels(&record.config.labels)
+        {
             continue;
         }
+        let (rw, _) = crate::container::inspect::sizes(engine, &record);
         monitor::remove(engine, &store, &record.id)?;
+        reclaimed += rw;
         deleted.push(record.id);
     }
-    Ok(deleted)
+    Ok((deleted, reclaimed))
 }

@@ -3,8 +3,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
+pub use crate::container::filters::Filters;
 use crate::container::record::Record;
 use crate::container::store::ContainerStore;
 use crate::engine::Engine;
@@ -19,36 +20,16 @@ pub fn list(
     filters: &[String],
 ) -> Result<Vec<Record>> {
     let store = ContainerStore::open(&engine.settings.data_root)?;
-    let mut parsed: Vec<(String, String)> = Vec::new();
-    for f in filters {
-        match f.split_once('=') {
-            Some((k @ ("status" | "name" | "id" | "ancestor" | "exited" | "label"), v)) => {
-                parsed.push((k.to_string(), v.to_string()))
-            }
-            _ => bail!(
-                "invalid filter '{f}' (supported: status=, name=, id=, ancestor=, exited=, label=)"
-            ),
-        }
-    }
-    let all = all || limit.is_some() || parsed.iter().any(|(k, _)| k == "status" || k == "exited");
+    let records = store.list()?;
+    let parsed = Filters::parse(filters, &store)?;
+    let all = all || limit.is_some() || parsed.wants_all();
     // Docker: several values of one key match any of them, except labels, which must all
     // match (compose selects a service by project and service label); different keys must
     // all match.
-    let mut rows: Vec<Record> = store
-        .list()?
+    let mut rows: Vec<Record> = records
         .into_iter()
         .filter(|r| all || r.state.running)
-        .filter(|r| {
-            parsed.iter().all(|(k, v)| {
-                if k == "label" {
-                    return matches(r, k, v);
-                }
-                parsed
-                    .iter()
-                    .filter(|(k2, _)| k2 == k)
-                    .any(|(_, v)| matches(r, k, v))
-            })
-        })
+        .filter(|r| parsed.matches(r))
         .collect();
     if let Some(n) = limit {
         rows.truncate(n);
@@ -102,23 +83,6 @@ pub fn command(r: &Record) -> String {
         .chain(r.args.iter().map(String::as_str))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn matches(r: &Record, key: &str, value: &str) -> bool {
-    match key {
-        "status" => status_word(r) == value,
-        "name" => r.short_name().contains(value.trim_start_matches('/')),
-        "id" => r.id.starts_with(value),
-        "ancestor" => r.config.image == value || r.image.contains(value),
-        "exited" => {
-            status_word(r) == "exited" && value.parse::<i32>().ok() == Some(r.state.exit_code)
-        }
-        "label" => match value.split_once('=') {
-            Some((k, v)) => r.config.labels.get(k).is_some_and(|x| x == v),
-            None => r.config.labels.contains_key(value),
-        },
-        _ => false,
-    }
 }
 
 /// created, restarting, running, exited, dead (Docker's `State`).

@@ -159,15 +159,20 @@ pub fn remove(engine: &Engine, name: &str) -> Result<Network> {
     Ok(n)
 }
 
-/// Removes every user-defined network no container (running or not) refers to; returns
-/// their names.
-pub fn prune(engine: &Engine) -> Result<Vec<String>> {
+/// Removes every user-defined network no container (running or not) refers to and that
+/// `filters` select (`until=`, `label=`, `label!=`: [`crate::prune`]); returns their names.
+pub fn prune(engine: &Engine, filters: &[String]) -> Result<Vec<String>> {
+    use crate::prune::{Kind, PruneFilter, stored_time};
+    let filter = PruneFilter::parse(Kind::Networks, filters)?;
     let (nets, store) = stores(engine)?;
     let _lock = nets.lock()?;
     let mut removed = Vec::new();
     let containers = store.list()?;
     for n in nets.list()? {
-        if n.is_predefined() {
+        if n.is_predefined()
+            || !filter.old_enough(stored_time(&n.created))
+            || !filter.matches_labels(&n.labels)
+        {
             continue;
         }
         let used = containers.iter().any(|r| {

@@ -212,13 +212,17 @@ impl VolumeStore {
     }
 
     /// Removes every volume no container uses and whose labels match `filters`
-    /// (`label=K[=V]`, `label!=K[=V]`); returns the names and the bytes freed.
+    /// (`label=K[=V]`, `label!=K[=V]`, by [`crate::prune`]'s rules; any other key is
+    /// refused); returns the names and the bytes freed. Named volumes go too: Engine API 1.41
+    /// prunes every unused local volume (1.42 narrowed it to anonymous ones unless `all`).
     pub fn prune(&self, containers: &[Record], filters: &[String]) -> Result<(Vec<String>, u64)> {
+        use crate::prune::{Kind, PruneFilter};
+        let filter = PruneFilter::parse(Kind::Volumes, filters)?;
         let _lock = self.lock()?;
         let mut deleted = Vec::new();
         let mut reclaimed = 0;
         for v in self.list()? {
-            if !users_of(&v.name, containers).is_empty() || !matches_filters(&v, filters)? {
+            if !users_of(&v.name, containers).is_empty() || !filter.matches_labels(&v.labels) {
                 continue;
             }
             let size = self.size(&v.name);
