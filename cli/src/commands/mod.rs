@@ -20,6 +20,7 @@ mod registry;
 mod run;
 mod run_request;
 mod stats;
+mod update;
 mod volume;
 
 use std::process::ExitCode;
@@ -119,6 +120,7 @@ fn dispatch(command: Command, engine: Engine) -> Result<ExitCode> {
         Command::Cp(args) => return cp::run(&engine, args),
         Command::Stats(args) => return stats::run(&engine, args),
         Command::Pause(args) => return lifecycle::pause(&engine, args),
+        Command::Update(args) => return update::run(&engine, args),
         Command::Unpause(args) => return lifecycle::unpause(&engine, args),
         Command::Volume(cmd) => return volume::run(&engine, cmd),
         // The binary serves the API itself (engine-api), before it calls into the CLI.

@@ -7,6 +7,7 @@ pub mod confinement;
 pub mod copy;
 pub mod create;
 pub mod hello;
+pub mod host_options;
 pub mod inspect;
 pub mod lifecycle;
 pub mod list;
@@ -23,6 +24,7 @@ pub mod spawn;
 pub mod spec;
 pub mod stats;
 pub mod store;
+pub mod update;
 
 use std::fmt;
 
