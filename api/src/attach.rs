@@ -256,10 +256,7 @@ pub async fn attach(
 
 /// The json-file log as output chunks, for `logs=1`.
 fn log_chunks(path: &str, wants: &Hello) -> Vec<Chunk> {
-    let Ok(file) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    log::read_entries(file)
+    log::read_all(std::path::Path::new(path))
         .into_iter()
         .filter_map(|e| match e.stream.as_str() {
             "stderr" if wants.stderr => Some((protocol::STDERR, e.log.into_bytes())),

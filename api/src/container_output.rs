@@ -49,7 +49,10 @@ pub async fn logs(
     };
     let timestamps = params.flag("timestamps");
     let record = blocking(&state, move |engine| {
-        ContainerStore::open(&engine.settings.data_root)?.resolve(&id)
+        let record = ContainerStore::open(&engine.settings.data_root)?.resolve(&id)?;
+        // Refused before the stream starts, so the client gets the error, not a cut stream.
+        logs::check_readable(&record)?;
+        Ok(record)
     })
     .await?;
     let content_type = if record.config.tty {

@@ -19,6 +19,7 @@ use super::params::Params;
 use super::server::{AppState, blocking, reap};
 use engine_core::container::confinement::Confinement;
 use engine_core::container::create::{self, Request};
+use engine_core::container::host_options::HostOptions;
 use engine_core::container::record::{PortBinding, RestartPolicy};
 use engine_core::container::restart;
 use engine_core::container::store::ContainerStore;
@@ -60,6 +61,7 @@ struct CreateBody {
     working_dir: Option<String>,
     user: Option<String>,
     hostname: Option<String>,
+    domainname: Option<String>,
     tty: Option<bool>,
     open_stdin: Option<bool>,
     labels: Option<BTreeMap<String, String>>,
@@ -125,7 +127,6 @@ struct HostConfigBody {
     volumes_from: Option<Vec<String>>,
     dns: Option<Vec<String>>,
     dns_search: Option<Vec<String>>,
-    dns_options: Option<Vec<String>>,
     extra_hosts: Option<Vec<String>>,
     publish_all_ports: Option<bool>,
     ipc_mode: Option<String>,
@@ -141,6 +142,8 @@ struct HostConfigBody {
     container_id_file: Option<String>,
     #[serde(flatten)]
     confinement: Confinement,
+    #[serde(flatten)]
+    options: HostOptions,
     /// Every other field, checked by [`refuse_unsupported`].
     #[serde(flatten)]
     rest: BTreeMap<String, Value>,
@@ -148,7 +151,7 @@ struct HostConfigBody {
 
 /// Whether a field's value asks for nothing: null, false, 0, "", an empty list or map, or
 /// a list or map of such (`"LogConfig": {"Type": "", "Config": {}}`, `"ConsoleSize": [0, 0]`).
-fn asks_nothing(v: &Value) -> bool {
+pub(crate) fn asks_nothing(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::Bool(b) => !b,
@@ -320,6 +323,8 @@ impl CreateBody {
             volumes_from: host.volumes_from.unwrap_or_default(),
             volumes: self.volumes.unwrap_or_default().into_keys().collect(),
             confinement: host.confinement,
+            options: host.options,
+            domainname: self.domainname.filter(|d| !d.is_empty()),
             stop_signal: self.stop_signal,
             stop_timeout: self.stop_timeout,
             networking,
@@ -334,11 +339,6 @@ fn networking(
     host: &HostConfigBody,
     config: Option<NetworkingConfigBody>,
 ) -> ApiResult<create::Networking> {
-    if host.dns_options.as_ref().is_some_and(|o| !o.is_empty()) {
-        return Err(ApiError::bad_request(
-            "HostConfig.DnsOptions is not supported",
-        ));
-    }
     if host.links.as_ref().is_some_and(|l| !l.is_empty()) {
         return Err(ApiError::bad_request(
             "HostConfig.Links (legacy links) are not supported: put the containers on a user-defined network and use their names",
@@ -732,16 +732,8 @@ mod tests {
                 "Config.Healthcheck",
             ),
             (
-                json!({"Image": "x", "Domainname": "example.com"}),
-                "Config.Domainname",
-            ),
-            (
                 json!({"Image": "x", "HostConfig": {"BlkioWeight": 300}}),
                 "HostConfig.BlkioWeight",
-            ),
-            (
-                json!({"Image": "x", "HostConfig": {"LogConfig": {"Type": "syslog"}}}),
-                "HostConfig.LogConfig",
             ),
         ] {
             let body: CreateBody = serde_json::from_value(body).unwrap();

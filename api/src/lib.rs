@@ -44,6 +44,7 @@ mod stats;
 mod stream;
 mod system;
 mod transfer;
+mod update;
 mod volumes;
 
 use std::path::{Path, PathBuf};

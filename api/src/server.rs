@@ -22,7 +22,7 @@ use super::events;
 use super::listen::Listener;
 use super::{
     archive, attach, build, container_output, containers, exec, images, networks, stats, system,
-    transfer, volumes,
+    transfer, update, volumes,
 };
 use engine_core::engine::Engine;
 
@@ -112,6 +112,7 @@ fn routes(state: AppState) -> Router {
         .route("/containers/{id}/pause", post(containers::pause))
         .route("/containers/{id}/unpause", post(containers::unpause))
         .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/update", post(update::update))
         .route("/containers/{id}/logs", get(container_output::logs))
         .route("/containers/{id}/export", get(container_output::export))
         .route("/containers/{id}/changes", get(container_output::changes))

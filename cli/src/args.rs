@@ -131,6 +131,8 @@ pub enum Command {
     Cp(CpArgs),
     /// Pause all processes within one or more containers
     Pause(WaitArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Unpause all processes within one or more containers
     Unpause(WaitArgs),
     /// Display a live stream of container(s) resource usage statistics
@@ -257,6 +259,10 @@ pub struct RunArgs {
     /// UTS namespace to use (host)
     #[arg(long)]
     pub uts: Option<String>,
+    /// Further host settings: swappiness, reservation, OOM score, groups, DNS options,
+    /// cgroup namespace, log and volume drivers, domain name
+    #[command(flatten)]
+    pub host: HostArgs,
     /// IMAGE [COMMAND] [ARG...]: one list, so flags after the image belong to the command
     /// (Docker stops parsing its own flags at the image name)
     #[arg(
@@ -282,6 +288,84 @@ impl RunArgs {
         }
         self
     }
+}
+
+/// `run`/`create` flags of [`engine_core::container::host_options::HostOptions`] and
+/// `--domainname`.
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    /// Tune container memory swappiness (0 to 100)
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    pub memory_swappiness: Option<i64>,
+    /// Memory soft limit
+    #[arg(long, value_name = "bytes")]
+    pub memory_reservation: Option<String>,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i64>,
+    /// Add additional groups to join
+    #[arg(long, value_name = "list")]
+    pub group_add: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "list")]
+    pub dns_option: Vec<String>,
+    /// Container NIS domain name
+    #[arg(long, value_name = "string")]
+    pub domainname: Option<String>,
+    /// Cgroup namespace to use (host|private)
+    #[arg(long, value_name = "string")]
+    pub cgroupns: Option<String>,
+    /// Logging driver for the container (json-file, none)
+    #[arg(long, value_name = "string")]
+    pub log_driver: Option<String>,
+    /// Log driver options (max-size=, max-file=)
+    #[arg(long, value_name = "list")]
+    pub log_opt: Vec<String>,
+    /// Optional volume driver for the container (local)
+    #[arg(long, value_name = "string")]
+    pub volume_driver: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable (not supported here)
+    #[arg(long, value_name = "uint16")]
+    pub blkio_weight: Option<u16>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long, value_name = "int")]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long, value_name = "int")]
+    pub cpu_shares: Option<i64>,
+    /// Number of CPUs
+    #[arg(long, value_name = "decimal")]
+    pub cpus: Option<String>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long, value_name = "string")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long, value_name = "string")]
+    pub cpuset_mems: Option<String>,
+    /// Memory limit
+    #[arg(short, long, value_name = "bytes")]
+    pub memory: Option<String>,
+    /// Memory soft limit
+    #[arg(long, value_name = "bytes")]
+    pub memory_reservation: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long, value_name = "bytes", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long, value_name = "string")]
+    pub restart: Option<String>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -576,6 +660,8 @@ pub enum ContainerCommand {
     Cp(CpArgs),
     /// Pause all processes within one or more containers
     Pause(WaitArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Unpause all processes within one or more containers
     Unpause(WaitArgs),
     /// Display a live stream of container(s) resource usage statistics

@@ -72,6 +72,12 @@ pub struct Resources {
     pub cpuset_cpus: Option<String>,
     /// Memory nodes (`--cpuset-mems`).
     pub cpuset_mems: Option<String>,
+    /// How eagerly the kernel swaps the container's anonymous pages, 0..=100
+    /// (`--memory-swappiness`, cgroup v1 only).
+    pub memory_swappiness: Option<u64>,
+    /// The soft limit in bytes the kernel reclaims down to under pressure
+    /// (`--memory-reservation`: v1 `memory.soft_limit_in_bytes`, v2 `memory.low`).
+    pub memory_reservation: Option<u64>,
     /// The device allowlist, checked last rule first; empty denies every device.
     pub devices: Vec<DeviceRule>,
 }
@@ -169,7 +175,75 @@ impl Cgroup {
     }
 
     fn apply(&self, res: &Resources) -> Result<()> {
+        self.apply_limits(res)?;
+        self.set_devices(&res.devices)
+    }
+
+    /// Finds the cgroup [`Cgroup::create`] made for `id` under `root` (a running
+    /// container's), for [`Cgroup::update`]; `None` when it has none.
+    pub fn open(root: &Path, id: &str) -> Option<Cgroup> {
+        let (version, base) = detect(root)?;
+        let dirs: Vec<(String, PathBuf)> = match version {
+            CgroupVersion::V1 => V1_CONTROLLERS
+                .iter()
+                .map(|c| (c.to_string(), root.join(c).join(PARENT).join(id)))
+                .filter(|(_, d)| d.is_dir())
+                .collect(),
+            CgroupVersion::V2 => {
+                let d = base.join(PARENT).join(id);
+                if d.is_dir() {
+                    vec![(String::new(), d)]
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        // cpu and cpuacct may be one hierarchy under two names: keep one.
+        let mut seen = Vec::new();
+        let dirs = dirs
+            .into_iter()
+            .filter(|(_, d)| {
+                let real = d.canonicalize().unwrap_or_else(|_| d.clone());
+                let new = !seen.contains(&real);
+                seen.push(real);
+                new
+            })
+            .collect::<Vec<_>>();
+        (!dirs.is_empty()).then_some(Cgroup { version, dirs })
+    }
+
+    /// Changes the limits of a live cgroup (`docker update`): every limit `res` sets is
+    /// written, the device allowlist is left as it is. A limit the kernel refuses (memory
+    /// below what is in use) is an error naming the file.
+    pub fn update(&self, res: &Resources) -> Result<()> {
+        self.apply_limits(res)
+    }
+
+    /// Each controller's directory: (controller, directory); v2 has one entry named "".
+    pub fn dirs(&self) -> &[(String, PathBuf)] {
+        &self.dirs
+    }
+
+    fn apply_limits(&self, res: &Resources) -> Result<()> {
         self.set_memory(res.memory, res.memory_swap)?;
+        if let Some(s) = res.memory_swappiness {
+            match self.version {
+                CgroupVersion::V1 => self.write("memory", "memory.swappiness", &s.to_string())?,
+                CgroupVersion::V2 => {
+                    return Err(Error::InvalidInput(
+                        "--memory-swappiness is not supported on cgroup v2".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(r) = res.memory_reservation {
+            match self.version {
+                CgroupVersion::V1 => {
+                    self.write("memory", "memory.soft_limit_in_bytes", &r.to_string())?
+                }
+                CgroupVersion::V2 => self.write("memory", "memory.low", &r.to_string())?,
+            }
+        }
         if res.oom_kill_disable {
             match self.version {
                 CgroupVersion::V1 => self.write("memory", "memory.oom_control", "1")?,
@@ -181,7 +255,13 @@ impl Cgroup {
             }
         }
         if let Some(n) = res.pids_limit {
-            self.write("pids", "pids.max", &n.to_string())?;
+            // u64::MAX: no limit (an update lifting it).
+            let value = if n == u64::MAX {
+                "max".to_string()
+            } else {
+                n.to_string()
+            };
+            self.write("pids", "pids.max", &value)?;
         }
         match self.version {
             CgroupVersion::V1 => {
@@ -214,7 +294,7 @@ impl Cgroup {
         if let Some(mems) = &res.cpuset_mems {
             self.write("cpuset", "cpuset.mems", mems)?;
         }
-        self.set_devices(&res.devices)
+        Ok(())
     }
 
     fn set_devices(&self, rules: &[DeviceRule]) -> Result<()> {
@@ -254,10 +334,27 @@ impl Cgroup {
         let total = memory_swap.unwrap_or(mem.saturating_mul(2));
         match self.version {
             CgroupVersion::V1 => {
-                self.write("memory", "memory.limit_in_bytes", &mem.to_string())?;
-                let dir = self.dir("memory").unwrap_or(&self.dirs[0].1);
-                if dir.join("memory.memsw.limit_in_bytes").exists() {
-                    self.write("memory", "memory.memsw.limit_in_bytes", &total.to_string())?;
+                // The kernel keeps memory <= memory+swap at every write: raising memory above
+                // the old memory+swap (an update) needs memory+swap first, lowering it the
+                // other order. Try memory first; when refused, memory+swap then memory.
+                let dir = self.dir("memory").unwrap_or(&self.dirs[0].1).to_path_buf();
+                let old = fs::read_to_string(dir.join("memory.limit_in_bytes")).ok();
+                let first = self.write("memory", "memory.limit_in_bytes", &mem.to_string());
+                if dir.join("memory.memsw.limit_in_bytes").exists()
+                    && let Err(e) =
+                        self.write("memory", "memory.memsw.limit_in_bytes", &total.to_string())
+                {
+                    // Refused (usage above it): the memory limit goes back to what it was,
+                    // so a failed update changes nothing.
+                    if first.is_ok()
+                        && let Some(old) = old
+                    {
+                        let _ = self.write("memory", "memory.limit_in_bytes", old.trim());
+                    }
+                    return Err(e);
+                }
+                if first.is_err() {
+                    self.write("memory", "memory.limit_in_bytes", &mem.to_string())?;
                 }
             }
             CgroupVersion::V2 => {
@@ -355,6 +452,8 @@ impl Cgroup {
 fn first_limit(res: &Resources) -> Option<&'static str> {
     [
         (res.memory.is_some(), "--memory"),
+        (res.memory_swappiness.is_some(), "--memory-swappiness"),
+        (res.memory_reservation.is_some(), "--memory-reservation"),
         (res.oom_kill_disable, "--oom-kill-disable"),
         (res.pids_limit.is_some(), "--pids-limit"),
         (res.cpu_shares.is_some(), "--cpu-shares"),

@@ -56,7 +56,7 @@ impl Container {
             size: spec.process.console_size,
         });
         let child_stdio = ChildStdio::prepare(stdio, spec.process.stdin, tty.is_some())?;
-        let steps = rootfs::plan(spec, tty.is_some());
+        let mut steps = rootfs::plan(spec, tty.is_some());
         // Another's hostname is not ours to change.
         let hostname = spec
             .hostname
@@ -97,6 +97,19 @@ impl Container {
         // is never less confined than asked.
         let cgroup = Cgroup::create(Path::new(CGROUP_ROOT), &spec.id, &resources)?;
         let procs = cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default();
+        if spec.private_cgroupns {
+            // Unshared in the intermediate after it joined the cgroups: the namespace's root
+            // is the container's cgroup.
+            flags |= CloneFlags::CLONE_NEWCGROUP;
+        }
+        if let Some(cg) = &cgroup {
+            rootfs::add_cgroup_mounts(&mut steps, cg, spec.private_cgroupns, spec.writable_sysfs);
+        }
+        let domainname = spec
+            .domainname
+            .clone()
+            .filter(|_| spec.namespaces.uts == Namespace::Private);
+        let oom_score_adj = spec.oom_score_adj;
 
         let prepare = || -> Result<()> {
             let me = std::process::id().to_string();
@@ -112,9 +125,17 @@ impl Container {
             reset_signals();
             let run = || -> Result<()> {
                 child_stdio.install()?;
+                if let Some(adj) = oom_score_adj {
+                    // Still the host's /proc here; inherited by everything the init starts.
+                    std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                        .ctx("set oom_score_adj", "/proc/self/oom_score_adj")?;
+                }
                 rootfs::apply(rootfs, &steps, prepared.cwd(), console.as_ref())?;
                 if let Some(name) = &hostname {
                     nix::unistd::sethostname(name).ctx("sethostname", "")?;
+                }
+                if let Some(name) = &domainname {
+                    set_domainname(name)?;
                 }
                 if matches!(network, Network::None | Network::Isolated) {
                     loopback_up()?;
@@ -211,6 +232,20 @@ impl Container {
         self.status = Some(status);
         status
     }
+}
+
+/// setdomainname(2) in the calling process's UTS namespace.
+fn set_domainname(name: &str) -> Result<()> {
+    // SAFETY: setdomainname reads `len` bytes from the pointer, valid for the call.
+    let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if rc != 0 {
+        return Err(Error::io(
+            "setdomainname",
+            "",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
 }
 
 impl Drop for Container {

@@ -86,4 +86,4 @@ pub use spec::{
     MIN_MEMORY, Namespace, Namespaces, Network, ProcessSpec, Rlimit, TmpfsMount, sysctl_namespace,
 };
 pub use stdio::{Stdio, StdioSet};
-pub use user::{User, resolve_user};
+pub use user::{User, add_groups, resolve_user};

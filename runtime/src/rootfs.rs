@@ -208,6 +208,69 @@ pub(crate) fn plan(spec: &ContainerSpec, console: bool) -> Vec<Step> {
     steps
 }
 
+/// Adds the container's own cgroup at /sys/fs/cgroup, read-only unless `writable`, right
+/// after /sys, as Docker does (JVMs and the like read their limits there): v2 with its own
+/// namespace mounts cgroup2 (the namespace's root is the container's cgroup); otherwise each
+/// controller's directory of the container is bound at /sys/fs/cgroup/<controller> (v1 on a
+/// tmpfs, made read-only after the pivot) or /sys/fs/cgroup itself (v2).
+pub(crate) fn add_cgroup_mounts(
+    steps: &mut Vec<Step>,
+    cgroup: &crate::cgroup::Cgroup,
+    private_ns: bool,
+    writable: bool,
+) {
+    let ro = if writable {
+        MsFlags::empty()
+    } else {
+        MsFlags::MS_RDONLY
+    };
+    let base = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let root = PathBuf::from(crate::cgroup::CGROUP_ROOT);
+    let mut add = Vec::new();
+    let mut after_pivot = Vec::new();
+    match cgroup.version() {
+        crate::cgroup::CgroupVersion::V2 if private_ns => add.push(Step::Fs {
+            fstype: "cgroup2",
+            target: root,
+            flags: base | ro,
+            data: None,
+        }),
+        crate::cgroup::CgroupVersion::V2 => add.push(Step::Bind {
+            source: cgroup.dirs()[0].1.clone(),
+            target: root,
+            readonly: !writable,
+        }),
+        crate::cgroup::CgroupVersion::V1 => {
+            add.push(Step::Fs {
+                fstype: "tmpfs",
+                target: root.clone(),
+                flags: base,
+                data: Some("mode=755".into()),
+            });
+            for (controller, dir) in cgroup.dirs() {
+                add.push(Step::Bind {
+                    source: dir.clone(),
+                    target: root.join(controller),
+                    readonly: !writable,
+                });
+            }
+            if !writable {
+                after_pivot.push(Step::ReadOnly(root));
+            }
+        }
+    }
+    let sys = steps
+        .iter()
+        .position(|s| matches!(s, Step::Fs { target, .. } if target == Path::new("/sys")))
+        .map_or(steps.len(), |i| i + 1);
+    steps.splice(sys..sys, add);
+    let pivot = steps
+        .iter()
+        .position(|s| *s == Step::PivotRoot)
+        .map_or(steps.len(), |i| i + 1);
+    steps.splice(pivot..pivot, after_pivot);
+}
+
 /// Carries out `steps` for `rootfs` (inside the container's new mount namespace), then makes
 /// sure `cwd` exists. `console` is where [`Step::Console`] sends the pty master.
 pub(crate) fn apply(

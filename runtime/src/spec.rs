@@ -298,6 +298,15 @@ pub struct ContainerSpec {
     pub init: bool,
     /// IPC, PID and UTS namespaces shared with the host or another container.
     pub namespaces: Namespaces,
+    /// The NIS domain name in the container's own UTS namespace (`--domainname`).
+    pub domainname: Option<String>,
+    /// The init's OOM score adjustment, -1000..=1000 (`--oom-score-adj`); its children
+    /// inherit it.
+    pub oom_score_adj: Option<i32>,
+    /// A cgroup namespace of its own, rooted at the container's cgroup (`--cgroupns
+    /// private`); else the caller's. Either way the container's own cgroup is mounted
+    /// read-only at /sys/fs/cgroup.
+    pub private_cgroupns: bool,
 }
 
 /// Sysctls a container may set: those of its own IPC, UTS or network namespace (Docker's list).
@@ -353,6 +362,9 @@ impl ContainerSpec {
             writable_sysfs: false,
             init: false,
             namespaces: Namespaces::default(),
+            domainname: None,
+            oom_score_adj: None,
+            private_cgroupns: false,
         }
     }
 
@@ -411,6 +423,18 @@ impl ContainerSpec {
             && (h.is_empty() || h.len() > 64 || h.contains('\0'))
         {
             return Err(Error::InvalidInput(format!("invalid hostname {h:?}")));
+        }
+        if let Some(d) = &self.domainname
+            && (d.len() > 64 || d.contains('\0'))
+        {
+            return Err(Error::InvalidInput(format!("invalid domainname {d:?}")));
+        }
+        if let Some(adj) = self.oom_score_adj
+            && !(-1000..=1000).contains(&adj)
+        {
+            return Err(Error::InvalidInput(format!(
+                "Invalid value {adj}, range for oom score adj is [-1000, 1000]"
+            )));
         }
         if let Some(limit) = self.memory_limit
             && limit < MIN_MEMORY

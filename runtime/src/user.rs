@@ -57,6 +57,39 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User> {
     )
 }
 
+/// Adds `--group-add` groups (names looked up in the rootfs's /etc/group, or numbers) to
+/// `user`'s supplementary groups, as Docker does.
+pub fn add_groups(rootfs: &Path, user: &mut User, groups: &[String]) -> Result<()> {
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let group = read_db(rootfs, "/etc/group")?;
+    add_groups_in(user, groups, group.as_deref().unwrap_or(""))
+}
+
+fn add_groups_in(user: &mut User, groups: &[String], group: &str) -> Result<()> {
+    let entries = parse_group(group);
+    for g in groups {
+        let gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => {
+                entries
+                    .iter()
+                    .find(|e| e.name == *g)
+                    .ok_or_else(|| Error::UserNotFound {
+                        what: format!("group {g}"),
+                        file: "group",
+                    })?
+                    .gid
+            }
+        };
+        if !user.additional_gids.contains(&gid) {
+            user.additional_gids.push(gid);
+        }
+    }
+    Ok(())
+}
+
 fn read_db(rootfs: &Path, path: &str) -> Result<Option<String>> {
     let host = secure_join(rootfs, Path::new(path))?;
     match std::fs::read_to_string(&host) {
@@ -195,6 +228,23 @@ mod tests {
 
         let u = resolve_in("", PASSWD, GROUP).unwrap();
         assert_eq!((u.uid, u.gid, u.additional_gids), (0, 0, vec![10]));
+    }
+
+    #[test]
+    fn group_add_takes_names_and_numbers() {
+        let mut u = resolve_in("app", PASSWD, GROUP).unwrap();
+        add_groups_in(
+            &mut u,
+            &["wheel".into(), "4242".into(), "staff".into()],
+            GROUP,
+        )
+        .unwrap();
+        assert_eq!(u.additional_gids, vec![50, 10, 4242]);
+        let e = add_groups_in(&mut u, &["nogroup".into()], GROUP).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unable to find group nogroup: no matching entries in group file"
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub fn dispatch(engine: &Engine, cmd: ContainerCommand) -> Result<ExitCode> {
         ContainerCommand::Cp(a) => super::cp::run(engine, a),
         ContainerCommand::Stats(a) => super::stats::run(engine, a),
         ContainerCommand::Pause(a) => lifecycle::pause(engine, a),
+        ContainerCommand::Update(a) => super::update::run(engine, a),
         ContainerCommand::Unpause(a) => lifecycle::unpause(engine, a),
         ContainerCommand::Prune { force, filters } => lifecycle::prune(engine, force, &filters),
     }

@@ -21,6 +21,7 @@ mod run;
 mod run_request;
 mod stats;
 mod system;
+mod update;
 mod volume;
 
 use std::process::ExitCode;
@@ -126,6 +127,7 @@ fn dispatch(command: Command, engine: Engine) -> Result<ExitCode> {
             filters,
         }) => system::builder_prune(&engine, all, force, &filters)?,
         Command::Pause(args) => return lifecycle::pause(&engine, args),
+        Command::Update(args) => return update::run(&engine, args),
         Command::Unpause(args) => return lifecycle::unpause(&engine, args),
         Command::Volume(cmd) => return volume::run(&engine, cmd),
         // The binary serves the API itself (engine-api), before it calls into the CLI.

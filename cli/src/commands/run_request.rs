@@ -5,10 +5,11 @@ use std::fs;
 
 use anyhow::{Context, Result, bail};
 use engine_core::container::create::{Networking, Request};
+use engine_core::container::host_options::{HostOptions, LogConfig};
 use engine_core::container::{ports, restart};
 use engine_core::volume;
 
-use crate::args::RunArgs;
+use crate::args::{HostArgs, RunArgs};
 
 /// The request of `run`/`create` flags: env files read, `-e KEY` taken from the caller's
 /// environment, `-p`, `-m` and `--restart` parsed.
@@ -71,6 +72,8 @@ pub fn request(args: &RunArgs) -> Result<Request> {
             .cloned()
             .collect(),
         confinement: args.security.confinement()?,
+        options: host_options(&args.host)?,
+        domainname: args.host.domainname.clone(),
         stop_signal: args.stop_signal.clone(),
         stop_timeout: args.stop_timeout,
         networking: Networking {
@@ -86,6 +89,36 @@ pub fn request(args: &RunArgs) -> Result<Request> {
             uts: args.uts.clone().unwrap_or_default(),
             missing_network_at_start: false,
         },
+    })
+}
+
+/// The flags of `HostOptions` (Docker's `HostConfig` fields), parsed as Docker's CLI does.
+fn host_options(args: &HostArgs) -> Result<HostOptions> {
+    let memory_reservation = match &args.memory_reservation {
+        Some(m) => graph::options::parse_bytes(m)
+            .with_context(|| format!("invalid argument {m:?} for \"--memory-reservation\" flag"))?
+            as i64,
+        None => 0,
+    };
+    let mut log_config = LogConfig::default();
+    if let Some(driver) = &args.log_driver {
+        log_config.kind = driver.clone();
+    }
+    for opt in &args.log_opt {
+        let Some((k, v)) = opt.split_once('=') else {
+            bail!("invalid argument {opt:?} for \"--log-opt\" flag: want KEY=VALUE");
+        };
+        log_config.config.insert(k.to_string(), v.to_string());
+    }
+    Ok(HostOptions {
+        memory_swappiness: args.memory_swappiness,
+        memory_reservation,
+        oom_score_adj: args.oom_score_adj.unwrap_or(0),
+        group_add: (!args.group_add.is_empty()).then(|| args.group_add.clone()),
+        dns_options: args.dns_option.clone(),
+        cgroupns_mode: args.cgroupns.clone().unwrap_or_default(),
+        log_config,
+        volume_driver: args.volume_driver.clone().unwrap_or_default(),
     })
 }
 

@@ -9,6 +9,7 @@ use graph::CreateOpts;
 use graph::image::{Image, Reference};
 
 use super::confinement::Confinement;
+use super::host_options::{self, HostOptions};
 use super::record::{Config, Endpoint, HostConfig, PortBinding, Record, RestartPolicy, State};
 use super::store::ContainerStore;
 use super::{NoSuchImage, hello, log, names, restart, share};
@@ -66,6 +67,10 @@ pub struct Request {
     pub volumes: Vec<String>,
     /// Capabilities, devices, security options and resource limits.
     pub confinement: Confinement,
+    /// Swappiness, reservation, OOM score, groups, DNS options, cgroupns, log driver.
+    pub options: HostOptions,
+    /// `--domainname`.
+    pub domainname: Option<String>,
     /// `--stop-signal` (over the image's `STOPSIGNAL`).
     pub stop_signal: Option<String>,
     /// `--stop-timeout` in seconds.
@@ -138,6 +143,10 @@ pub fn create(
     let (network_mode, joined) = network_mode(store, &nets, req)?;
     let mode = Mode::of(&network_mode);
     warnings.extend(req.confinement.validate(&network_mode, memory)?);
+    let mut options = req.options.clone();
+    warnings.extend(options.validate(memory)?);
+    let domainname = req.domainname.clone().unwrap_or_default();
+    host_options::check_domainname(&domainname)?;
     let mut port_bindings = req.port_bindings.clone();
     if !port_bindings.is_empty() || net.publish_all {
         match mode {
@@ -244,6 +253,7 @@ pub fn create(
         mount_label: String::new(),
         config: Config {
             hostname: hostname.clone(),
+            domainname,
             user: req.user.clone().unwrap_or(image_config.user.clone()),
             open_stdin: req.open_stdin,
             tty: req.tty,
@@ -278,6 +288,7 @@ pub fn create(
             mounts: req.mounts.clone(),
             volumes_from: (!req.volumes_from.is_empty()).then(|| req.volumes_from.clone()),
             confinement: req.confinement.clone(),
+            options,
             dns: net.dns.clone(),
             dns_search: net.dns_search.clone(),
             extra_hosts: net.extra_hosts.clone(),
@@ -428,7 +439,8 @@ fn check_networking(net: &Networking, mode: &Mode, hostname: Option<&str>) -> Re
         let Some((host, ip)) = h.split_once(':') else {
             bail!("bad format for add-host: {h:?} (want HOST:IP)");
         };
-        if host.is_empty() || ip.parse::<std::net::IpAddr>().is_err() {
+        // host-gateway: the container's gateway, resolved when /etc/hosts is written.
+        if host.is_empty() || (ip != "host-gateway" && ip.parse::<std::net::IpAddr>().is_err()) {
             bail!("invalid IP address in add-host: {ip:?}");
         }
     }
@@ -570,7 +582,7 @@ fn find_image(engine: &Engine, name: &str) -> Result<Image> {
 }
 
 /// Docker's checks of `-m` and `--memory-swap`.
-fn check_memory(memory: i64, swap: i64) -> Result<()> {
+pub(crate) fn check_memory(memory: i64, swap: i64) -> Result<()> {
     if memory != 0 && memory < runtime::MIN_MEMORY as i64 {
         bail!("Minimum memory limit allowed is 6MB");
     }

@@ -2,12 +2,13 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 
 use crate::container::list::system_time;
-use crate::container::log::{Entry, read_entries};
+use crate::container::log::{self, Entry, read_entries};
 use crate::container::record::Record;
 use crate::container::store::ContainerStore;
 
@@ -48,6 +49,17 @@ impl LogQuery {
     }
 }
 
+/// Docker's refusal to read the log of a container whose driver keeps none.
+pub fn check_readable(record: &Record) -> Result<()> {
+    if !record.host_config.options.log_config.keeps_log() {
+        return Err(crate::error::EngineError::invalid(
+            "configured logging driver does not support reading",
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Hands each wanted entry of the container's json-file log to `emit`, following it as
 /// `query` says until the container stops or `cancelled` says so. The CLI prints the
 /// entries; the API frames them for its client.
@@ -58,6 +70,18 @@ pub fn read_log(
     cancelled: &dyn Fn() -> bool,
     emit: &mut dyn FnMut(&Entry) -> Result<()>,
 ) -> Result<()> {
+    check_readable(record)?;
+    let path = std::path::Path::new(&record.log_path);
+    // The rotated files first (oldest first), whole; then the current one.
+    let mut text = Vec::new();
+    for older in log::files(path).iter().filter(|p| p.as_path() != path) {
+        if let Ok(mut f) = File::open(older) {
+            f.read_to_end(&mut text)?;
+            if !text.is_empty() && !text.ends_with(b"\n") {
+                text.push(b'\n');
+            }
+        }
+    }
     let mut file = match File::open(&record.log_path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -70,10 +94,11 @@ pub fn read_log(
         }
         Err(e) => bail!("opening {}: {e}", record.log_path),
     };
-    let mut text = Vec::new();
+    let before = text.len();
     file.read_to_end(&mut text)?;
     // Only whole lines; a torn last line is read again when following.
     let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let mut offset = complete.saturating_sub(before) as u64;
     let mut entries: Vec<Entry> = read_entries(&text[..complete])
         .into_iter()
         .filter(|e| query.wants(e))
@@ -88,10 +113,14 @@ pub fn read_log(
     if !query.follow {
         return Ok(());
     }
-    let mut offset = complete as u64;
     loop {
         // Checked before reading, so the last lines written before the exit are still shown.
         let done = !store.monitor_alive(&record.id) || cancelled();
+        // Rotated since the last look: the rest of the old file, then the new one.
+        let rotated = std::fs::metadata(path)
+            .ok()
+            .zip(file.metadata().ok())
+            .is_some_and(|(now, open)| now.ino() != open.ino());
         file.seek(SeekFrom::Start(offset))?;
         let mut more = Vec::new();
         file.read_to_end(&mut more)?;
@@ -102,6 +131,11 @@ pub fn read_log(
             }
         }
         offset += complete as u64;
+        if rotated && let Ok(f) = File::open(path) {
+            file = f;
+            offset = 0;
+            continue;
+        }
         if done {
             return Ok(());
         }

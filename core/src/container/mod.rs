@@ -8,6 +8,7 @@ pub mod copy;
 pub mod create;
 pub mod filters;
 pub mod hello;
+pub mod host_options;
 pub mod inspect;
 pub mod lifecycle;
 pub mod list;
@@ -24,6 +25,7 @@ pub mod spawn;
 pub mod spec;
 pub mod stats;
 pub mod store;
+pub mod update;
 
 use std::fmt;
 

@@ -225,8 +225,11 @@ fn supervise(
     let mut first = true;
     loop {
         let record = store.load(id)?;
-        let log = LogWriter::open(Path::new(&record.log_path))
-            .with_context(|| format!("opening {}", record.log_path))?;
+        let log = LogWriter::open_with(
+            Path::new(&record.log_path),
+            &record.host_config.options.log_config,
+        )
+        .with_context(|| format!("opening {}", record.log_path))?;
         let started = Instant::now();
         let started_run = start(
             engine,

@@ -139,6 +139,9 @@ impl Default for State {
 pub struct Config {
     /// The hostname inside.
     pub hostname: String,
+    /// `--domainname`: the NIS domain name inside.
+    #[serde(default)]
+    pub domainname: String,
     /// `-u`.
     pub user: String,
     /// `-i`.
@@ -196,6 +199,10 @@ pub struct HostConfig {
     /// Capabilities, devices, seccomp, read-only root, tmpfs and CPU/pids limits.
     #[serde(flatten)]
     pub confinement: super::confinement::Confinement,
+    /// Swappiness, memory reservation, OOM score, groups, DNS options, cgroup namespace,
+    /// log and volume drivers.
+    #[serde(flatten)]
+    pub options: super::host_options::HostOptions,
     /// `--dns`: name servers for /etc/resolv.conf (or upstreams of the network's DNS).
     #[serde(default, rename = "Dns")]
     pub dns: Vec<String>,

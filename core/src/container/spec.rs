@@ -67,6 +67,8 @@ pub fn build(record: &Record, rootfs: &Path) -> Result<ContainerSpec> {
     }
     let hc = &record.host_config;
     hc.confinement.apply(&mut spec)?;
+    hc.options.apply(&mut spec);
+    spec.domainname = Some(record.config.domainname.clone()).filter(|d| !d.is_empty());
     spec.tmpfs.extend(mount_tmpfs);
     spec.memory_limit = (hc.memory > 0).then_some(hc.memory as u64);
     spec.memory_swap_limit = match hc.memory_swap {
@@ -97,6 +99,7 @@ pub fn process(record: &Record, rootfs: &Path, tty: bool, stdin: bool) -> Result
     p.tty = tty;
     p.stdin = stdin;
     record.host_config.confinement.apply_process(&mut p)?;
+    record.host_config.options.apply_process(rootfs, &mut p)?;
     Ok(p)
 }
 

@@ -14,7 +14,9 @@ use crate::container::record::Record;
 const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
 /// The container's /etc/hosts.
-pub fn hosts(record: &Record) -> Vec<u8> {
+/// `host_gateway` is what `--add-host NAME:host-gateway` resolves to: the gateway of the
+/// container's network (of the default bridge without one), as Docker's host-gateway-ip.
+pub fn hosts(record: &Record, host_gateway: Option<&str>) -> Vec<u8> {
     let mode = Mode::of(&record.host_config.network_mode);
     let mut out = if mode == Mode::Host {
         fs::read_to_string("/etc/hosts").unwrap_or_default()
@@ -26,6 +28,10 @@ pub fn hosts(record: &Record) -> Vec<u8> {
     }
     for entry in &record.host_config.extra_hosts {
         if let Some((host, ip)) = entry.split_once(':') {
+            let ip = match ip {
+                "host-gateway" => host_gateway.unwrap_or(ip),
+                _ => ip,
+            };
             out.push_str(&format!("{ip}\t{host}\n"));
         }
     }
@@ -57,7 +63,12 @@ pub fn resolv_conf(record: &Record, networks: &[Network]) -> Vec<u8> {
 
 fn resolv_conf_from(host: &str, record: &Record, networks: &[Network]) -> String {
     let hc = &record.host_config;
-    if Mode::of(&hc.network_mode) == Mode::Host && hc.dns.is_empty() && hc.dns_search.is_empty() {
+    let dns_options = &hc.options.dns_options;
+    if Mode::of(&hc.network_mode) == Mode::Host
+        && hc.dns.is_empty()
+        && hc.dns_search.is_empty()
+        && dns_options.is_empty()
+    {
         return host.to_string();
     }
     let keyword = |l: &str| l.split_whitespace().next().unwrap_or("").to_string();
@@ -98,9 +109,14 @@ fn resolv_conf_from(host: &str, record: &Record, networks: &[Network]) -> String
     for ns in nameservers {
         out.push_str(&format!("nameserver {ns}\n"));
     }
-    for l in host.lines().filter(|l| keyword(l) == "options") {
-        out.push_str(l);
-        out.push('\n');
+    if !dns_options.is_empty() {
+        // `--dns-option` replaces the host's options, as in Docker.
+        out.push_str(&format!("options {}\n", dns_options.join(" ")));
+    } else {
+        for l in host.lines().filter(|l| keyword(l) == "options") {
+            out.push_str(l);
+            out.push('\n');
+        }
     }
     out
 }
@@ -139,7 +155,7 @@ mod tests {
     fn hosts_end_with_the_containers_address() {
         let mut r = record("net1");
         r.host_config.extra_hosts = vec!["db:10.0.0.9".into()];
-        let text = String::from_utf8(hosts(&r)).unwrap();
+        let text = String::from_utf8(hosts(&r, None)).unwrap();
         assert!(text.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(text.contains("10.0.0.9\tdb\n"));
         assert!(text.ends_with("10.5.0.3\th1\n"), "{text}");

@@ -234,7 +234,35 @@ pub fn write_etc(store: &ContainerStore, nets: &NetworkStore, record: &Record) -
         .values()
         .filter_map(|ep| nets.find(&ep.network_id).ok())
         .collect();
-    write_atomic(Path::new(&record.hosts_path), &super::etc::hosts(record))?;
+    let hc = &record.host_config;
+    let host_gateway = if hc.extra_hosts.iter().any(|h| h.ends_with(":host-gateway")) {
+        let gateway = record
+            .network_settings
+            .networks
+            .get(&hc.network_mode)
+            .into_iter()
+            .chain(record.network_settings.networks.values())
+            .map(|ep| ep.gateway.clone())
+            .find(|g| !g.is_empty())
+            .or_else(|| {
+                nets.find(crate::network::record::DEFAULT_BRIDGE_NETWORK)
+                    .ok()
+                    .and_then(|n| n.gateway)
+                    .map(|g| g.to_string())
+            });
+        if gateway.is_none() {
+            anyhow::bail!(
+                "--add-host NAME:host-gateway: the container's network has no gateway to resolve host-gateway to"
+            );
+        }
+        gateway
+    } else {
+        None
+    };
+    write_atomic(
+        Path::new(&record.hosts_path),
+        &super::etc::hosts(record, host_gateway.as_deref()),
+    )?;
     write_atomic(
         Path::new(&record.resolv_conf_path),
         &super::etc::resolv_conf(record, &networks),
