@@ -58,13 +58,9 @@ pub fn import_from(
     let image = ingest.commit(&raw)?;
     if let Some(r) = reference {
         engine.images.tag(r, &image.id)?;
-        crate::events::tagged(
-            &engine.settings.data_root,
-            &image.id.to_string(),
-            &r.familiar(),
-        );
+        crate::events::tagged(&engine.settings.data_root, &image, &r.familiar());
     }
-    crate::events::image_plain(&engine.settings.data_root, "import", &image.id.to_string());
+    crate::events::image_plain(&engine.settings.data_root, "import", &image);
     Ok(image)
 }
 
@@ -237,11 +233,7 @@ pub fn tag(engine: &Engine, source: &str, target: &str) -> Result<()> {
         );
     }
     engine.images.tag(&target, &image.id)?;
-    crate::events::tagged(
-        &engine.settings.data_root,
-        &image.id.to_string(),
-        &target.familiar(),
-    );
+    crate::events::tagged(&engine.settings.data_root, &image, &target.familiar());
     Ok(())
 }
 
@@ -308,11 +300,7 @@ pub fn remove_image(
                     events.push(("Untagged", d.familiar().to_string()));
                 }
             }
-            crate::events::image_removal(
-                &engine.settings.data_root,
-                &image.id.to_string(),
-                &events,
-            );
+            crate::events::image_removal(&engine.settings.data_root, &image, &events);
             return Ok(events);
         }
     } else if tags
@@ -346,11 +334,7 @@ pub fn remove_image(
         if let Some(r) = &by_reference {
             engine.images.untag(r)?;
             events.push(("Untagged", r.familiar().to_string()));
-            crate::events::image_removal(
-                &engine.settings.data_root,
-                &image.id.to_string(),
-                &events,
-            );
+            crate::events::image_removal(&engine.settings.data_root, &image, &events);
             return Ok(events);
         }
         return Err(crate::error::EngineError::conflict(format!(
@@ -365,7 +349,7 @@ pub fn remove_image(
     let mut parent = engine.images.parent(&image.id)?;
     let removed = engine.images.delete(&image.id)?;
     events.push(("Deleted", image.id.to_string()));
-    crate::events::image_removal(&engine.settings.data_root, &image.id.to_string(), &events);
+    crate::events::image_removal(&engine.settings.data_root, &image, &events);
     for layer in removed {
         events.push(("Deleted", layer.to_string()));
     }
@@ -382,7 +366,7 @@ pub fn remove_image(
         }
         parent = engine.images.parent(&id)?;
         let removed = engine.images.delete(&id)?;
-        crate::events::image_plain(&engine.settings.data_root, "delete", &id.to_string());
+        crate::events::image_deleted(&engine.settings.data_root, &id);
         events.push(("Deleted", id.to_string()));
         for layer in removed {
             events.push(("Deleted", layer.to_string()));
@@ -552,14 +536,10 @@ pub fn prune_images(engine: &Engine, all: bool) -> Result<(Vec<(&'static str, St
             reclaimed += image_size(engine, &image);
             for r in engine.images.tags_of(&image.id)? {
                 deleted.push(("Untagged", r.familiar()));
-                crate::events::image_plain(
-                    &engine.settings.data_root,
-                    "untag",
-                    &image.id.to_string(),
-                );
+                crate::events::image_plain(&engine.settings.data_root, "untag", &image);
             }
             engine.images.delete(&image.id)?;
-            crate::events::image_plain(&engine.settings.data_root, "delete", &image.id.to_string());
+            crate::events::image_deleted(&engine.settings.data_root, &image.id);
             deleted.push(("Deleted", image.id.to_string()));
             progressed = true;
         }
