@@ -241,21 +241,24 @@ fn root_events_carry_the_name_of_their_moment() {
             )
         })
         .collect();
+    // The network events name the network (the default bridge).
     let want: Vec<(String, String)> = [
         ("create", "before"),
+        ("connect", "bridge"),
         ("start", "before"),
         ("rename", "after"),
         ("kill", "after"),
         ("die", "after"),
+        ("disconnect", "bridge"),
         ("destroy", "after"),
     ]
     .iter()
     .map(|(a, n)| (a.to_string(), n.to_string()))
     .collect();
     assert_eq!(seen, want, "{got:#?}");
-    assert_eq!(got[2]["Actor"]["Attributes"]["oldName"], "/before");
-    assert_eq!(got[3]["Actor"]["Attributes"]["signal"], "9");
-    assert_eq!(got[4]["Actor"]["Attributes"]["exitCode"], "137");
+    assert_eq!(got[3]["Actor"]["Attributes"]["oldName"], "/before");
+    assert_eq!(got[4]["Actor"]["Attributes"]["signal"], "9");
+    assert_eq!(got[5]["Actor"]["Attributes"]["exitCode"], "137");
 }
 
 #[test]
@@ -399,4 +402,216 @@ fn root_events_since_and_until_bound_the_window() {
     ]);
     assert!(out.ends_with("tag\ntag\ncreate\n"), "{out}");
     assert!(out.starts_with("tag\nimport\n"), "{out}");
+}
+
+#[test]
+fn root_events_of_networks_follow_the_containers_on_them() {
+    let test = "root_events_of_networks_follow_the_containers_on_them";
+    let Some(e) = Engine::new(test, "vfs") else {
+        return;
+    };
+    let Some(docker) = docker_cli(test) else {
+        return;
+    };
+    let d = Daemon::start(&e, docker);
+    e.ok(&["network", "create", "--subnet", &e.net.subnet(1), "front"]);
+    e.ok(&["network", "create", "--subnet", &e.net.subnet(2), "back"]);
+    let front = e.ok(&["network", "inspect", "-f", "{{.Id}}", "front"]);
+    let back = e.ok(&["network", "inspect", "-f", "{{.Id}}", "back"]);
+    let (front, back) = (front.trim(), back.trim());
+    let since = stamp();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "front",
+        "--label",
+        "tier=web",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let id = e.inspect("web")["Id"].as_str().unwrap().to_string();
+    // A running container is connected and disconnected live (Docker's CLI, through the
+    // daemon), then stops.
+    d.ok(&["network", "connect", "back", "web"]);
+    d.ok(&["network", "disconnect", "back", "web"]);
+    e.ok(&["kill", "web"]);
+    e.wait_for("web", 30, |v| v["State"]["Status"] == "exited");
+    // A stopped container: connecting it is reported when it starts (Docker records no
+    // event now); disconnecting it is reported at once.
+    e.ok(&["network", "connect", "back", "web"]);
+    e.ok(&["network", "disconnect", "back", "web"]);
+    let until = stamp();
+    let got = api_events(&d, &format!("since={since}&until={until}"));
+    let seen: Vec<String> = got
+        .iter()
+        .map(|v| {
+            let attrs = &v["Actor"]["Attributes"];
+            match v["Type"].as_str().unwrap() {
+                "network" => format!(
+                    "network {} {}",
+                    v["Action"].as_str().unwrap(),
+                    attrs["name"].as_str().unwrap()
+                ),
+                kind => format!("{kind} {}", v["Action"].as_str().unwrap()),
+            }
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "container create",
+            "network connect front",
+            "container start",
+            "network connect back",
+            "network disconnect back",
+            "container kill",
+            "container die",
+            "network disconnect front",
+            "network disconnect back",
+        ],
+        "{got:#?}"
+    );
+    for v in got.iter().filter(|v| v["Type"] == "network") {
+        let attrs = &v["Actor"]["Attributes"];
+        assert_eq!(attrs["container"], id.as_str(), "{v:#?}");
+        assert_eq!(attrs["type"], "bridge", "{v:#?}");
+        let want = if attrs["name"] == "front" {
+            front
+        } else {
+            back
+        };
+        assert_eq!(v["Actor"]["ID"], want, "{v:#?}");
+        // The pre-1.22 fields are for containers and images only, as in Docker.
+        assert!(v.get("status").is_none(), "{v:#?}");
+    }
+    // Container events carry the container's labels.
+    for v in got.iter().filter(|v| v["Type"] == "container") {
+        assert_eq!(v["Actor"]["Attributes"]["tier"], "web", "{v:#?}");
+    }
+    // Filters by network name and id, and by event, through both CLIs.
+    let window = ["--since", &since, "--until", &until];
+    let format = "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.container}}";
+    let mut args = vec!["events"];
+    args.extend(window);
+    args.extend(["--filter", "network=back", "--format", format]);
+    let want = format!("connect back {id}\ndisconnect back {id}\ndisconnect back {id}\n");
+    assert_eq!(d.ok(&args), want);
+    assert_eq!(e.ok(&args), want);
+    let network_filter = format!("network={}", &front[..12]);
+    let mut args = vec!["events"];
+    args.extend(window);
+    args.extend([
+        "--filter",
+        network_filter.as_str(),
+        "--filter",
+        "event=disconnect",
+        "--format",
+        format,
+    ]);
+    let want = format!("disconnect front {id}\n");
+    assert_eq!(d.ok(&args), want);
+    assert_eq!(e.ok(&args), want);
+    // The next start connects it again, to the network it is on.
+    let since = stamp();
+    e.ok(&["start", "web"]);
+    let until = stamp();
+    let got = api_events(
+        &d,
+        &format!(
+            "since={since}&until={until}&filters={}",
+            filters(&[("type", "network")])
+        ),
+    );
+    assert_eq!(actions(&got), ["connect"], "{got:#?}");
+    assert_eq!(got[0]["Actor"]["Attributes"]["name"], "front");
+    e.ok(&["rm", "-f", "web"]);
+}
+
+#[test]
+fn root_events_of_images_carry_their_labels() {
+    let test = "root_events_of_images_carry_their_labels";
+    let Some(e) = Engine::new(test, "vfs") else {
+        return;
+    };
+    let Some(docker) = docker_cli(test) else {
+        return;
+    };
+    let d = Daemon::start(&e, docker);
+    e.ok(&["create", "--name", "base", "busybox", "true"]);
+    let archive = e.path().join("labelled.tar");
+    let archive = archive.to_str().unwrap();
+    let since = stamp();
+    e.ok(&[
+        "commit",
+        "--change",
+        "LABEL colour=blue shape=round",
+        "base",
+        "labelled:1",
+    ]);
+    e.ok(&["tag", "labelled:1", "labelled:2"]);
+    d.ok(&["save", "-o", archive, "labelled:1"]);
+    e.ok(&["rmi", "labelled:2"]);
+    e.ok(&["rm", "base"]);
+    e.ok(&["rmi", "labelled:1"]);
+    e.ok(&["load", "-i", archive]);
+    let until = stamp();
+    let got = api_events(
+        &d,
+        &format!(
+            "since={since}&until={until}&filters={}",
+            filters(&[("type", "image")])
+        ),
+    );
+    let seen: Vec<(String, String, String)> = got
+        .iter()
+        .map(|v| {
+            let attrs = &v["Actor"]["Attributes"];
+            (
+                v["Action"].as_str().unwrap().to_string(),
+                attrs["name"].as_str().unwrap().to_string(),
+                format!(
+                    "{}/{}",
+                    attrs["colour"].as_str().unwrap_or("-"),
+                    attrs["shape"].as_str().unwrap_or("-")
+                ),
+            )
+        })
+        .collect();
+    let image = got[0]["Actor"]["ID"].as_str().unwrap().to_string();
+    let row = |a: &str, n: &str, l: &str| (a.to_string(), n.to_string(), l.to_string());
+    assert_eq!(
+        seen,
+        [
+            row("tag", "labelled:1", "blue/round"),
+            row("tag", "labelled:2", "blue/round"),
+            row("save", &image, "blue/round"),
+            row("untag", &image, "blue/round"),
+            row("untag", &image, "blue/round"),
+            // Docker looks the labels up as it reports, and a deleted image has none.
+            row("delete", &image, "-/-"),
+            row("load", &image, "blue/round"),
+        ],
+        "{got:#?}"
+    );
+    // A label filter picks the image's events, in both CLIs.
+    let args = [
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "label=colour=blue",
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}}",
+    ];
+    let want = "tag\ntag\nsave\nuntag\nuntag\nload\n";
+    assert_eq!(d.ok(&args), want);
+    assert_eq!(e.ok(&args), want);
 }

@@ -208,6 +208,9 @@ pub struct RunArgs {
     /// Publish a container's port(s) to the host ([IP:]HOST:CONTAINER[/tcp|/udp])
     #[arg(short, long = "publish")]
     pub publish: Vec<String>,
+    /// Set meta data on a container (KEY=VALUE, or KEY for an empty value)
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
     /// Memory limit
     #[arg(short, long)]
     pub memory: Option<String>,

@@ -35,6 +35,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
+use graph::image::{Image, Reference};
+
 use crate::container::record::{MountPoint, Record};
 use crate::network::record::Network;
 use crate::volume::store::Volume;
@@ -90,6 +92,26 @@ impl Event {
     /// push the reference), `name` the reference acted on.
     pub fn image(action: &str, id: impl Into<String>, name: impl Into<String>) -> Self {
         Event::new("image", action, id).attr("name", name)
+    }
+
+    /// [`Event::image`] with the labels of `image` among the attributes, as Docker's
+    /// image events carry them (`name` wins over a label of that name, as in Docker).
+    pub fn image_of(
+        action: &str,
+        id: impl Into<String>,
+        name: impl Into<String>,
+        image: Option<&Image>,
+    ) -> Self {
+        let mut e = Event::new("image", action, id);
+        if let Some(labels) = image
+            .and_then(|i| i.config.config.as_ref())
+            .and_then(|c| c.labels.as_ref())
+        {
+            for (k, v) in labels {
+                e.attributes.insert(k.clone(), v.clone());
+            }
+        }
+        e.attr("name", name)
     }
 
     /// A volume event (`driver` is Docker's attribute).
@@ -213,50 +235,67 @@ pub fn killed(data_root: &Path, r: &Record, signal: i32) {
     );
 }
 
-/// An image tagged `name` (Docker's `tag`: the image id as the actor).
-pub fn tagged(data_root: &Path, image_id: &str, name: &str) {
-    emit(data_root, Event::image("tag", image_id, name));
+/// Image `image` tagged `name` (Docker's `tag`: the image id as the actor).
+pub fn tagged(data_root: &Path, image: &Image, name: &str) {
+    emit(
+        data_root,
+        Event::image_of("tag", image.id.to_string(), name, Some(image)),
+    );
 }
 
-/// A commit of container `r` into image `image_id` (tagged `reference`, if asked): the
-/// image's `tag`, then the container's `commit`, as Docker's commit reports them.
+/// A commit of container `r` into `image` (tagged `reference`, if asked): the image's `tag`,
+/// then the container's `commit`, as Docker's commit reports them.
 pub fn committed(
     data_root: &Path,
     r: &Record,
-    image_id: &str,
+    image: &Image,
     reference: Option<String>,
     comment: Option<&str>,
 ) {
     if let Some(name) = &reference {
-        tagged(data_root, image_id, name);
+        tagged(data_root, image, name);
     }
     let e = Event::container("commit", r)
         .attr("comment", comment.unwrap_or(""))
-        .attr("imageID", image_id)
+        .attr("imageID", image.id.to_string())
         .attr("imageRef", reference.unwrap_or_default());
     emit(data_root, e);
 }
 
 /// An image event with the image id as actor and name, as Docker reports `load`, `save`,
-/// `import`, `untag` and `delete`.
-pub fn image_plain(data_root: &Path, action: &str, image_id: &str) {
-    emit(data_root, Event::image(action, image_id, image_id));
+/// `import` and `untag`, with the image's labels.
+pub fn image_plain(data_root: &Path, action: &str, image: &Image) {
+    let id = image.id.to_string();
+    emit(data_root, Event::image_of(action, &id, &id, Some(image)));
+}
+
+/// Image `id` deleted. No labels: Docker looks them up when it reports, and the image is
+/// gone by then.
+pub fn image_deleted(data_root: &Path, id: &graph::Digest) {
+    let id = id.to_string();
+    emit(data_root, Event::image("delete", &id, &id));
 }
 
 /// A `pull` or `push` of `reference`: Docker's actor is the reference, its name the
-/// repository.
-pub fn pulled(data_root: &Path, action: &str, reference: &graph::image::Reference) {
-    let e = Event::image(action, reference.familiar(), reference.familiar_name());
+/// repository, and the labels those of the image the reference names (`image`).
+pub fn pulled(data_root: &Path, action: &str, reference: &Reference, image: Option<&Image>) {
+    let e = Event::image_of(
+        action,
+        reference.familiar(),
+        reference.familiar_name(),
+        image,
+    );
     emit(data_root, e);
 }
 
-/// What `rmi` did to image `image_id`, from its report (`Untagged`/`Deleted` rows; only the
-/// row naming the image itself is its `delete`, the others are its layers).
-pub fn image_removal(data_root: &Path, image_id: &str, report: &[(&str, String)]) {
+/// What `rmi` did to `image`, from its report (`Untagged`/`Deleted` rows; only the row
+/// naming the image itself is its `delete`, the others are its layers).
+pub fn image_removal(data_root: &Path, image: &Image, report: &[(&str, String)]) {
+    let image_id = image.id.to_string();
     for (what, id) in report {
         match *what {
-            "Untagged" => image_plain(data_root, "untag", image_id),
-            "Deleted" if id == image_id => image_plain(data_root, "delete", image_id),
+            "Untagged" => image_plain(data_root, "untag", image),
+            "Deleted" if *id == image_id => image_deleted(data_root, &image.id),
             _ => {}
         }
     }

@@ -58,13 +58,9 @@ pub fn import_from(
     let image = ingest.commit(&raw)?;
     if let Some(r) = reference {
         engine.images.tag(r, &image.id)?;
-        crate::events::tagged(
-            &engine.settings.data_root,
-            &image.id.to_string(),
-            &r.familiar(),
-        );
+        crate::events::tagged(&engine.settings.data_root, &image, &r.familiar());
     }
-    crate::events::image_plain(&engine.settings.data_root, "import", &image.id.to_string());
+    crate::events::image_plain(&engine.settings.data_root, "import", &image);
     Ok(image)
 }
 
@@ -335,11 +331,7 @@ pub fn tag(engine: &Engine, source: &str, target: &str) -> Result<()> {
         );
     }
     engine.images.tag(&target, &image.id)?;
-    crate::events::tagged(
-        &engine.settings.data_root,
-        &image.id.to_string(),
-        &target.familiar(),
-    );
+    crate::events::tagged(&engine.settings.data_root, &image, &target.familiar());
     Ok(())
 }
 
@@ -406,11 +398,7 @@ pub fn remove_image(
                     events.push(("Untagged", d.familiar().to_string()));
                 }
             }
-            crate::events::image_removal(
-                &engine.settings.data_root,
-                &image.id.to_string(),
-                &events,
-            );
+            crate::events::image_removal(&engine.settings.data_root, &image, &events);
             return Ok(events);
         }
     } else if tags
@@ -444,11 +432,7 @@ pub fn remove_image(
         if let Some(r) = &by_reference {
             engine.images.untag(r)?;
             events.push(("Untagged", r.familiar().to_string()));
-            crate::events::image_removal(
-                &engine.settings.data_root,
-                &image.id.to_string(),
-                &events,
-            );
+            crate::events::image_removal(&engine.settings.data_root, &image, &events);
             return Ok(events);
         }
         return Err(crate::error::EngineError::conflict(format!(
@@ -463,7 +447,7 @@ pub fn remove_image(
     let mut parent = engine.images.parent(&image.id)?;
     let removed = engine.images.delete(&image.id)?;
     events.push(("Deleted", image.id.to_string()));
-    crate::events::image_removal(&engine.settings.data_root, &image.id.to_string(), &events);
+    crate::events::image_removal(&engine.settings.data_root, &image, &events);
     for layer in removed {
         events.push(("Deleted", layer.to_string()));
     }
@@ -480,7 +464,7 @@ pub fn remove_image(
         }
         parent = engine.images.parent(&id)?;
         let removed = engine.images.delete(&id)?;
-        crate::events::image_plain(&engine.settings.data_root, "delete", &id.to_string());
+        crate::events::image_deleted(&engine.settings.data_root, &id);
         events.push(("Deleted", id.to_string()));
         for layer in removed {
             events.push(("Deleted", layer.to_string()));
@@ -694,17 +678,18 @@ pub fn prune_images(
                 break;
             }
             first = false;
+            let this = engine.images.get(&id)?;
             for r in engine.images.tags_of(&id)? {
                 engine.images.untag(&r)?;
                 deleted.push(("Untagged", r.familiar()));
-                crate::events::image_plain(&engine.settings.data_root, "untag", &id.to_string());
+                crate::events::image_plain(&engine.settings.data_root, "untag", &this);
             }
             if !engine.images.children(&id)?.is_empty() {
                 break;
             }
             let parent = engine.images.parent(&id)?;
             let layers = engine.images.delete(&id)?;
-            crate::events::image_plain(&engine.settings.data_root, "delete", &id.to_string());
+            crate::events::image_deleted(&engine.settings.data_root, &id);
             deleted.push(("Deleted", id.to_string()));
             for chain in layers {
                 reclaimed += layer_sizes.get(&chain).copied().unwrap_or(0);

@@ -23,7 +23,13 @@ pub fn pull(
     progress: &Progress,
 ) -> Result<()> {
     pull::pull(engine.stores(), repo, request, progress)?;
-    events::pulled(&engine.settings.data_root, "pull", &request.reference);
+    let image = labelled(engine, &request.reference);
+    events::pulled(
+        &engine.settings.data_root,
+        "pull",
+        &request.reference,
+        image.as_ref(),
+    );
     Ok(())
 }
 
@@ -35,14 +41,22 @@ pub fn push(
     progress: &Progress,
 ) -> Result<(Digest, usize)> {
     let pushed = push::push(engine.stores(), repo, reference, progress)?;
-    events::pulled(&engine.settings.data_root, "push", reference);
+    let image = labelled(engine, reference);
+    events::pulled(
+        &engine.settings.data_root,
+        "push",
+        reference,
+        image.as_ref(),
+    );
     Ok(pushed)
 }
 
 /// `save`: the images `names` as one tar in `format`.
 pub fn save(engine: &Engine, names: &[String], format: Format, out: &mut dyn Write) -> Result<()> {
     for id in archive::save(engine.stores(), names, format, out)? {
-        events::image_plain(&engine.settings.data_root, "save", &id.to_string());
+        if let Ok(image) = engine.images.get(&id) {
+            events::image_plain(&engine.settings.data_root, "save", &image);
+        }
     }
     Ok(())
 }
@@ -59,9 +73,17 @@ pub fn load(engine: &Engine, source: &Source, progress: &Progress) -> Result<Vec
         if let Some(id) = id
             && !ids.contains(&id)
         {
-            events::image_plain(&engine.settings.data_root, "load", &id.to_string());
+            if let Ok(image) = engine.images.get(&id) {
+                events::image_plain(&engine.settings.data_root, "load", &image);
+            }
             ids.push(id);
         }
     }
     Ok(loaded)
+}
+
+/// The image `reference` names now, for its labels in a pull's or push's event.
+fn labelled(engine: &Engine, reference: &Reference) -> Option<graph::image::Image> {
+    let id = engine.images.lookup(reference).ok()??;
+    engine.images.get(&id).ok()
 }

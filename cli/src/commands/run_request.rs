@@ -11,6 +11,18 @@ use engine_core::volume;
 
 use crate::args::{HostArgs, RunArgs};
 
+/// `--label KEY=VALUE` (or `KEY`, with an empty value, as Docker's CLI takes it).
+fn labels(given: &[String]) -> Result<BTreeMap<String, String>> {
+    given
+        .iter()
+        .map(|s| match s.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            None if !s.is_empty() => Ok((s.clone(), String::new())),
+            _ => bail!("invalid argument {s:?} for \"--label\" flag: want KEY=VALUE"),
+        })
+        .collect()
+}
+
 /// The request of `run`/`create` flags: env files read, `-e KEY` taken from the caller's
 /// environment, `-p`, `-m` and `--restart` parsed.
 pub fn request(args: &RunArgs) -> Result<Request> {
@@ -40,7 +52,7 @@ pub fn request(args: &RunArgs) -> Result<Request> {
         hostname: args.hostname.clone(),
         tty: args.tty,
         open_stdin: args.interactive,
-        labels: BTreeMap::new(),
+        labels: labels(&args.labels)?,
         exposed_ports: Vec::new(),
         port_bindings,
         memory,

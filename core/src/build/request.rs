@@ -56,11 +56,7 @@ pub fn build(
     let image = Builder::new(engine, &opts, context).build()?;
     for t in &tags {
         engine.images.tag(t, &image.id)?;
-        crate::events::tagged(
-            &engine.settings.data_root,
-            &image.id.to_string(),
-            &t.familiar(),
-        );
+        crate::events::tagged(&engine.settings.data_root, &image, &t.familiar());
     }
     if request.quiet {
         output.line(&image.id.to_string());

@@ -188,7 +188,7 @@ struct Running<'a> {
     container: Container,
     _proxies: Vec<ProxyHandle>,
     _ports: ports::Reserved,
-    _network: NetworkGuard<'a>,
+    network: NetworkGuard<'a>,
     copiers: Vec<JoinHandle<()>>,
     /// The tty master, for a foreground `-t` run to copy on the terminal.
     pty: Option<OwnedFd>,
@@ -284,6 +284,9 @@ fn supervise(
         for c in running.copiers.drain(..) {
             let _ = c.join();
         }
+        // The network goes down with `running`, but is reported after the `die`, in
+        // Docker's order.
+        running.network.reported = false;
         drop(running);
         let ran_for = started.elapsed();
         // Decided before the state is written, so nobody ever sees "exited" for a container
@@ -309,6 +312,8 @@ fn supervise(
             r.network_settings.ports.clear();
         })?;
         crate::events::died(&engine.settings.data_root, &ended, status.oom_killed);
+        let networks = crate::network::sandbox::attached(engine, &ended);
+        crate::network::sandbox::report(engine, "disconnect", &networks, id);
         // After the record: whoever learns the exit from the attach socket finds it recorded.
         if let Some(hub) = hub {
             hub.end_run(Some(status.code));
@@ -357,11 +362,20 @@ struct NetworkGuard<'a> {
     engine: &'a Engine,
     store: &'a ContainerStore,
     id: String,
+    /// Its `network connect` events are recorded, so the teardown records `disconnect`s
+    /// (unless the monitor records them itself, after the `die`).
+    reported: bool,
 }
 
 impl Drop for NetworkGuard<'_> {
     fn drop(&mut self) {
         crate::network::sandbox::down(self.engine, self.store, &self.id);
+        if self.reported
+            && let Ok(record) = self.store.load(&self.id)
+        {
+            let networks = crate::network::sandbox::attached(self.engine, &record);
+            crate::network::sandbox::report(self.engine, "disconnect", &networks, &self.id);
+        }
     }
 }
 
@@ -382,13 +396,18 @@ fn start<'a>(
     // addresses, ports and names are free again.
     crate::network::sandbox::sweep(engine, store);
     let reserved = ports::reserve(record)?;
-    let network = NetworkGuard {
+    let mut network = NetworkGuard {
         engine,
         store,
         id: record.id.clone(),
+        reported: false,
     };
     let netns = crate::network::sandbox::up(engine, store, record, &reserved.mappings)?;
     let record = &store.load(&record.id)?;
+    // Docker's `network connect` of each network, before the container's `start`.
+    let networks = crate::network::sandbox::attached(engine, record);
+    crate::network::sandbox::report(engine, "connect", &networks, &record.id);
+    network.reported = true;
     let mut spec = spec::build(record, rootfs)?;
     if let Some(path) = netns {
         spec.network = runtime::Network::Join(path);
@@ -520,7 +539,7 @@ fn start<'a>(
         container,
         _proxies: proxies,
         _ports: reserved,
-        _network: network,
+        network,
         copiers,
         pty,
     })

@@ -212,12 +212,6 @@ pub fn commit_container(engine: &Engine, record: &Record, args: &CommitRequest) 
         tagged = Some(r.familiar());
     }
     let root = &engine.settings.data_root;
-    crate::events::committed(
-        root,
-        record,
-        &image.id.to_string(),
-        tagged,
-        args.message.as_deref(),
-    );
+    crate::events::committed(root, record, &image, tagged, args.message.as_deref());
     Ok(image)
 }

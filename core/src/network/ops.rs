@@ -248,7 +248,11 @@ pub fn connect(
         });
         return Err(e.context(format!("connecting {} to {}", record.short_name(), n.name)));
     }
-    crate::events::network(&engine.settings.data_root, "connect", &n, Some(&record.id));
+    // A stopped container is connected when it starts, and that start reports it (Docker
+    // records no event for connecting a stopped container).
+    if record.state.running {
+        crate::events::network(&engine.settings.data_root, "connect", &n, Some(&record.id));
+    }
     Ok(())
 }
 

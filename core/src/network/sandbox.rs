@@ -199,6 +199,33 @@ pub fn up(
     Ok(Some(path))
 }
 
+/// The networks a run of the container is on, as Docker's `network connect` and
+/// `disconnect` events name them: its endpoints' networks, or the predefined `host` or
+/// `none` for those modes; none for `container:ID`, which joins another's namespace.
+pub fn attached(engine: &Engine, record: &Record) -> Vec<Network> {
+    let Ok(nets) = NetworkStore::open(&engine.settings.data_root, &engine.settings.network) else {
+        return Vec::new();
+    };
+    match Mode::of(&record.host_config.network_mode) {
+        Mode::Container(_) => Vec::new(),
+        Mode::Host => nets.find("host").into_iter().collect(),
+        Mode::None => nets.find("none").into_iter().collect(),
+        Mode::Network(_) => record
+            .network_settings
+            .networks
+            .values()
+            .filter_map(|ep| nets.find(&ep.network_id).ok())
+            .collect(),
+    }
+}
+
+/// Records `action` (`connect` or `disconnect`) of the container on each of `networks`.
+pub fn report(engine: &Engine, action: &str, networks: &[Network], id: &str) {
+    for n in networks {
+        crate::events::network(&engine.settings.data_root, action, n, Some(id));
+    }
+}
+
 /// Docker shows the default bridge's endpoint at the top of `NetworkSettings` too.
 fn mirror_default_bridge(r: &mut Record, nets: &NetworkStore) {
     let ns = &mut r.network_settings;
