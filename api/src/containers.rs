@@ -78,6 +78,7 @@ struct CreateBody {
     stop_signal: Option<String>,
     stop_timeout: Option<i64>,
     networking_config: Option<NetworkingConfigBody>,
+    healthcheck: Option<engine_core::container::health::HealthConfig>,
     /// Every other field, checked by [`refuse_unsupported`].
     #[serde(flatten)]
     rest: BTreeMap<String, Value>,
@@ -314,6 +315,7 @@ impl CreateBody {
             confinement: host.confinement,
             stop_signal: self.stop_signal,
             stop_timeout: self.stop_timeout,
+            healthcheck: self.healthcheck,
             networking,
         })
     }
@@ -714,10 +716,6 @@ mod tests {
             (Some("SIGINT"), Some(3))
         );
         for (body, field) in [
-            (
-                json!({"Image": "x", "Healthcheck": {"Test": ["CMD", "true"]}}),
-                "Config.Healthcheck",
-            ),
             (
                 json!({"Image": "x", "Domainname": "example.com"}),
                 "Config.Domainname",

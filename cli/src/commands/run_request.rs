@@ -70,6 +70,7 @@ pub fn request(args: &RunArgs) -> Result<Request> {
         confinement: args.security.confinement()?,
         stop_signal: args.stop_signal.clone(),
         stop_timeout: args.stop_timeout,
+        healthcheck: args.health.config()?,
         networking: Networking {
             aliases: args.network_alias.clone(),
             ip: args.ip.clone(),

@@ -69,6 +69,8 @@ pub struct Request {
     /// Network aliases and addresses, more networks, DNS, /etc/hosts entries, shared
     /// namespaces.
     pub networking: Networking,
+    /// `--health-*`, `--no-healthcheck` (`Config.Healthcheck`), over the image's.
+    pub healthcheck: Option<super::health::HealthConfig>,
 }
 
 /// The networking part of a create request.
@@ -120,6 +122,9 @@ pub fn create(
         runtime::parse_signal(sig).with_context(|| format!("invalid --stop-signal {sig:?}"))?;
     }
     let (memory, memory_swap) = (req.memory, req.memory_swap);
+    if let Some(hc) = &req.healthcheck {
+        hc.validate()?;
+    }
     let image = find_image(engine, &req.image)?;
     let nets = NetworkStore::open(&engine.settings.data_root, &engine.settings.network)?;
     let net = &req.networking;
@@ -154,6 +159,10 @@ pub fn create(
         bail!("conflicting options: hostname and the UTS mode");
     }
     let image_config = image.config.config.clone().unwrap_or_default();
+    let healthcheck = super::health::config::merge(
+        image_config.extra.get("Healthcheck"),
+        req.healthcheck.as_ref(),
+    )?;
     let env = merge_env(image_config.env.as_deref().unwrap_or(&[]), &req.env)?;
     let (entrypoint, cmd) = match &req.entrypoint {
         Some(e) if e.is_empty() => (None, non_empty(req.cmd.clone())),
@@ -251,6 +260,7 @@ pub fn create(
                 .or(image_config.stop_signal.clone()),
             stop_timeout: req.stop_timeout,
             volumes: config_volumes,
+            healthcheck,
         },
         host_config: HostConfig {
             binds: req.binds.clone(),

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Result, bail};
 
+use crate::container::health;
 use crate::container::record::Record;
 use crate::container::store::ContainerStore;
 use crate::engine::Engine;
@@ -25,8 +26,12 @@ pub fn list(
             Some((k @ ("status" | "name" | "id" | "ancestor" | "exited" | "label"), v)) => {
                 parsed.push((k.to_string(), v.to_string()))
             }
+            Some(("health", v)) => {
+                health::check_filter_value(v)?;
+                parsed.push(("health".into(), v.to_string()))
+            }
             _ => bail!(
-                "invalid filter '{f}' (supported: status=, name=, id=, ancestor=, exited=, label=)"
+                "invalid filter '{f}' (supported: status=, name=, id=, ancestor=, exited=, label=, health=)"
             ),
         }
     }
@@ -113,6 +118,7 @@ fn matches(r: &Record, key: &str, value: &str) -> bool {
         "exited" => {
             status_word(r) == "exited" && value.parse::<i32>().ok() == Some(r.state.exit_code)
         }
+        "health" => health::filter_status(r.state.health.as_ref()) == value,
         "label" => match value.split_once('=') {
             Some((k, v)) => r.config.labels.get(k).is_some_and(|x| x == v),
             None => r.config.labels.contains_key(value),
@@ -158,7 +164,13 @@ pub fn status(r: &Record) -> String {
         );
     }
     match st.status.as_str() {
-        "running" => format!("Up {}", human::duration(since(&st.started_at))),
+        "running" => {
+            let up = format!("Up {}", human::duration(since(&st.started_at)));
+            match &st.health {
+                Some(h) => format!("{up} ({})", h.describe()),
+                None => up,
+            }
+        }
         "paused" => format!("Up {} (Paused)", human::duration(since(&st.started_at))),
         "exited" => format!(
             "Exited ({}) {} ago",

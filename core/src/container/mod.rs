@@ -6,6 +6,7 @@ pub mod attach;
 pub mod confinement;
 pub mod copy;
 pub mod create;
+pub mod health;
 pub mod hello;
 pub mod inspect;
 pub mod lifecycle;
