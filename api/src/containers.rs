@@ -80,6 +80,7 @@ struct CreateBody {
     stop_signal: Option<String>,
     stop_timeout: Option<i64>,
     networking_config: Option<NetworkingConfigBody>,
+    healthcheck: Option<engine_core::container::health::HealthConfig>,
     /// Every other field, checked by [`refuse_unsupported`].
     #[serde(flatten)]
     rest: BTreeMap<String, Value>,
@@ -327,6 +328,7 @@ impl CreateBody {
             domainname: self.domainname.filter(|d| !d.is_empty()),
             stop_signal: self.stop_signal,
             stop_timeout: self.stop_timeout,
+            healthcheck: self.healthcheck,
             networking,
         })
     }
@@ -728,8 +730,8 @@ mod tests {
         );
         for (body, field) in [
             (
-                json!({"Image": "x", "Healthcheck": {"Test": ["CMD", "true"]}}),
-                "Config.Healthcheck",
+                json!({"Image": "x", "MacAddress": "02:42:ac:11:00:02"}),
+                "Config.MacAddress",
             ),
             (
                 json!({"Image": "x", "HostConfig": {"BlkioWeight": 300}}),

@@ -229,6 +229,9 @@ pub struct RunArgs {
     /// Security options and resource limits
     #[command(flatten)]
     pub security: SecurityArgs,
+    /// `--health-*`, `--no-healthcheck`
+    #[command(flatten)]
+    pub health: crate::health_args::HealthArgs,
     /// Signal to stop the container
     #[arg(long, value_name = "string")]
     pub stop_signal: Option<String>,

@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod bench_args;
+pub mod health_args;
 mod commands;
 mod template;
 

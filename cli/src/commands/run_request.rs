@@ -88,6 +88,7 @@ pub fn request(args: &RunArgs) -> Result<Request> {
         domainname: args.host.domainname.clone(),
         stop_signal: args.stop_signal.clone(),
         stop_timeout: args.stop_timeout,
+        healthcheck: args.health.config()?,
         networking: Networking {
             aliases: args.network_alias.clone(),
             ip: args.ip.clone(),

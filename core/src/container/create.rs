@@ -78,6 +78,8 @@ pub struct Request {
     /// Network aliases and addresses, more networks, DNS, /etc/hosts entries, shared
     /// namespaces.
     pub networking: Networking,
+    /// `--health-*`, `--no-healthcheck` (`Config.Healthcheck`), over the image's.
+    pub healthcheck: Option<super::health::HealthConfig>,
 }
 
 /// The networking part of a create request.
@@ -134,6 +136,9 @@ pub fn create(
         (m, 0) if m > 0 => (m, m * 2),
         other => other,
     };
+    if let Some(hc) = &req.healthcheck {
+        hc.validate()?;
+    }
     let image = find_image(engine, &req.image)?;
     if let Some(wanted) = &req.platform {
         check_platform(&image, &req.image, wanted)?;
@@ -177,6 +182,10 @@ pub fn create(
     req.confinement
         .check_sysctl_namespaces(&ipc_mode, &uts_mode)?;
     let image_config = image.config.config.clone().unwrap_or_default();
+    let healthcheck = super::health::config::merge(
+        image_config.extra.get("Healthcheck"),
+        req.healthcheck.as_ref(),
+    )?;
     let env = merge_env(image_config.env.as_deref().unwrap_or(&[]), &req.env)?;
     let (entrypoint, cmd) = match &req.entrypoint {
         Some(e) if e.is_empty() => (None, non_empty(req.cmd.clone())),
@@ -275,6 +284,7 @@ pub fn create(
                 .or(image_config.stop_signal.clone()),
             stop_timeout: req.stop_timeout,
             volumes: config_volumes,
+            healthcheck,
         },
         host_config: HostConfig {
             binds: req.binds.clone(),

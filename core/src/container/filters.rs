@@ -98,11 +98,11 @@ impl Filters {
                 }
                 "publish" => parsed.publish.push(PortRange::parse(key, value)?),
                 "expose" => parsed.expose.push(PortRange::parse(key, value)?),
-                "health" | "is-task" | "isolation" => {
+                "health" => super::health::check_filter_value(value)?,
+                "is-task" | "isolation" => {
                     return Err(EngineError::invalid(format!(
                         "filter '{key}' is not supported by this engine (containers have no {})",
                         match key {
-                            "health" => "health checks yet",
                             "is-task" => "swarm tasks",
                             _ => "isolation technology other than the default",
                         }
@@ -200,6 +200,7 @@ fn published(r: &Record) -> impl Iterator<Item = (u16, String)> + '_ {
 fn matches(r: &Record, key: &str, value: &str) -> bool {
     match key {
         "status" => status_word(r) == value,
+        "health" => super::health::filter_status(r.state.health.as_ref()) == value,
         "ancestor" => r.config.image == value || r.image.contains(value),
         "exited" => {
             status_word(r) == "exited" && value.parse::<i32>().ok() == Some(r.state.exit_code)

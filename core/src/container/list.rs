@@ -122,7 +122,13 @@ pub fn status(r: &Record) -> String {
         );
     }
     match st.status.as_str() {
-        "running" => format!("Up {}", human::duration(since(&st.started_at))),
+        "running" => {
+            let up = format!("Up {}", human::duration(since(&st.started_at)));
+            match &st.health {
+                Some(h) => format!("{up} ({})", h.describe()),
+                None => up,
+            }
+        }
         "paused" => format!("Up {} (Paused)", human::duration(since(&st.started_at))),
         "exited" => format!(
             "Exited ({}) {} ago",

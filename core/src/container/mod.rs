@@ -7,6 +7,7 @@ pub mod confinement;
 pub mod copy;
 pub mod create;
 pub mod filters;
+pub mod health;
 pub mod hello;
 pub mod host_options;
 pub mod inspect;

@@ -27,7 +27,7 @@ use runtime::{Container, ProxyHandle, Stdio, StdioSet};
 use super::log::{self, LogWriter};
 use super::record::{PortBinding, Record};
 use super::store::ContainerStore;
-use super::{ExitError, attach, ports, restart, spec};
+use super::{ExitError, attach, health, ports, restart, spec};
 use crate::engine::Engine;
 use crate::volume::local;
 use crate::volume::store::VolumeStore;
@@ -185,6 +185,8 @@ pub fn exit_code_of(e: &anyhow::Error) -> i32 {
 /// One run of the container. Fields drop in order: the container is reaped before its
 /// network is torn down.
 struct Running<'a> {
+    /// Stopped first: no probe runs into an ending container.
+    health: Option<health::probe::Prober>,
     container: Container,
     _proxies: Vec<ProxyHandle>,
     _ports: ports::Reserved,
@@ -281,6 +283,9 @@ fn supervise(
         }
         let status = running.container.wait()?;
         current_pid.store(0, Ordering::SeqCst);
+        if let Some(prober) = running.health.take() {
+            prober.stop();
+        }
         for c in running.copiers.drain(..) {
             let _ = c.join();
         }
@@ -310,6 +315,10 @@ fn supervise(
             r.state.oom_killed = status.oom_killed;
             r.state.finished_at = log::now();
             r.network_settings.ports.clear();
+            // Docker's monitor leaves a container it stops probing unhealthy.
+            if let Some(h) = r.state.health.as_mut() {
+                h.status = health::UNHEALTHY.into();
+            }
         })?;
         crate::events::died(&engine.settings.data_root, &ended, status.oom_killed);
         let networks = crate::network::sandbox::attached(engine, &ended);
@@ -524,6 +533,9 @@ fn start<'a>(
         r.state.exit_code = 0;
         r.state.error = String::new();
         r.state.started_at = log::now();
+        if r.config.healthcheck.as_ref().is_some_and(|h| h.probes()) {
+            r.state.health = Some(health::Health::starting(r.state.health.take()));
+        }
         r.network_settings.ports.clear();
         for (key, b) in &bound {
             r.network_settings
@@ -536,6 +548,7 @@ fn start<'a>(
     })?;
     crate::events::container(&engine.settings.data_root, "start", &now_running);
     Ok(Running {
+        health: health::probe::Prober::spawn(store, &now_running),
         container,
         _proxies: proxies,
         _ports: reserved,

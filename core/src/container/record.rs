@@ -113,6 +113,9 @@ pub struct State {
     pub started_at: String,
     /// RFC 3339 time of the last exit.
     pub finished_at: String,
+    /// Health check results, once a container with a health check has started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Health>,
 }
 
 impl Default for State {
@@ -129,6 +132,7 @@ impl Default for State {
             error: String::new(),
             started_at: ZERO_TIME.into(),
             finished_at: ZERO_TIME.into(),
+            health: None,
         }
     }
 }
@@ -173,6 +177,9 @@ pub struct Config {
     /// Seconds `stop` waits before SIGKILL when not told (`--stop-timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    /// The health check (the image's `HEALTHCHECK` under `--health-*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<super::health::HealthConfig>,
 }
 
 /// Docker's `HostConfig` (the parts this engine uses).

@@ -111,6 +111,10 @@ impl ContainerStore {
         record.state.restarting = false;
         record.state.pid = 0;
         record.state.error = "the container's monitor process died".into();
+        // Its probes died with it.
+        if let Some(h) = record.state.health.as_mut() {
+            h.status = super::health::UNHEALTHY.into();
+        }
         if record.state.finished_at.is_empty() {
             record.state.finished_at = crate::container::log::now();
         }
