@@ -19,10 +19,12 @@
 pub mod builder;
 pub mod cache;
 pub mod context;
+mod context_tar;
 pub mod copy;
 pub mod dockerignore;
 pub mod expand;
 pub mod instructions;
+pub mod limits;
 pub mod output;
 pub mod parser;
 pub mod request;

@@ -541,7 +541,7 @@ fn find_image(engine: &Engine, name: &str) -> Result<Image> {
 }
 
 /// Docker's checks of `-m` and `--memory-swap`.
-fn check_memory(memory: i64, swap: i64) -> Result<()> {
+pub(crate) fn check_memory(memory: i64, swap: i64) -> Result<()> {
     if memory != 0 && memory < runtime::MIN_MEMORY as i64 {
         bail!("Minimum memory limit allowed is 6MB");
     }
