@@ -2,7 +2,6 @@
 //! `POST /commit`, through the CLI's `commands::build::build` and
 //! `commands::container::commit_container`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -16,52 +15,31 @@ use super::error::{ApiError, ApiResult};
 use super::params::Params;
 use super::server::{AppState, blocking};
 use super::stream::{self, BodyReader, JSON};
-use engine_core::build::request::{self as build_cmd, BuildRequest};
+use engine_core::build::request as build_cmd;
 use engine_core::build::{BuildContext, Interrupt, Output};
 use engine_core::container::ops::{self as container_cmd, CommitRequest};
 use engine_core::container::store::ContainerStore;
 
-/// `POST /build?t=&dockerfile=&buildargs=&nocache=&target=&networkmode=&q=`.
+/// `POST /build`: every query parameter of API 1.41 (and those Docker's CLI adds) is
+/// applied or refused with a 400 naming it; see [`request`].
 pub async fn build(
     State(state): State<AppState>,
     peer: Option<axum::Extension<super::server::Peer>>,
     params: Params,
     body: Body,
 ) -> ApiResult<Response> {
-    let build_args: BTreeMap<String, Option<String>> = match params.non_empty("buildargs") {
-        Some(raw) => serde_json::from_str(raw)
-            .map_err(|e| ApiError::bad_request(format!("invalid buildargs {raw:?}: {e}")))?,
-        None => BTreeMap::new(),
-    };
-    let request = BuildRequest {
-        tags: params
-            .all("t")
-            .into_iter()
-            .filter(|t| !t.is_empty())
-            .collect(),
-        // An argument given without a value (null) is left unset, as Docker leaves it.
-        build_args: build_args
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect(),
-        no_cache: params.flag("nocache"),
-        target: params.non_empty("target").map(str::to_string),
-        network: params.get("networkmode").unwrap_or("").to_string(),
-        quiet: params.flag("q"),
-        cancel: Some(Interrupt::default()),
-    };
-    if let Some(remote) = params.non_empty("remote") {
-        return Err(ApiError::bad_request(format!(
-            "building from a remote context ({remote}) is not supported: send the context as a tar"
-        )));
-    }
+    let mut request = super::build_params::request(&params)?;
+    request.cancel = Some(Interrupt::default());
+    request
+        .validate()
+        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     let dockerfile = params.non_empty("dockerfile").map(str::to_string);
     let reader = BodyReader::new(body);
     Ok(stream::deferred(&state, JSON, move |engine, out| {
         if let (Some(cancel), Some(axum::Extension(peer))) = (&request.cancel, peer) {
             out.on_gone(peer, cancel.clone());
         }
-        let context = BuildContext::tar(reader, &engine.settings.data_root)?;
+        let context = BuildContext::tar(reader, &engine.settings.data_root, "the request body")?;
         let text = build_cmd::context_dockerfile(&context, dockerfile.as_deref())?;
         let sink = {
             let out = out.clone();

@@ -176,13 +176,7 @@ fn refuse_unsupported(prefix: &str, rest: &BTreeMap<String, Value>) -> ApiResult
     for (key, value) in rest {
         let default = match key.as_str() {
             // Docker's own "unset" values.
-            "MemorySwappiness" => value.as_i64() == Some(-1),
-            "LogConfig" => {
-                value.get("Type").and_then(Value::as_str) == Some("json-file")
-                    && value.get("Config").is_none_or(asks_nothing)
-            }
             "IpcMode" => matches!(value.as_str(), Some("private" | "shareable")),
-            "CgroupnsMode" => value.as_str() == Some("private"),
             "Runtime" => value.as_str() == Some("runc"),
             "Isolation" => value.as_str() == Some("default"),
             _ => false,

@@ -29,6 +29,7 @@
 mod archive;
 mod attach;
 mod build;
+mod build_params;
 mod container_output;
 mod containers;
 mod error;

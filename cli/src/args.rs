@@ -611,9 +611,67 @@ pub struct BuildArgs {
     /// Suppress the build output and print image ID on success
     #[arg(short, long)]
     pub quiet: bool,
-    /// Always remove intermediate containers (accepted; they always are)
-    #[arg(long, default_value_t = true)]
+    /// Remove intermediate containers after a successful build (false is refused: they
+    /// always are)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub rm: bool,
+    /// Always remove intermediate containers (they always are, failed steps' too)
+    #[arg(long)]
+    pub force_rm: bool,
+    /// Set metadata for an image (KEY=VALUE)
+    #[arg(long = "label", value_name = "list")]
+    pub labels: Vec<String>,
+    /// Set platform if server is multi-platform capable (OS/ARCH[/VARIANT])
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pub pull: bool,
+    /// Images to consider as cache sources
+    #[arg(long, value_name = "strings")]
+    pub cache_from: Vec<String>,
+    /// Memory limit of RUN steps
+    #[arg(short, long, value_name = "bytes")]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long, value_name = "bytes", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Size of /dev/shm in RUN steps
+    #[arg(long, value_name = "bytes")]
+    pub shm_size: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long, value_name = "int")]
+    pub cpu_shares: Option<i64>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) period
+    #[arg(long, value_name = "int")]
+    pub cpu_period: Option<i64>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long, value_name = "int", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long, value_name = "string")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long, value_name = "string")]
+    pub cpuset_mems: Option<String>,
+    /// Ulimit options (NAME=SOFT[:HARD])
+    #[arg(long, value_name = "ulimit")]
+    pub ulimit: Vec<String>,
+    /// Add a custom host-to-IP mapping (HOST:IP)
+    #[arg(long, value_name = "list")]
+    pub add_host: Vec<String>,
+    /// Security options of RUN steps (seccomp=unconfined, no-new-privileges)
+    #[arg(long, value_name = "strings")]
+    pub security_opt: Vec<String>,
+    /// Optional parent cgroup (refused: not supported)
+    #[arg(long, value_name = "string")]
+    pub cgroup_parent: Option<String>,
+    /// Container isolation technology (only 'default')
+    #[arg(long, value_name = "string")]
+    pub isolation: Option<String>,
+    /// Squash newly built layers into a single new layer (refused: experimental)
+    #[arg(long)]
+    pub squash: bool,
     /// The build context: a directory, or '-' for a tar (or a lone Dockerfile) on stdin
     pub context: String,
 }

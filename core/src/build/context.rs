@@ -65,19 +65,16 @@ impl BuildContext {
         })
     }
 
-    /// A tar stream (plain or compressed), unpacked into a temporary directory.
+    /// A tar stream (plain or compressed), unpacked into a temporary directory; `source`
+    /// names the stream in messages ("standard input", "the request body").
     /// The directory is scratch under `data_root`, swept at the next start if the builder
     /// is killed.
-    pub fn tar(input: impl Read, data_root: &Path) -> Result<BuildContext> {
+    pub fn tar(input: impl Read, data_root: &Path, source: &str) -> Result<BuildContext> {
         let temp = distribution::owned::Scratch::new(data_root, "build-context")
             .context("creating a directory for the context")?;
-        let (_, plain) = graph::archive::decompress(input)?;
-        let mut archive = tar::Archive::new(plain);
-        archive.set_preserve_permissions(true);
-        archive.set_preserve_mtime(true);
-        archive
-            .unpack(temp.path())
-            .context("unpacking the context tar from standard input")?;
+        let (_, plain) = graph::archive::decompress(input)
+            .with_context(|| format!("reading the context tar from {source}"))?;
+        super::context_tar::unpack(plain, temp.path(), source)?;
         let root = temp.path().to_path_buf();
         Ok(BuildContext {
             source: SourceRoot {

@@ -19,10 +19,12 @@
 pub(crate) mod builder;
 pub mod cache;
 pub mod context;
+mod context_tar;
 pub mod copy;
 pub(crate) mod dockerignore;
 pub(crate) mod expand;
 pub(crate) mod instructions;
+pub mod limits;
 pub mod output;
 pub(crate) mod parser;
 pub mod request;

@@ -4,9 +4,11 @@ use std::fs;
 use std::io;
 
 use anyhow::{Context, Result, bail};
+use graph::image::oci::Platform;
 use graph::image::{Image, Reference};
 use runtime::Network;
 
+use crate::build::limits::RunLimits;
 use crate::build::{BuildContext, Builder, Options, Output};
 use crate::engine::Engine;
 
@@ -24,6 +26,52 @@ pub struct BuildRequest {
     pub quiet: bool,
     /// Interrupts the build from elsewhere (the daemon: the client has gone).
     pub cancel: Option<crate::build::Interrupt>,
+    /// `--label`s of the final image.
+    pub labels: Vec<(String, String)>,
+    /// `--platform` (OS/ARCH[/VARIANT]).
+    pub platform: Option<String>,
+    /// Resources and host entries of every RUN container.
+    pub limits: RunLimits,
+    /// `--rm` (Docker's default: true). False is refused: see [`BuildRequest::validate`].
+    pub remove: bool,
+    /// `--pull`: pull every base image, even one that is here.
+    pub pull: bool,
+    /// `--cache-from` images.
+    pub cache_from: Vec<String>,
+}
+
+impl BuildRequest {
+    /// A request with Docker's defaults.
+    pub fn new() -> BuildRequest {
+        BuildRequest {
+            remove: true,
+            ..BuildRequest::default()
+        }
+    }
+
+    /// Checks the options before the context is read, with Docker's messages.
+    pub fn validate(&self) -> Result<()> {
+        parse_tags(&self.tags)?;
+        if !self.remove {
+            bail!(
+                "--rm=false is not supported: this engine's builder removes every intermediate container (keeping them is not implemented)"
+            );
+        }
+        if let Some(p) = &self.platform {
+            wanted_platform(p)?;
+        }
+        self.limits.validate()?;
+        Ok(())
+    }
+}
+
+/// The platform a build asked for: parsed, its OS checked (only Linux images run here).
+pub fn wanted_platform(text: &str) -> Result<Platform> {
+    let p = Platform::parse(text)?;
+    if p.os != "linux" {
+        bail!("\"{text}\": operating system is not supported");
+    }
+    Ok(p)
 }
 
 /// Builds `dockerfile` in `context`, tags the image and reports as Docker does ("Successfully
@@ -36,6 +84,7 @@ pub fn build(
     output: Output,
     handle_signals: bool,
 ) -> Result<Image> {
+    request.validate()?;
     let tags = parse_tags(&request.tags)?;
     let network = match request.network.as_str() {
         "" | "host" | "default" | "bridge" => Network::Host,
@@ -52,6 +101,15 @@ pub fn build(
         output: output.clone(),
         handle_signals,
         cancel: request.cancel.clone(),
+        labels: request.labels.clone(),
+        platform: request
+            .platform
+            .as_deref()
+            .map(wanted_platform)
+            .transpose()?,
+        limits: request.limits.clone(),
+        pull: request.pull,
+        cache_from: request.cache_from.clone(),
     };
     let image = Builder::new(engine, &opts, context).build()?;
     for t in &tags {
@@ -126,7 +184,7 @@ mod tests {
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_size(0);
         b.append_link(&mut h, "link", outside).unwrap();
-        BuildContext::tar(&b.into_inner().unwrap()[..], data_root).unwrap()
+        BuildContext::tar(&b.into_inner().unwrap()[..], data_root, "standard input").unwrap()
     }
 
     #[test]

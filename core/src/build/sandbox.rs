@@ -124,6 +124,8 @@ pub struct RunSpec {
     pub quiet: bool,
     /// Where the output goes.
     pub output: super::Output,
+    /// Resources and `--add-host` entries.
+    pub limits: super::limits::RunLimits,
 }
 
 /// Ctrl-C (SIGINT), SIGTERM and SIGHUP during a build kill the step's running process, so the
@@ -189,11 +191,15 @@ pub fn run(sandbox: &mut Sandbox<'_>, spec: &RunSpec, interrupt: &Interrupt) -> 
     let files = Scratch::new(&sandbox.engine.settings.data_root, "build-etc")
         .context("creating the step's /etc files")?;
     let host = spec.network == Network::Host;
-    let hosts = if host {
+    let mut hosts = if host {
         std::fs::read("/etc/hosts").unwrap_or_default()
     } else {
         b"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_vec()
     };
+    if !hosts.is_empty() && !hosts.ends_with(b"\n") {
+        hosts.push(b'\n');
+    }
+    hosts.extend_from_slice(spec.limits.hosts_lines().as_bytes());
     let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
     let hostname = format!("{}\n", sandbox.short_id());
     let mut c = ContainerSpec::new(sandbox.id.clone(), &rootfs, spec.args.clone());
@@ -221,6 +227,8 @@ pub fn run(sandbox: &mut Sandbox<'_>, spec: &RunSpec, interrupt: &Interrupt) -> 
     };
     p.user = runtime::resolve_user(&rootfs, &spec.user)?;
     c.process = p;
+    // After the process is set: ulimits and security options apply to it.
+    spec.limits.apply(&mut c)?;
     let mut capture = None;
     let mut copier = None;
     let (out, err): (OwnedFd, OwnedFd) = if spec.quiet {

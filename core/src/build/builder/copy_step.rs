@@ -143,7 +143,8 @@ impl Builder<'_> {
             chmod
         );
         let key = Key::new(self.parent().as_ref(), &created_by, &key_extra);
-        if self.use_cache(&key)? {
+        let after = self.stage().config.clone();
+        if self.use_cache(&key, &created_by, &after)? {
             return Ok(());
         }
         let mut sandbox = Sandbox::create(self.engine, self.top_layer().as_ref())?;

@@ -4,9 +4,12 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result, bail};
 use graph::Digest;
-use graph::image::{History, Image, ImageConfig, Reference, RunConfig, now_rfc3339, top_chain};
+use graph::image::oci::Platform;
+use graph::image::{History, Image, ImageConfig, RunConfig, now_rfc3339, top_chain};
 use runtime::Network;
 
+mod base;
+mod cache_from;
 mod copy_step;
 mod run_step;
 
@@ -15,9 +18,11 @@ use super::context::BuildContext;
 use super::copy::{self, Owner};
 use super::expand;
 use super::instructions::{self, shell_of};
+use super::limits::RunLimits;
 use super::parser::{self, Instruction};
 use super::sandbox::{self, Interrupt, Sandbox};
 use crate::engine::Engine;
+use base::set_platform;
 use distribution::ingest::Ingest;
 
 /// Build arguments usable without an ARG instruction, as Docker predefines them.
@@ -56,6 +61,16 @@ pub struct Options {
     pub handle_signals: bool,
     /// Interrupted from elsewhere (the daemon, when the client goes).
     pub cancel: Option<Interrupt>,
+    /// `--label`s: LABEL steps at the end of the last stage built, as Docker adds them.
+    pub labels: Vec<(String, String)>,
+    /// `--platform`: the platform of every base image (checked, or pulled), and of scratch.
+    pub platform: Option<Platform>,
+    /// Resources and host entries of every RUN container.
+    pub limits: RunLimits,
+    /// `--pull`: pull every base image, even one that is here.
+    pub pull: bool,
+    /// `--cache-from` images.
+    pub cache_from: Vec<String>,
 }
 
 /// One finished (or current) stage.
@@ -85,6 +100,8 @@ pub struct Builder<'a> {
     step: usize,
     total: usize,
     interrupt: Interrupt,
+    /// The `--cache-from` images found (see [`cache_from`]).
+    cache_sources: Vec<Image>,
 }
 
 impl std::fmt::Debug for Builder<'_> {
@@ -113,6 +130,7 @@ impl<'a> Builder<'a> {
             step: 0,
             total: 0,
             interrupt: Interrupt::default(),
+            cache_sources: Vec::new(),
         }
     }
 
@@ -143,7 +161,8 @@ impl<'a> Builder<'a> {
                 bail!("failed to reach build target {t} in Dockerfile");
             }
         }
-        self.total = file.instructions.len();
+        self.total = file.instructions.len() + self.opts.labels.len();
+        self.cache_sources = self.cache_from_sources();
         for instr in &file.instructions {
             if instr.keyword == "FROM"
                 && let Some(t) = &self.opts.target
@@ -163,6 +182,27 @@ impl<'a> Builder<'a> {
             ));
             self.dispatch(instr)
                 .with_context(|| format!("Dockerfile line {}: {}", instr.line, instr.original))?;
+        }
+        // `--label`s: one LABEL step each, sorted, on the last stage built (Docker's order).
+        let mut labels = self.opts.labels.clone();
+        labels.sort();
+        for (key, value) in labels {
+            if self.stages.is_empty() {
+                break;
+            }
+            self.interrupt.check()?;
+            self.step += 1;
+            let text = format!("LABEL {key}={value}");
+            self.say(&format!("Step {}/{} : {text}", self.step, self.total));
+            // Given as they are: no variable expansion, as Docker adds them.
+            self.commit_config(&text, |c| {
+                c.config
+                    .get_or_insert_with(Default::default)
+                    .labels
+                    .get_or_insert_with(Default::default)
+                    .insert(key.clone(), value.clone());
+                Ok(())
+            })?;
         }
         let unused: Vec<&str> = self
             .opts
@@ -274,6 +314,9 @@ impl<'a> Builder<'a> {
         let (image, config) = if base.eq_ignore_ascii_case("scratch") {
             let mut c = ImageConfig::new_for_host(Vec::new());
             c.config = Some(RunConfig::default());
+            if let Some(p) = &self.opts.platform {
+                set_platform(&mut c, p);
+            }
             (None, c)
         } else if let Some(s) = self.stages.iter().find(|s| {
             s.name
@@ -282,7 +325,7 @@ impl<'a> Builder<'a> {
         }) {
             (s.image.clone(), s.config.clone())
         } else {
-            let image = self.resolve_image(&base)?;
+            let image = self.base_image(&base)?;
             (Some(image.id.clone()), image.config.clone())
         };
         match &image {
@@ -321,21 +364,6 @@ impl<'a> Builder<'a> {
             }
         }
         Ok(())
-    }
-
-    /// The base image `name`, pulled first when it is missing (as `docker build` does).
-    fn resolve_image(&self, name: &str) -> Result<Image> {
-        match self.engine.images.resolve(name) {
-            Ok(image) => Ok(image),
-            Err(e) if e.kind() == graph::ErrorKind::NotFound => {
-                let reference = Reference::parse(name)?;
-                let mut out = std::io::stdout();
-                crate::registry::pull_missing(self.engine, &reference, &mut out)
-                    .with_context(|| format!("pull access denied for {}", reference.familiar()))?;
-                Ok(self.engine.images.resolve(name)?)
-            }
-            Err(e) => Err(e.into()),
-        }
     }
 
     fn arg(&mut self, instr: &Instruction) -> Result<()> {
@@ -406,11 +434,11 @@ impl<'a> Builder<'a> {
     ) -> Result<()> {
         let created_by = self.nop(text);
         let key = Key::new(self.parent().as_ref(), &created_by, "");
-        if self.use_cache(&key)? {
-            return Ok(());
-        }
         let mut config = self.stage().config.clone();
         change(&mut config)?;
+        if self.use_cache(&key, &created_by, &config)? {
+            return Ok(());
+        }
         self.finish(config, created_by, None, &key)
     }
 
@@ -453,16 +481,26 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// On a hit, moves the stage onto the cached image.
-    fn use_cache(&mut self, key: &Key) -> Result<bool> {
+    /// On a hit, moves the stage onto the cached image: from the local cache, else from a
+    /// `--cache-from` image (whose step made `created_by` and leaves the config `after`).
+    fn use_cache(&mut self, key: &Key, created_by: &str, after: &ImageConfig) -> Result<bool> {
         if self.opts.no_cache {
             return Ok(false);
         }
-        let Some(id) = self.cache.get(key) else {
-            return Ok(false);
-        };
-        let Ok(image) = self.engine.images.get(&id) else {
-            return Ok(false);
+        let local = self
+            .cache
+            .get(key)
+            .filter(|id| self.local_hit_allowed(id))
+            .and_then(|id| self.engine.images.get(&id).ok());
+        let image = match local {
+            Some(image) => image,
+            None => match self.from_cache_sources(created_by, after)? {
+                Some(image) => {
+                    self.cache.put(key, &image.id)?;
+                    image
+                }
+                None => return Ok(false),
+            },
         };
         self.say(" ---> Using cache");
         self.say(&format!(" ---> {}", &image.id.hex()[..12]));
@@ -487,7 +525,7 @@ impl<'a> Builder<'a> {
             .unwrap_or_default();
         let created_by = self.nop(&text);
         let key = Key::new(self.parent().as_ref(), &created_by, "");
-        if self.use_cache(&key)? {
+        if self.use_cache(&key, &created_by, &config)? {
             return Ok(());
         }
         let mut sandbox = Sandbox::create(self.engine, self.top_layer().as_ref())?;

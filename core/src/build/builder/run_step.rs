@@ -58,7 +58,8 @@ impl Builder<'_> {
             format!("|{} {} {}", arg_env.len(), arg_env.join(" "), joined)
         };
         let key = Key::new(self.parent().as_ref(), &created_by, "");
-        if self.use_cache(&key)? {
+        let after = self.stage().config.clone();
+        if self.use_cache(&key, &created_by, &after)? {
             return Ok(());
         }
         let mut sandbox = Sandbox::create(self.engine, self.top_layer().as_ref())?;
@@ -71,6 +72,7 @@ impl Builder<'_> {
             network: self.opts.network.clone(),
             quiet: self.opts.quiet,
             output: self.opts.output.clone(),
+            limits: self.opts.limits.clone(),
         };
         let code = sandbox::run(&mut sandbox, &spec, &self.interrupt)?;
         if code != 0 {
