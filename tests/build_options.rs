@@ -178,16 +178,34 @@ fn cgroup_values(pid: u32) -> Vec<(String, String)> {
     out
 }
 
-/// The pid of a `sleep` with these exact arguments, once it runs.
-fn wait_for_sleep(arg: &str) -> u32 {
+/// The parent of `pid` (0 when it is gone).
+fn parent_of(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The pid of a `sleep` with these exact arguments run by `daemon`'s build, once it runs
+/// (another test, or another checkout's, may run the same command).
+fn wait_for_sleep(arg: &str, daemon: u32) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(120);
+    let descends = |mut pid: u32| {
+        while pid > 1 {
+            if pid == daemon {
+                return true;
+            }
+            pid = parent_of(pid);
+        }
+        false
+    };
     loop {
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
                 continue;
             };
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if cmdline == format!("sleep\0{arg}\0").as_bytes() {
+            if cmdline == format!("sleep\0{arg}\0").as_bytes() && descends(pid) {
                 return pid;
             }
         }
@@ -253,7 +271,7 @@ fn root_docker_build_applies_labels_limits_and_hosts_to_run_steps() {
             .unwrap()
     };
     // The second RUN's cgroup, seen from the host while it runs.
-    let pid = wait_for_sleep("7071");
+    let pid = wait_for_sleep("7071", d.child.id());
     let values = cgroup_values(pid);
     let _ = Command::new("kill").arg(pid.to_string()).status();
     let out = build.wait_with_output().unwrap();

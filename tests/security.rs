@@ -513,9 +513,9 @@ fn root_docker_cli_security_flags_are_applied_or_refused() {
     let out = d.docker(&["run", "--rm", "--blkio-weight", "300", "busybox", "true"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("BlkioWeight"), "{}", text(&out));
-    let out = d.docker(&["run", "--rm", "--health-cmd", "true", "busybox", "true"]);
+    let out = d.docker(&["run", "--rm", "--runtime", "nvidia", "busybox", "true"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("Healthcheck"), "{}", text(&out));
+    assert!(text(&out).contains("Runtime"), "{}", text(&out));
     let out = d.docker(&["run", "--rm", "--cap-add", "NOPE", "busybox", "true"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("unknown capability"), "{}", text(&out));
