@@ -170,7 +170,9 @@ fn root_health_failing_probes_make_it_unhealthy() {
     let ps = e.ok(&["ps", "--format", "{{.Status}}"]);
     assert!(ps.trim_end().ends_with("(unhealthy)"), "{ps}");
     assert_eq!(
-        e.ok(&["ps", "-q", "--filter", "health=unhealthy"]).lines().count(),
+        e.ok(&["ps", "-q", "--filter", "health=unhealthy"])
+            .lines()
+            .count(),
         1
     );
     // The container itself runs on: Docker does not act on health.
@@ -242,7 +244,8 @@ fn root_health_no_healthcheck_and_bad_flags() {
     );
     assert!(v["State"].get("Health").is_none(), "{:#}", v["State"]);
     assert_eq!(
-        e.ok(&["inspect", "-f", "{{json .State.Health}}", "off"]).trim(),
+        e.ok(&["inspect", "-f", "{{json .State.Health}}", "off"])
+            .trim(),
         "null"
     );
     let none = e.ok(&["ps", "--filter", "health=none", "--format", "{{.Names}}"]);
@@ -257,6 +260,7 @@ fn root_health_no_healthcheck_and_bad_flags() {
         "--health-interval",
         "2s",
         "checked",
+        "true",
     ]);
     let hc = &e.inspect("merged")["Config"]["Healthcheck"];
     assert_eq!(hc["Test"], serde_json::json!(["CMD-SHELL", "true"]), "{hc}");
@@ -330,7 +334,8 @@ fn root_health_through_dockers_cli() {
         "plain\n"
     );
     assert_eq!(
-        d.ok(&["inspect", "-f", "{{json .State.Health}}", "plain"]).trim(),
+        d.ok(&["inspect", "-f", "{{json .State.Health}}", "plain"])
+            .trim(),
         "null"
     );
     let hc = d.ok(&["inspect", "-f", "{{json .Config.Healthcheck}}", "web"]);
@@ -434,13 +439,19 @@ services:
         let up = s.spawn(|| compose(&["up", "-d"]));
         // db runs, probed and failing; app is not started meanwhile.
         let db = poll("db to be probed", || {
-            let ids = d.ok(&["ps", "-q", "--filter", "label=com.docker.compose.service=db"]);
+            let ids = d.ok(&[
+                "ps",
+                "-q",
+                "--filter",
+                "label=com.docker.compose.service=db",
+            ]);
             let id = ids.lines().next()?.to_string();
             let log = d.ok(&["inspect", "-f", "{{len .State.Health.Log}}", &id]);
             (log.trim().parse::<usize>().ok()? >= 2).then_some(id)
         });
         assert_eq!(
-            d.ok(&["inspect", "-f", "{{.State.Health.Status}}", &db]).trim(),
+            d.ok(&["inspect", "-f", "{{.State.Health.Status}}", &db])
+                .trim(),
             "starting"
         );
         let app = d.ok(&[

@@ -10,8 +10,8 @@
 
 pub mod args;
 pub mod bench_args;
-pub mod health_args;
 mod commands;
+pub mod health_args;
 mod template;
 
 use std::process::ExitCode;

@@ -274,10 +274,7 @@ mod tests {
             json!({"Test": ["CMD-SHELL", "exit 1"], "Interval": 1_000_000_000i64, "Retries": 2})
         );
         assert_eq!(
-            format!(
-                "{:#}",
-                parse_flag("--health-interval", "soon").unwrap_err()
-            ),
+            format!("{:#}", parse_flag("--health-interval", "soon").unwrap_err()),
             "invalid argument \"soon\" for \"--health-interval\" flag: time: invalid duration \"soon\""
         );
     }
@@ -293,7 +290,10 @@ mod tests {
             "Interval in Healthcheck cannot be less than 1ms"
         );
         assert_eq!(
-            hc(json!({"Retries": -1})).validate().unwrap_err().to_string(),
+            hc(json!({"Retries": -1}))
+                .validate()
+                .unwrap_err()
+                .to_string(),
             "Retries in Healthcheck cannot be negative"
         );
         assert!(hc(json!({"Test": ["BOGUS"]})).validate().is_err());
@@ -302,15 +302,13 @@ mod tests {
         empty.validate().unwrap();
         assert!(!empty.probes());
         assert_eq!(hc(json!({"Test": ["CMD", "a", "b"]})).command(), ["a", "b"]);
-        assert_eq!(
-            hc(json!({"Test": ["CMD"]})).command(),
-            Vec::<String>::new()
-        );
+        assert_eq!(hc(json!({"Test": ["CMD"]})).command(), Vec::<String>::new());
     }
 
     #[test]
     fn merge_is_field_by_field() {
-        let image = json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000i64, "Retries": 2});
+        let image =
+            json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000i64, "Retries": 2});
         let merged = merge(Some(&image), None).unwrap().unwrap();
         assert_eq!(merged.interval(), Duration::from_secs(5));
         assert_eq!(merged.timeout(), Duration::from_secs(30));

@@ -169,10 +169,7 @@ impl Probing {
         }
         if changed {
             let action = format!("health_status: {}", self.status);
-            events::emit(
-                self.store.data_root(),
-                Event::container(action, &record),
-            );
+            events::emit(self.store.data_root(), Event::container(action, &record));
         }
         true
     }
@@ -208,7 +205,10 @@ impl Probing {
     fn exec(&self, record: &Record, stop: &Receiver<()>) -> Outcome {
         let command = self.config.command();
         if command.is_empty() {
-            return Outcome::Failed(format!("healthcheck for container {} has no command", self.id));
+            return Outcome::Failed(format!(
+                "healthcheck for container {} has no command",
+                self.id
+            ));
         }
         let rootfs = PathBuf::from(format!("/proc/{}/root", self.pid));
         let mut process = match spec::process(record, &rootfs, false, false) {
