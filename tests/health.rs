@@ -260,6 +260,7 @@ fn root_health_no_healthcheck_and_bad_flags() {
         "--health-interval",
         "2s",
         "checked",
+        "true",
     ]);
     let hc = &e.inspect("merged")["Config"]["Healthcheck"];
     assert_eq!(hc["Test"], serde_json::json!(["CMD-SHELL", "true"]), "{hc}");
