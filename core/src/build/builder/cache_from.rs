@@ -48,7 +48,7 @@ impl Builder<'_> {
     /// The image of a step with history entry `created_by` and config `after`, remade from a
     /// source image whose history continues the current image's with it; `None`: no source
     /// does.
-    pub(super) fn step_from_cache_sources(
+    pub(super) fn hit_in_cache_sources(
         &mut self,
         created_by: &str,
         after: &ImageConfig,

@@ -494,7 +494,7 @@ impl<'a> Builder<'a> {
             .and_then(|id| self.engine.images.get(&id).ok());
         let image = match local {
             Some(image) => image,
-            None => match self.step_from_cache_sources(created_by, after)? {
+            None => match self.hit_in_cache_sources(created_by, after)? {
                 Some(image) => {
                     self.cache.put(key, &image.id)?;
                     image
