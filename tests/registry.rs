@@ -1,7 +1,8 @@
 //! End-to-end tests of `pull`, `push`, `login` and `logout` against a real registry (Debian's
 //! `docker-registry`, distribution 2.x) on a free loopback port, with `skopeo` as the second
-//! client. Each test has its own data root, registry storage, credentials file and certs dir,
-//! all removed (and the registry killed) by Drop guards even when the test fails.
+//! client. Each test has its own data root, registry storage, credentials file and certs dir
+//! (test-support's `Engine` and `Registry` fixtures), all removed (and the registry killed)
+//! by Drop guards even when the test fails.
 //!
 //! Root tier: `engine run` and the storage drivers need root. When the registry or skopeo is
 //! missing, the tests print SKIP, or fail under `ENGINE_REQUIRE_ROOT_TESTS=1`.
@@ -14,247 +15,30 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{stderr, stdout};
+use common::registry::{Registry, RegistryOpts, free_port_on, registry_available};
+use common::{Engine, stderr, stdout};
 use sha2::{Digest as _, Sha256};
-
-const BUSYBOX: &str = "/bin/busybox";
-const REGISTRY: &str = "/usr/bin/docker-registry";
 
 fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
+/// An engine (the shared fixture, on vfs) with this file's small busybox image, its own
+/// credentials file and certs dir. The caller checked [`registry_available`].
+fn engine(test: &str) -> Engine {
+    Engine::with_image(test, "vfs", &busybox_tar()).expect("the tier was checked")
 }
 
-/// Whether the test can run: root, busybox, the registry binary and the given tools.
-fn available(test: &str, tools: &[&str]) -> bool {
-    if !graph::testsuite::root_available(test) {
-        return false;
-    }
-    if !Path::new(BUSYBOX).exists() {
-        return graph::testsuite::skip(test, "needs /bin/busybox (busybox-static)");
-    }
-    if !Path::new(REGISTRY).exists() {
-        return graph::testsuite::skip(
-            test,
-            "needs docker-registry (apt-get install docker-registry)",
-        );
-    }
-    for tool in tools {
-        if !have(tool) {
-            return graph::testsuite::skip(test, &format!("needs {tool}"));
-        }
-    }
-    true
-}
-
-fn free_port(ip: IpAddr) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `docker-registry serve` on a free port, killed and its storage removed on drop.
-struct Registry {
-    child: Child,
-    dir: tempfile::TempDir,
-    /// `127.0.0.1:PORT`.
-    host: String,
-}
-
-#[derive(Default)]
-struct RegistryOpts {
-    htpasswd: Option<String>,
-    /// (certificate, key) paths.
-    tls: Option<(PathBuf, PathBuf)>,
-    ip: Option<IpAddr>,
-}
-
-impl Registry {
-    fn start(opts: RegistryOpts) -> Registry {
-        let dir = tempfile::Builder::new()
-            .prefix("engine-registry-")
-            .tempdir()
-            .unwrap();
-        let ip = opts.ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let port = free_port(ip);
-        let host = format!("{ip}:{port}");
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
-            dir.path().join("data").display()
-        );
-        if let Some((cert, key)) = &opts.tls {
-            config.push_str(&format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                cert.display(),
-                key.display()
-            ));
-        }
-        if let Some(entry) = &opts.htpasswd {
-            let file = dir.path().join("htpasswd");
-            std::fs::write(&file, entry).unwrap();
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
-                file.display()
-            ));
-        }
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new(REGISTRY)
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let r = Registry { child, dir, host };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&r.host).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "registry did not start: {}",
-                r.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        r
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A data root with busybox imported (as `busybox`), its own credentials file and certs dir.
-/// Drop unmounts whatever the engine left under the root; the temp dirs go with it.
-struct Engine {
-    root: tempfile::TempDir,
-    docker_config: tempfile::TempDir,
-    certs: tempfile::TempDir,
-    extra_flags: Vec<String>,
-}
-
-impl Engine {
-    fn new() -> Engine {
-        let e = Engine {
-            root: tempfile::Builder::new()
-                .prefix("engine-reg-root-")
-                .tempdir()
-                .unwrap(),
-            docker_config: tempfile::tempdir().unwrap(),
-            certs: tempfile::tempdir().unwrap(),
-            extra_flags: Vec::new(),
-        };
-        let tar = e.root.path().join("busybox.tar");
-        std::fs::write(&tar, busybox_tar()).unwrap();
-        e.ok(&["import", tar.to_str().unwrap(), "busybox"]);
-        std::fs::remove_file(&tar).unwrap();
-        e
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_engine"));
-        c.arg("--data-root")
-            .arg(self.root.path())
-            .arg("--storage-driver")
-            .arg("vfs")
-            .args(&self.extra_flags)
-            .args(args)
-            .env("DOCKER_CONFIG", self.docker_config.path())
-            .env("ENGINE_CERTS_DIR", self.certs.path())
-            .env_remove("ENGINE_LOG")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn engine(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn with_stdin(&self, args: &[&str], input: &str) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.engine(args);
-        assert!(
-            out.status.success(),
-            "engine {args:?} failed ({:?}): {}\n{}",
-            out.status,
-            stderr(&out),
-            stdout(&out)
-        );
-        stdout(&out)
-    }
-
-    /// Fails, exit status 1; returns standard error.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.engine(args);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "engine {args:?} should fail with 1: {}\n{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        stderr(&out)
-    }
-
-    fn credentials_file(&self) -> PathBuf {
-        self.docker_config.path().join("config.json")
-    }
-
-    fn inspect(&self, name: &str) -> serde_json::Value {
-        let v: Vec<serde_json::Value> = serde_json::from_str(&self.ok(&["inspect", name])).unwrap();
-        v.into_iter().next().unwrap()
-    }
-
-    fn images_rows(&self) -> Vec<String> {
-        self.ok(&["images", "--digests", "--no-trunc"])
-            .lines()
-            .skip(1)
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        common::unmount_under(self.root.path());
-    }
+fn images_rows(e: &Engine) -> Vec<String> {
+    e.ok(&["images", "--digests", "--no-trunc"])
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
 }
 
 /// A root filesystem with a static busybox, `sh`, `echo` and `cat`.
@@ -266,7 +50,7 @@ fn busybox_tar() -> Vec<u8> {
     h.set_size(0);
     h.set_mtime(1_700_000_000);
     b.append_data(&mut h, "bin", &[][..]).unwrap();
-    let data = std::fs::read(BUSYBOX).unwrap();
+    let data = std::fs::read(common::BUSYBOX).unwrap();
     let mut h = tar::Header::new_gnu();
     h.set_size(data.len() as u64);
     h.set_mode(0o755);
@@ -313,11 +97,11 @@ fn run_cat(e: &Engine, image: &str) -> String {
 #[test]
 fn root_push_rmi_pull_run_round_trip() {
     let test = "root_push_rmi_pull_run_round_trip";
-    if !available(test, &[]) {
+    if !registry_available(test, &[]) {
         return;
     }
     let reg = Registry::start(RegistryOpts::default());
-    let e = Engine::new();
+    let e = engine(test);
     let name = format!("{}/bb:v1", reg.host);
     e.ok(&["tag", "busybox", &name]);
     let local_id = e.inspect(&name)["Id"].clone();
@@ -349,7 +133,7 @@ fn root_push_rmi_pull_run_round_trip() {
     assert_eq!(pushed_digest(&again, "v1").0, digest);
 
     e.ok(&["rmi", &name, "busybox"]);
-    assert!(e.images_rows().is_empty(), "{:?}", e.images_rows());
+    assert!(images_rows(&e).is_empty(), "{:?}", images_rows(&e));
 
     let out = e.ok(&["pull", &name]);
     assert!(out.starts_with("v1: Pulling from bb\n"), "{out}");
@@ -372,7 +156,7 @@ fn root_push_rmi_pull_run_round_trip() {
         inspect["RepoDigests"],
         serde_json::json!([format!("{}/bb@{digest}", reg.host)])
     );
-    let rows = e.images_rows();
+    let rows = images_rows(&e);
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(rows[0].contains(&digest), "{rows:?}");
 
@@ -400,11 +184,11 @@ fn root_push_rmi_pull_run_round_trip() {
 #[test]
 fn root_pull_errors_name_what_failed() {
     let test = "root_pull_errors_name_what_failed";
-    if !available(test, &[]) {
+    if !registry_available(test, &[]) {
         return;
     }
     let reg = Registry::start(RegistryOpts::default());
-    let e = Engine::new();
+    let e = engine(test);
     let name = format!("{}/bb:v1", reg.host);
     e.ok(&["tag", "busybox", &name]);
     e.ok(&["push", &name]);
@@ -425,7 +209,10 @@ fn root_pull_errors_name_what_failed() {
     let err = e.fails(&["pull", &missing]);
     assert!(err.contains("manifest unknown"), "{err}");
 
-    let dead = format!("127.0.0.1:{}", free_port(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let dead = format!(
+        "127.0.0.1:{}",
+        free_port_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    );
     let err = e.fails(&["pull", &format!("{dead}/x")]);
     assert!(
         err.contains(&format!("cannot reach registry {dead}")),
@@ -506,11 +293,11 @@ fn skopeo(args: &[&str]) -> String {
 #[test]
 fn root_skopeo_pushes_docker_and_oci_manifests_that_engine_pulls_and_runs() {
     let test = "root_skopeo_pushes_docker_and_oci_manifests_that_engine_pulls_and_runs";
-    if !available(test, &["skopeo"]) {
+    if !registry_available(test, &["skopeo"]) {
         return;
     }
     let reg = Registry::start(RegistryOpts::default());
-    let e = Engine::new();
+    let e = engine(test);
     let work = tempfile::tempdir().unwrap();
     let (archive, config_digest) = docker_archive(work.path());
     for (tag, format) in [("v2s2", "v2s2"), ("oci", "oci")] {
@@ -562,11 +349,11 @@ fn root_skopeo_pushes_docker_and_oci_manifests_that_engine_pulls_and_runs() {
 #[test]
 fn root_run_and_build_pull_a_missing_image() {
     let test = "root_run_and_build_pull_a_missing_image";
-    if !available(test, &[]) {
+    if !registry_available(test, &[]) {
         return;
     }
     let reg = Registry::start(RegistryOpts::default());
-    let e = Engine::new();
+    let e = engine(test);
     let name = format!("{}/auto:v1", reg.host);
     e.ok(&["tag", "busybox", &name]);
     e.ok(&["push", "-q", &name]);
@@ -614,11 +401,11 @@ fn root_run_and_build_pull_a_missing_image() {
 #[test]
 fn root_engine_push_is_read_by_skopeo() {
     let test = "root_engine_push_is_read_by_skopeo";
-    if !available(test, &["skopeo"]) {
+    if !registry_available(test, &["skopeo"]) {
         return;
     }
     let reg = Registry::start(RegistryOpts::default());
-    let e = Engine::new();
+    let e = engine(test);
     let name = format!("{}/app:1.0", reg.host);
     e.ok(&["tag", "busybox", &name]);
     let (digest, _) = pushed_digest(&e.ok(&["push", &name]), "1.0");
@@ -662,11 +449,11 @@ fn root_engine_push_is_read_by_skopeo() {
 #[test]
 fn root_manifest_list_selects_the_platform() {
     let test = "root_manifest_list_selects_the_platform";
-    if !available(test, &[]) {
+    if !registry_available(test, &[]) {
         return;
     }
     let reg = Registry::start(RegistryOpts::default());
-    let e = Engine::new();
+    let e = engine(test);
     let single = format!("{}/multi:single", reg.host);
     e.ok(&["tag", "busybox", &single]);
     let (digest, size) = pushed_digest(&e.ok(&["push", &single]), "single");
@@ -726,14 +513,14 @@ fn htpasswd(user: &str, password: &str) -> String {
 #[test]
 fn root_basic_auth_login_push_pull_logout() {
     let test = "root_basic_auth_login_push_pull_logout";
-    if !available(test, &["htpasswd"]) {
+    if !registry_available(test, &["htpasswd"]) {
         return;
     }
     let reg = Registry::start(RegistryOpts {
         htpasswd: Some(htpasswd("alice", "s3cret")),
         ..RegistryOpts::default()
     });
-    let e = Engine::new();
+    let e = engine(test);
     let name = format!("{}/private:v1", reg.host);
     e.ok(&["tag", "busybox", &name]);
     let err = e.fails(&["push", &name]);
@@ -940,12 +727,12 @@ fn decode(s: &str) -> String {
 #[test]
 fn root_bearer_token_flow_login_push_pull() {
     let test = "root_bearer_token_flow_login_push_pull";
-    if !available(test, &[]) {
+    if !registry_available(test, &[]) {
         return;
     }
     let reg = Registry::start(RegistryOpts::default());
     let front = BearerFront::start(reg.host.clone());
-    let e = Engine::new();
+    let e = engine(test);
     let name = format!("{}/tok/app:v1", front.host);
     e.ok(&["tag", "busybox", &name]);
 
@@ -1019,7 +806,7 @@ fn openssl(args: &[&str]) {
 #[test]
 fn root_https_registry_with_a_private_ca() {
     let test = "root_https_registry_with_a_private_ca";
-    if !available(test, &["openssl"]) {
+    if !registry_available(test, &["openssl"]) {
         return;
     }
     let Some(ip) = non_loopback_ip() else {
@@ -1082,7 +869,7 @@ fn root_https_registry_with_a_private_ca() {
         ip: Some(ip),
         ..RegistryOpts::default()
     });
-    let mut e = Engine::new();
+    let mut e = engine(test);
     let name = format!("{}/secure:v1", reg.host);
     e.ok(&["tag", "busybox", &name]);
 
@@ -1128,11 +915,11 @@ fn root_https_registry_with_a_private_ca() {
 #[test]
 fn root_corrupt_blob_fails_the_pull_and_leaves_nothing_behind() {
     let test = "root_corrupt_blob_fails_the_pull_and_leaves_nothing_behind";
-    if !available(test, &[]) {
+    if !registry_available(test, &[]) {
         return;
     }
     let reg = Registry::start(RegistryOpts::default());
-    let e = Engine::new();
+    let e = engine(test);
     // Two layers: busybox, and a commit on it.
     e.ok(&[
         "run",
@@ -1220,13 +1007,12 @@ fn root_corrupt_blob_fails_the_pull_and_leaves_nothing_behind() {
         "{err}"
     );
     assert_eq!(e.ok(&["layer", "ls", "-q"]), "");
-    assert!(e.images_rows().is_empty());
+    assert!(images_rows(&e).is_empty());
 
     let top = m["layers"][1]["digest"].as_str().unwrap().to_string();
     let hex = top.strip_prefix("sha256:").unwrap();
     let data = reg
-        .dir
-        .path()
+        .storage()
         .join("data/docker/registry/v2/blobs/sha256")
         .join(&hex[..2])
         .join(hex)
@@ -1242,7 +1028,7 @@ fn root_corrupt_blob_fails_the_pull_and_leaves_nothing_behind() {
         "{err}"
     );
     assert_eq!(e.ok(&["layer", "ls", "-q"]), "");
-    assert!(e.images_rows().is_empty());
+    assert!(images_rows(&e).is_empty());
     let left: Vec<_> = std::fs::read_dir(e.root.path().join("tmp"))
         .map(|d| {
             d.flatten()

@@ -495,3 +495,149 @@ fn root_api_resizes_reach_run_and_exec_ttys_and_docker_exec_t_gives_a_pts() {
     let (code, screen) = t.finish();
     assert_eq!(code, Some(8), "{screen}");
 }
+
+/// Whether a detached exec's holder (`exec -d --holder-ready-fd`) of this engine runs.
+fn holders_of(e: &Engine) -> Vec<String> {
+    let root = e.path().to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.iter().any(|a| a == "--holder-ready-fd") && args.contains(&root) {
+            found.push(args.join(" "));
+        }
+    }
+    found
+}
+
+#[test]
+fn root_exec_detached_outlives_the_command_that_started_it() {
+    let test = "root_exec_detached_outlives_the_command_that_started_it";
+    let Some(e) = Engine::new(test, "vfs") else {
+        return;
+    };
+    let Some(docker) = docker_cli(test) else {
+        return;
+    };
+    let d = Daemon::start(&e, docker);
+    e.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
+    let since = e.ok(&["inspect", "-f", "{{.State.StartedAt}}", "box"]);
+    // Each writes after its client has gone: with -t on a terminal that must still be
+    // there (a closed master would hang it up), without -t on no terminal at all.
+    let cases = [
+        (false, "-dt", "/cli-tty"),
+        (false, "-d", "/cli-plain"),
+        (true, "-dt", "/api-tty"),
+        (true, "-d", "/api-plain"),
+    ];
+    for (api, flags, file) in cases {
+        let script = format!("sleep 2; tty > {file}; echo ok >> {file}");
+        let args = ["exec", flags, "box", "sh", "-c", &script];
+        let out = if api {
+            d.docker(&args)
+        } else {
+            e.engine(&args)
+        };
+        assert!(out.status.success(), "{flags} {file}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "", "{flags} {file}");
+    }
+    let deadline = Instant::now() + PATIENCE;
+    for (_, flags, file) in cases {
+        loop {
+            let got = stdout(&e.engine(&["exec", "box", "cat", file]));
+            if got.ends_with("ok\n") {
+                if flags == "-dt" {
+                    assert!(got.starts_with("/dev/pts/"), "{file}: {got}");
+                } else {
+                    assert!(got.starts_with("not a tty"), "{file}: {got}");
+                }
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{flags} {file} never ran to its end"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // Each was reaped by whoever held it (the holder for the CLI, the daemon for the API),
+    // which recorded its end; the CLI's holders are gone then.
+    let until = || {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+    };
+    loop {
+        let out = e.ok(&[
+            "events",
+            "--since",
+            since.trim(),
+            "--until",
+            &until(),
+            "--filter",
+            "event=exec_start",
+            "--filter",
+            "event=exec_die",
+            "--format",
+            "{{.Actor.Attributes.execID}}|{{.Action}}|{{.Actor.Attributes.exitCode}}",
+        ]);
+        let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split('|').collect()).collect();
+        // The four detached ones, not the `cat`s that looked for their files.
+        let started: Vec<&str> = lines
+            .iter()
+            .filter(|l| l[1].starts_with("exec_start: sh -c sleep 2"))
+            .map(|l| l[0])
+            .collect();
+        let ended = started
+            .iter()
+            .filter(|id| {
+                lines
+                    .iter()
+                    .any(|l| l[0] == **id && l[1] == "exec_die" && l[2] == "0")
+            })
+            .count();
+        if started.len() == 4 && ended == 4 && holders_of(&e).is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "events: {out}, holders: {:?}",
+            holders_of(&e)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A detached exec that cannot start says why, with Docker's code.
+    let out = e.engine(&["exec", "-dt", "box", "nosuchcmd"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("OCI runtime exec failed"),
+        "{}",
+        stderr(&out)
+    );
+    let out = e.engine(&["exec", "-d", "-u", "nosuchuser", "box", "true"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unable to find user nosuchuser"),
+        "{}",
+        stderr(&out)
+    );
+    // A holder lasts as long as its process, which ends with the container.
+    e.ok(&["exec", "-dt", "box", "sleep", "1000"]);
+    assert_eq!(holders_of(&e).len(), 1, "{:?}", holders_of(&e));
+    e.ok(&["rm", "-f", "box"]);
+    let deadline = Instant::now() + PATIENCE;
+    while !holders_of(&e).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "holders left: {:?}",
+            holders_of(&e)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

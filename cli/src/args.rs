@@ -504,6 +504,10 @@ pub struct ExecArgs {
     /// Give extended privileges to the command
     #[arg(long)]
     pub privileged: bool,
+    /// With -d: this process is the exec's holder (started by `exec -d`, not meant to be
+    /// typed); it reports the start on this descriptor, then waits for the process.
+    #[arg(long, hide = true, requires = "detach")]
+    pub holder_ready_fd: Option<i32>,
     pub container: String,
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,

@@ -96,6 +96,12 @@ pub fn run(engine: &Engine) {
 /// Removes the layers that killed ingests added (their lease's `add` notes, top first) when no
 /// image holds them and no live ingest noted them; a layer still in use (a child, a mount)
 /// stays.
+///
+/// Each dead lease is undone under the layer store's lock, from reading the live ingests'
+/// notes to the last removal: an ingest notes a layer it builds on under that lock too, in
+/// the same step as its lookup, so it either finds the layer gone or has noted it before the
+/// notes are read here. The lock is held for one dead lease at a time (removing a few layers;
+/// readers never take it).
 fn sweep_ingests(engine: &Engine) {
     let root = &engine.settings.data_root;
     let dead: Vec<owned::DeadLease> = owned::dead_leases(root)
@@ -109,13 +115,7 @@ fn sweep_ingests(engine: &Engine) {
         let (_, chain) = note.split_once(' ')?;
         chain.parse().ok()
     };
-    let dead_names: Vec<&str> = dead.iter().map(|l| l.name.as_str()).collect();
-    let live: Vec<graph::ChainId> = owned::lease_notes(root, INGEST_LEASE)
-        .into_iter()
-        .filter(|(name, _)| !dead_names.contains(&name.as_str()))
-        .flat_map(|(_, notes)| notes)
-        .filter_map(|n| chain_of(&n))
-        .collect();
+    let dead_names: Vec<String> = dead.iter().map(|l| l.name.clone()).collect();
     let held: Vec<graph::ChainId> = match engine.images.list() {
         Ok(images) => images
             .iter()
@@ -133,16 +133,33 @@ fn sweep_ingests(engine: &Engine) {
             .filter(|n| n.starts_with("add "))
             .filter_map(|n| chain_of(n))
             .collect();
+        // An image made since `held` was read is safe too: it holds its top layer (taken
+        // under this lock, failing if the layer is gone), and a layer with a holder or a
+        // child is never removed.
+        let locked = match engine.layers.locked() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot lock the layer store: leaving killed ingests' layers");
+                return;
+            }
+        };
+        let live: Vec<graph::ChainId> = owned::lease_notes(root, INGEST_LEASE)
+            .into_iter()
+            .filter(|(name, _)| !dead_names.contains(name))
+            .flat_map(|(_, notes)| notes)
+            .filter_map(|n| chain_of(&n))
+            .collect();
         for chain in added.iter().rev() {
             if held.contains(chain) || live.contains(chain) {
                 continue;
             }
-            match engine.layers.remove(chain) {
+            match locked.remove(chain) {
                 Ok(()) => tracing::info!(%chain, "removed a layer of a killed ingest"),
                 Err(e) if e.kind() == graph::ErrorKind::NotFound => {}
                 Err(e) => tracing::warn!(%chain, error = %e, "leaving a layer of a killed ingest"),
             }
         }
+        drop(locked);
         lease.release();
     }
 }

@@ -235,3 +235,126 @@ fn the_layers_of_a_killed_ingest_go_at_the_next_start_unless_an_image_holds_them
     assert!(!leases.join("ingest-1-dead").exists());
     assert_eq!(listed(&engine, &[]).len(), 1);
 }
+
+/// Waits until a thread of this process waits for the flock on `lock` (a `->` line of
+/// /proc/locks on its inode); fails if `worker` ends first, as it did not wait.
+fn await_waiting_on<T>(lock: &Path, worker: &std::thread::ScopedJoinHandle<'_, T>) {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(lock).unwrap().ino().to_string();
+    let pid = std::process::id().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        let waiting = locks.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1) == Some(&"->")
+                && f.get(2) == Some(&"FLOCK")
+                && f.get(5) == Some(&pid.as_str())
+                && f.get(6)
+                    .is_some_and(|dev_ino| dev_ino.rsplit(':').next() == Some(&inode))
+        });
+        if waiting {
+            return;
+        }
+        assert!(
+            !worker.is_finished(),
+            "it went ahead without waiting for the layer store's lock"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "it neither waited for the lock nor ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+fn layer_store_lock(engine: &Engine) -> std::path::PathBuf {
+    engine.settings.data_root.join("image/vfs/layerdb/.lock")
+}
+
+/// A layer a killed ingest added, and that ingest's lease (unlocked, naming it).
+fn killed_ingests_layer(engine: &Engine) -> graph::Layer {
+    let orphan = engine
+        .layers
+        .register(Cursor::new(layer(&[("orphan", "2")])), None)
+        .unwrap();
+    let leases = engine.settings.data_root.join("leases");
+    std::fs::create_dir_all(&leases).unwrap();
+    std::fs::write(
+        leases.join("ingest-1-dead"),
+        format!("1\nadd {}\n", orphan.chain_id),
+    )
+    .unwrap();
+    orphan
+}
+
+#[test]
+fn the_sweep_reads_the_live_ingests_notes_under_the_lock_it_removes_under() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let orphan = killed_ingests_layer(&engine);
+    // Held here as a live ingest holds it while it notes a layer it found and builds on.
+    let locked = engine.layers.locked().unwrap();
+    let mut live = None;
+    std::thread::scope(|s| {
+        let sweep = s.spawn(|| engine_core::sweep::run(&engine));
+        await_waiting_on(&layer_store_lock(&engine), &sweep);
+        // The ingest's note, while the sweep waits: the sweep must read it before it
+        // removes anything.
+        let mut lease =
+            distribution::owned::Lease::take(&engine.settings.data_root, "ingest-2-live").unwrap();
+        lease.note(&format!("reuse {}", orphan.chain_id)).unwrap();
+        live = Some(lease);
+        drop(locked);
+        sweep.join().unwrap();
+    });
+    assert!(
+        engine.layers.get(&orphan.chain_id).is_ok(),
+        "the sweep removed a layer a live ingest had noted"
+    );
+    assert!(
+        !engine
+            .settings
+            .data_root
+            .join("leases/ingest-1-dead")
+            .exists()
+    );
+    // Once the live ingest is gone too, the next sweep takes the layer.
+    drop(live);
+    std::fs::write(
+        engine.settings.data_root.join("leases/ingest-3-dead"),
+        format!("1\nadd {}\n", orphan.chain_id),
+    )
+    .unwrap();
+    engine_core::sweep::run(&engine);
+    assert!(engine.layers.get(&orphan.chain_id).is_err());
+}
+
+#[test]
+fn an_ingest_notes_and_looks_up_a_stored_layer_in_one_step_under_the_store_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let orphan = killed_ingests_layer(&engine);
+    // Held here as the sweep holds it from reading the live notes to removing.
+    let locked = engine.layers.locked().unwrap();
+    let found = std::thread::scope(|s| {
+        let ingest = s.spawn(|| {
+            let mut ingest = distribution::ingest::Ingest::new(engine.stores()).unwrap();
+            ingest.reuse(&orphan.diff_id).unwrap()
+        });
+        await_waiting_on(&layer_store_lock(&engine), &ingest);
+        // The sweep's step: no live ingest has noted the layer yet, so it goes.
+        let notes = distribution::owned::lease_notes(&engine.settings.data_root, "ingest-");
+        assert!(
+            notes
+                .iter()
+                .flat_map(|(_, n)| n)
+                .all(|n| !n.starts_with("reuse")),
+            "{notes:?}"
+        );
+        locked.remove(&orphan.chain_id).unwrap();
+        drop(locked);
+        ingest.join().unwrap()
+    });
+    assert!(!found, "the ingest builds on a layer the sweep removed");
+}

@@ -9,17 +9,19 @@
 //! nothing half-stored, and layers that were already stored before it are never touched.
 //!
 //! A kill skips `Drop`, so an ingest also holds a lease (`<root>/leases/ingest-...`, see
-//! [`crate::owned`]) in which it notes each stored layer it builds on (`reuse CHAIN`, noted
-//! before it is looked up) and each layer it adds (`add CHAIN`). The next start's sweep
-//! removes the layers a dead ingest added that no image holds, and never one a live ingest
-//! noted.
+//! [`crate::owned`]) in which it notes each stored layer it builds on (`reuse CHAIN`) and each
+//! layer it adds (`add CHAIN`). The next start's sweep removes the layers a dead ingest added
+//! that no image holds, and never one a live ingest noted. The notes are written under the
+//! layer store's lock, in the same step as the lookup (or the publication) they are about,
+//! and the sweep holds that lock from reading the live notes to removing: so a layer an
+//! ingest found stored is never removed under it.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use graph::image::{Image, ImageStore};
-use graph::{ChainId, Digest, ErrorKind, Layer, LayerStore, Note};
+use graph::{ChainId, Digest, ErrorKind, Layer, LayerStore, Note, Noted};
 
 use crate::owned::Lease;
 
@@ -91,9 +93,16 @@ impl<'a> Ingest<'a> {
     /// top of the layers so far exists (it becomes the top), false if it must be added.
     pub fn reuse(&mut self, diff_id: &Digest) -> Result<bool> {
         let chain = self.next_chain(diff_id);
-        // Noted before the lookup: from here on no sweep removes it under this ingest.
-        self.note(&format!("reuse {chain}"))?;
-        match self.stores.layers.get(&chain) {
+        // Noted, then looked up, under the store's lock, which the sweep holds from reading
+        // the live ingests' notes to removing what a dead one added: the sweep has either
+        // removed the layer already (it is not found here) or reads this note and keeps it.
+        // A note and a lookup are short; the lock is not held longer.
+        let found = {
+            let locked = self.stores.layers.locked()?;
+            self.note(&format!("reuse {chain}"))?;
+            locked.get(&chain)
+        };
+        match found {
             Ok(_) => {
                 self.diff_ids.push(diff_id.clone());
                 self.top = Some(chain);
@@ -142,12 +151,20 @@ impl<'a> Ingest<'a> {
     pub fn adopt(&mut self, register: impl FnOnce(Note<'_>) -> Result<Layer>) -> Result<Layer> {
         let mut new: Option<ChainId> = None;
         let (lease, path) = (&mut self.lease, self.lease_path.as_path());
-        let layer = register(&mut |chain: &ChainId| {
-            // Before the layer exists: a kill from here on leaves its name for the sweep.
+        let layer = register(&mut |chain: &ChainId, noted: Noted| {
+            // Under the store's lock. A new layer is noted before it exists: a kill from here
+            // on leaves its name for the sweep. Stored content is noted before the lock goes,
+            // so no sweep removes it under this ingest (as in `reuse`).
+            let line = match noted {
+                Noted::Adding => format!("add {chain}"),
+                Noted::Reusing => format!("reuse {chain}"),
+            };
             lease
-                .note(&format!("add {chain}"))
+                .note(&line)
                 .map_err(|e| graph::Error::io("write", path, e))?;
-            new = Some(chain.clone());
+            if noted == Noted::Adding {
+                new = Some(chain.clone());
+            }
             Ok(())
         })?;
         self.diff_ids.push(layer.diff_id.clone());

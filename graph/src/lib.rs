@@ -33,5 +33,5 @@ pub mod testsuite;
 pub use driver::{Change, ChangeKind, CreateOpts, Driver};
 pub use error::{Error, ErrorKind, IoContext, Result};
 pub use id::{ChainId, DiffId, Digest, LayerId, chain_id};
-pub use layer_store::{Layer, LayerStore, Note, RwLayer};
+pub use layer_store::{Layer, LayerStore, Locked, Note, Noted, RwLayer};
 pub use select::{DriverConfig, DriverEntry, select_driver};

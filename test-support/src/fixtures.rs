@@ -19,6 +19,14 @@ pub struct Engine {
     /// This engine's own addresses and bridge name, so tests never collide with each other
     /// or with a real docker0.
     pub net: TestNet,
+    /// The registry client's credentials (`DOCKER_CONFIG`: `login` writes `config.json`
+    /// there), the test's own, never the host's.
+    pub docker_config: tempfile::TempDir,
+    /// The registry client's CA certificates (`ENGINE_CERTS_DIR`: `<host:port>/ca.crt`), the
+    /// test's own, never the host's /etc/engine/certs.d.
+    pub certs: tempfile::TempDir,
+    /// Global flags given to every command (`--insecure-registry HOST`, say).
+    pub extra_flags: Vec<String>,
 }
 
 /// A /20 of 10.192.0.0/10 that no host route and no other engine of this process uses:
@@ -95,6 +103,12 @@ impl TestNet {
 impl Engine {
     /// `None` (and SKIP printed) when the tier or the driver is not available.
     pub fn new(test: &str, driver: &'static str) -> Option<Engine> {
+        Engine::with_image(test, driver, &busybox_tar())
+    }
+
+    /// [`Engine::new`] with `tar` imported as `busybox` instead of the busybox root
+    /// filesystem.
+    pub fn with_image(test: &str, driver: &'static str, tar: &[u8]) -> Option<Engine> {
         if !crate::tier::root_available(test) {
             return None;
         }
@@ -112,6 +126,9 @@ impl Engine {
                 .unwrap(),
             driver,
             net: TestNet::pick(),
+            docker_config: tempfile::tempdir().unwrap(),
+            certs: tempfile::tempdir().unwrap(),
+            extra_flags: Vec::new(),
         };
         let probe = e.engine(&["info"]);
         if !probe.status.success() {
@@ -125,9 +142,10 @@ impl Engine {
             }
             panic!("engine info failed: {err}");
         }
-        let tar = e.root.path().join("busybox.tar");
-        std::fs::write(&tar, busybox_tar()).unwrap();
-        e.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+        let path = e.root.path().join("busybox.tar");
+        std::fs::write(&path, tar).unwrap();
+        e.ok(&["import", path.to_str().unwrap(), "busybox"]);
+        std::fs::remove_file(&path).unwrap();
         Some(e)
     }
 
@@ -144,9 +162,49 @@ impl Engine {
             .arg(&self.net.bridge)
             .arg("--default-address-pool")
             .arg(self.net.pool())
+            .args(&self.extra_flags)
             .args(args)
+            .env("DOCKER_CONFIG", self.docker_config.path())
+            .env("ENGINE_CERTS_DIR", self.certs.path())
             .env_remove("ENGINE_LOG");
         c
+    }
+
+    /// Runs `args` with `input` on standard input.
+    pub fn with_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs `args`, which must fail with exit status 1; returns standard error.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.engine(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "engine {args:?} should fail with 1: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// The credentials file `login` writes.
+    pub fn credentials_file(&self) -> std::path::PathBuf {
+        self.docker_config.path().join("config.json")
     }
 
     /// Runs `engine ARGS` with stdin closed and returns what it did.

@@ -7,7 +7,10 @@
 //! - [`rootfs`]: a busybox root filesystem, as a directory or as a tar to import.
 //! - The end-to-end fixtures ([`Engine`], [`Daemon`], [`docker_cli`]): a temp data root with
 //!   busybox imported, driven through the `engine` binary, torn down (processes, cgroups,
-//!   networks, mounts, files) in `Drop` even when the test fails.
+//!   networks, mounts, files) in `Drop` even when the test fails. Each engine has its own
+//!   registry client state (credentials file, certs dir).
+//! - [`registry`]: a real registry (`docker-registry`) on a free port, with basic auth or
+//!   TLS, for pull, push and login tests.
 //!
 //! `graph::testsuite` (the driver conformance suite), the runtime's tests, the devicemapper
 //! tier and the binary's end-to-end tests all take their tiers from here.
@@ -15,6 +18,7 @@
 #![allow(clippy::unwrap_used)] // fixtures: a failure is the test's failure
 
 mod fixtures;
+pub mod registry;
 pub mod rootfs;
 pub mod tier;
 

@@ -1,56 +1,112 @@
 //! `engine exec`: another process in a running container, through `runtime::exec`.
+//!
+//! A detached exec (`-d`) outlives the command that started it, as Docker's does (dockerd
+//! keeps it): the CLI re-executes itself as the exec's holder, in its own session, and
+//! returns once the holder reports that the process started. The holder is the process's
+//! parent: it holds the pty master of a `-t` exec (a closed master would hang the terminal
+//! up, and SIGHUP kill the process), drains its output as nobody reads it, reaps the process
+//! and records its `exec_die`.
 
-use std::io;
-use std::os::fd::AsFd;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use runtime::StdioSet;
 
 use crate::args::ExecArgs;
 use engine_core::container::store::ContainerStore;
-use engine_core::container::{monitor, spec};
+use engine_core::container::{monitor, spawn, spec};
 use engine_core::engine::Engine;
 
 pub fn run(engine: &Engine, args: ExecArgs) -> Result<ExitCode> {
+    // The holder's report channel, taken first so that it is closed whatever happens.
+    let mut ready = match args.holder_ready_fd {
+        Some(fd) => Some(take_ready_fd(fd)?),
+        None => None,
+    };
+    let result = exec(engine, &args, &mut ready);
+    // What went wrong before the process started is the spawner's to print.
+    if let Some(mut ready) = ready.take() {
+        let (code, message) = match &result {
+            Ok(code) => (*code, String::new()),
+            Err(e) => (126, format!("{e:#}")),
+        };
+        let _ = write!(ready, "err {code}\n{message}");
+        return Ok(ExitCode::from(code));
+    }
+    result.map(ExitCode::from)
+}
+
+/// A failure before the process runs: told to the spawner of a holder, else printed.
+fn refuse(ready: &mut Option<File>, code: u8, message: &str) -> u8 {
+    match ready.take() {
+        Some(mut r) => {
+            let _ = write!(r, "err {code}\n{message}");
+        }
+        None => eprintln!("{message}"),
+    }
+    code
+}
+
+/// The exec; its exit code (the process's, or why it did not run). A holder's `ready` is
+/// taken once it has been told the outcome of the start.
+fn exec(engine: &Engine, args: &ExecArgs, ready: &mut Option<File>) -> Result<u8> {
     let store = ContainerStore::open(&engine.settings.data_root)?;
     let record = store.resolve(&args.container)?;
     if !record.state.running || record.state.pid <= 0 || !store.monitor_alive(&record.id) {
-        eprintln!(
+        let message = format!(
             "Error response from daemon: Container {} is not running",
             record.id
         );
-        return Ok(ExitCode::from(1));
+        return Ok(refuse(ready, 1, &message));
     }
     if record.state.paused {
-        eprintln!(
+        let message = format!(
             "Error response from daemon: Container {} is paused, unpause the container before exec",
             record.id
         );
-        return Ok(ExitCode::from(1));
+        return Ok(refuse(ready, 1, &message));
+    }
+    if args.detach && ready.is_none() {
+        return spawn_holder(engine, args);
     }
     let pid = record.state.pid;
     // The container's root as its init sees it: users and groups resolve there.
     let rootfs = PathBuf::from(format!("/proc/{pid}/root"));
     let mut record = record;
     record.exec_overrides(args.user.as_deref(), args.workdir.as_deref(), &args.env);
-    let mut process = spec::process(&record, &rootfs, args.tty, args.interactive)?;
+    // A detached exec has nobody to read from or write to, as Docker's.
+    let stdin = args.interactive && !args.detach;
+    let mut process = spec::process(&record, &rootfs, args.tty, stdin)?;
     process.args = args.command.clone();
     spec::privileged_exec(&mut process, args.privileged);
     let current = Arc::new(AtomicI32::new(0));
     if !args.tty && !args.detach {
         monitor::forward_signals(Arc::clone(&current))?;
     }
-    let mut proc = match runtime::exec(pid, &process, StdioSet::default()) {
+    let stdio = if args.detach {
+        StdioSet {
+            stdin: runtime::Stdio::Null,
+            stdout: runtime::Stdio::Null,
+            stderr: runtime::Stdio::Null,
+        }
+    } else {
+        StdioSet::default()
+    };
+    let mut proc = match runtime::exec(pid, &process, stdio) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!(
+            let message = format!(
                 "OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown"
             );
-            return Ok(ExitCode::from(e.exit_code().unwrap_or(126) as u8));
+            let code = u8::try_from(e.exit_code().unwrap_or(126)).unwrap_or(126);
+            return Ok(refuse(ready, code, &message));
         }
     };
     let root = &engine.settings.data_root;
@@ -62,10 +118,22 @@ pub fn run(engine: &Engine, args: ExecArgs) -> Result<ExitCode> {
     );
     events.created();
     events.started();
-    if args.detach {
-        // The process lives on with the container; nobody waits for it here.
-        std::mem::forget(proc);
-        return Ok(ExitCode::SUCCESS);
+    if let Some(mut ready) = ready.take() {
+        let _ = writeln!(ready, "ok {}", proc.pid());
+        drop(ready);
+        // Output of a detached tty goes nowhere (Docker's too), but it is read: a full
+        // pty buffer would block the process.
+        if let Some(master) = proc.take_pty_master() {
+            std::thread::spawn(move || {
+                let mut master = File::from(master);
+                let _ = io::copy(&mut master, &mut io::sink());
+            });
+        }
+        // The master goes with this process once the exec has ended, as dockerd lets go of
+        // it then.
+        let status = proc.wait()?;
+        events.died(status.code);
+        return Ok(0);
     }
     current.store(proc.pid(), Ordering::SeqCst);
     if let Some(master) = proc.take_pty_master() {
@@ -75,5 +143,92 @@ pub fn run(engine: &Engine, args: ExecArgs) -> Result<ExitCode> {
     }
     let status = proc.wait()?;
     events.died(status.code);
-    Ok(ExitCode::from(u8::try_from(status.code).unwrap_or(1)))
+    Ok(u8::try_from(status.code).unwrap_or(1))
+}
+
+/// The descriptor the spawner handed its holder, kept from the exec'd process.
+fn take_ready_fd(fd: i32) -> Result<File> {
+    if fd < 3 {
+        anyhow::bail!("invalid --holder-ready-fd {fd}: want a descriptor above 2");
+    }
+    // SAFETY: F_GETFD only reads the descriptor's flags; it fails on a closed one.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        anyhow::bail!("invalid --holder-ready-fd {fd}: not an open descriptor");
+    }
+    // SAFETY: the spawner put the write end of its pipe at this descriptor for us (open, as
+    // checked above), and nothing else in this process owns it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    nix::fcntl::fcntl(
+        &owned,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )?;
+    Ok(File::from(owned))
+}
+
+/// Starts this exec again as its holder (`exec -d --holder-ready-fd 3 ...`) in its own
+/// session, with no terminal and null streams, and waits for its report: the start, or why
+/// the process could not start (printed here, with its exit code).
+fn spawn_holder(engine: &Engine, args: &ExecArgs) -> Result<u8> {
+    let (reader, writer) = io::pipe().context("creating a pipe")?;
+    let mut cmd = spawn::engine_command(engine);
+    cmd.arg("exec")
+        .arg("--detach")
+        .arg("--holder-ready-fd")
+        .arg("3");
+    if args.tty {
+        cmd.arg("--tty");
+    }
+    if args.interactive {
+        cmd.arg("--interactive");
+    }
+    if args.privileged {
+        cmd.arg("--privileged");
+    }
+    // `-e KEY` alone is read from the environment, which the holder inherits.
+    for e in &args.env {
+        cmd.arg(format!("--env={e}"));
+    }
+    if let Some(u) = &args.user {
+        cmd.arg(format!("--user={u}"));
+    }
+    if let Some(w) = &args.workdir {
+        cmd.arg(format!("--workdir={w}"));
+    }
+    cmd.arg("--")
+        .arg(&args.container)
+        .args(&args.command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let fd = writer.as_raw_fd();
+    // SAFETY: between fork and exec only async-signal-safe calls: setsid and dup2 (which
+    // clears close-on-exec on the copy at fd 3, the one the holder inherits).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 || libc::dup2(fd, 3) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    // The holder is not waited for: it outlives this command, and init reaps it.
+    let _holder = cmd.spawn().context("starting the exec's holder")?;
+    drop(writer);
+    drop(cmd);
+    let mut reader = BufReader::new(reader);
+    let mut first = String::new();
+    reader.read_line(&mut first)?;
+    if first.starts_with("ok") {
+        return Ok(0);
+    }
+    if let Some(code) = first.strip_prefix("err ") {
+        let code: u8 = code.trim().parse().unwrap_or(126);
+        let mut message = String::new();
+        reader.read_to_string(&mut message)?;
+        eprintln!("{message}");
+        return Ok(code);
+    }
+    anyhow::bail!(
+        "the exec's holder exited without starting the process (run it in the foreground, without -d, to see why)"
+    )
 }

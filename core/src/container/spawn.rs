@@ -18,35 +18,7 @@ use crate::engine::Engine;
 /// child: a short-lived CLI just exits; the daemon reaps it.
 pub fn spawn_monitor(engine: &Engine, id: &str) -> Result<std::process::Child> {
     let (reader, writer) = io::pipe().context("creating a pipe")?;
-    let settings = &engine.settings;
-    let mut cmd = Command::new("/proc/self/exe");
-    // The settings in effect travel as flags; /dev/null stands in for daemon.json so the file
-    // is not read twice (a flag and a file key for the same setting is an error).
-    cmd.arg("--config")
-        .arg("/dev/null")
-        .arg("--data-root")
-        .arg(&settings.data_root)
-        .arg("--storage-driver")
-        .arg(engine.driver.name());
-    for opt in &settings.storage_opts {
-        cmd.arg("--storage-opt").arg(opt);
-    }
-    let net = &settings.network;
-    cmd.arg("--bip")
-        .arg(format!(
-            "{}/{}",
-            net.bridge_gateway,
-            net.bridge_subnet.prefix()
-        ))
-        .arg("--bridge")
-        .arg(&net.bridge_name);
-    for (base, size) in &net.pools {
-        cmd.arg("--default-address-pool")
-            .arg(format!("base={base},size={size}"));
-    }
-    if let Some(level) = &settings.log_level {
-        cmd.arg("--log-level").arg(level);
-    }
+    let mut cmd = engine_command(engine);
     cmd.arg("container-monitor")
         .arg(id)
         .arg("--ready-fd")
@@ -84,6 +56,41 @@ pub fn spawn_monitor(engine: &Engine, id: &str) -> Result<std::process::Child> {
     Err(anyhow!(
         "the container monitor exited without starting the container (run with --log-level debug and `engine container-monitor {id}` to see why)"
     ))
+}
+
+/// The engine binary with the settings in effect as flags, for a subcommand that must see
+/// the same engine (a container's monitor, a detached exec's holder).
+pub fn engine_command(engine: &Engine) -> Command {
+    let settings = &engine.settings;
+    let mut cmd = Command::new("/proc/self/exe");
+    // The settings in effect travel as flags; /dev/null stands in for daemon.json so the file
+    // is not read twice (a flag and a file key for the same setting is an error).
+    cmd.arg("--config")
+        .arg("/dev/null")
+        .arg("--data-root")
+        .arg(&settings.data_root)
+        .arg("--storage-driver")
+        .arg(engine.driver.name());
+    for opt in &settings.storage_opts {
+        cmd.arg("--storage-opt").arg(opt);
+    }
+    let net = &settings.network;
+    cmd.arg("--bip")
+        .arg(format!(
+            "{}/{}",
+            net.bridge_gateway,
+            net.bridge_subnet.prefix()
+        ))
+        .arg("--bridge")
+        .arg(&net.bridge_name);
+    for (base, size) in &net.pools {
+        cmd.arg("--default-address-pool")
+            .arg(format!("base={base},size={size}"));
+    }
+    if let Some(level) = &settings.log_level {
+        cmd.arg("--log-level").arg(level);
+    }
+    cmd
 }
 
 /// `engine container-monitor ID`: the detached monitor's entry point.

@@ -33,8 +33,18 @@ use crate::id::{ChainId, DiffId, LayerId, chain_id};
 use crate::store_lock::StoreLock;
 use layout::{Layout, TAR_SPLIT, read_layer, read_mount, write_layer_dir, write_mount_dir};
 
-/// Told the chain id of a layer about to be published (see [`LayerStore::register_noting`]).
-pub type Note<'a> = &'a mut dyn FnMut(&ChainId) -> Result<()>;
+/// Told, under the store's lock, the chain id of the layer a registration ends with (see
+/// [`LayerStore::register_noting`]), and whether it is new.
+pub type Note<'a> = &'a mut dyn FnMut(&ChainId, Noted) -> Result<()>;
+
+/// What a [`Note`] is told of the layer a registration ends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Noted {
+    /// A new layer, about to be published.
+    Adding,
+    /// The same content was stored already: the caller gets that layer.
+    Reusing,
+}
 
 /// One read-only layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +79,25 @@ pub struct LayerStore {
     driver: Arc<dyn Driver>,
 }
 
+/// The layer store's lock, held (see [`LayerStore::locked`]); released on drop.
+#[derive(Debug)]
+pub struct Locked<'a> {
+    store: &'a LayerStore,
+    _lock: StoreLock,
+}
+
+impl Locked<'_> {
+    /// The layer with this chain id.
+    pub fn get(&self, chain: &ChainId) -> Result<Layer> {
+        self.store.get(chain)
+    }
+
+    /// [`LayerStore::remove`], under this lock.
+    pub fn remove(&self, chain: &ChainId) -> Result<()> {
+        self.store.remove_locked(chain)
+    }
+}
+
 impl LayerStore {
     /// Opens (creating if needed) the store under `image_root` (`<data-root>/image/<driver>`),
     /// and cleans up whatever an interrupted operation left in `tmp/`.
@@ -99,12 +128,15 @@ impl LayerStore {
     /// Registers a layer from a tar stream (plain, gzip or zstd) on top of `parent`.
     /// If the same chain already exists the new copy is discarded and the existing one returned.
     pub fn register(&self, input: impl Read, parent: Option<&ChainId>) -> Result<Layer> {
-        self.register_noting(input, parent, &mut |_| Ok(()))
+        self.register_noting(input, parent, &mut |_, _| Ok(()))
     }
 
-    /// [`LayerStore::register`], telling `note` the chain id of a new layer just before it is
-    /// published (never for content already stored), so a caller can record what it added
-    /// where a sweep after a kill finds it: from the note on, the layer may exist.
+    /// [`LayerStore::register`], telling `note` the chain id of the layer it ends with, under
+    /// the store's lock: a new layer just before it is published ([`Noted::Adding`]), so a
+    /// caller can record what it added where a sweep after a kill finds it (from the note on,
+    /// the layer may exist); or content already stored ([`Noted::Reusing`]), so a caller can
+    /// record that it builds on it before a sweep, which removes under this lock, could take
+    /// it away.
     pub fn register_noting(
         &self,
         input: impl Read,
@@ -142,9 +174,10 @@ impl LayerStore {
             self.discard_driver_layer(&cache_id);
             let _ = fs::remove_file(&recording);
             journal.finish(&journal_path);
+            note(&chain, Noted::Reusing)?;
             return Ok(existing);
         }
-        if let Err(e) = note(&chain) {
+        if let Err(e) = note(&chain, Noted::Adding) {
             self.discard_driver_layer(&cache_id);
             let _ = fs::remove_file(&recording);
             journal.finish(&journal_path);
@@ -271,8 +304,21 @@ impl LayerStore {
 
     /// Removes `chain` when nothing uses it: no holder, no child layer, no writable layer on it.
     pub fn remove(&self, chain: &ChainId) -> Result<()> {
+        self.locked()?.remove(chain)
+    }
+
+    /// Takes the store's lock, for a caller that must look at the store and change it in one
+    /// step that no registration or removal of another process comes between (readers never
+    /// take it, so they go on meanwhile). Hold it briefly: every writer waits for it.
+    pub fn locked(&self) -> Result<Locked<'_>> {
+        Ok(Locked {
+            store: self,
+            _lock: self.lock()?,
+        })
+    }
+
+    fn remove_locked(&self, chain: &ChainId) -> Result<()> {
         let _span = info_span!("remove_layer", driver = self.driver.name()).entered();
-        let _lock = self.lock()?;
         let layer = self.get(chain)?;
         self.check_unused(&layer)?;
         let doomed = self.layout.deleting_dir(chain);
@@ -443,7 +489,7 @@ impl LayerStore {
 
     /// Makes a new read-only layer from the changes of writable layer `name` (`commit`).
     pub fn commit_rw(&self, name: &str) -> Result<Layer> {
-        self.commit_rw_noting(name, &mut |_| Ok(()))
+        self.commit_rw_noting(name, &mut |_, _| Ok(()))
     }
 
     /// [`LayerStore::commit_rw`], with a [`Note`] as [`LayerStore::register_noting`] takes.
@@ -462,7 +508,7 @@ impl LayerStore {
     /// Makes a new read-only layer from writable layer `name` holding only `changes` (a
     /// subset of [`LayerStore::changes_rw`], say without what the runtime itself put there).
     pub fn commit_rw_changes(&self, name: &str, changes: &[Change]) -> Result<Layer> {
-        self.commit_rw_changes_noting(name, changes, &mut |_| Ok(()))
+        self.commit_rw_changes_noting(name, changes, &mut |_, _| Ok(()))
     }
 
     /// [`LayerStore::commit_rw_changes`], with a [`Note`] as [`LayerStore::register_noting`]
