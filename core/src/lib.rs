@@ -34,7 +34,7 @@ pub mod network;
 pub mod prune;
 pub mod registry;
 pub mod reserve;
-pub(crate) mod sweep;
+pub mod sweep;
 pub mod transfer;
 pub mod volume;
 
