@@ -7,23 +7,6 @@ use test_support as common;
 
 use common::*;
 
-/// The venv's python with the Docker SDK, or a skip when it cannot be installed.
-fn sdk_python(test: &str) -> Option<String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/client-venv.sh");
-    let out = std::process::Command::new(script).output().unwrap();
-    if !out.status.success() {
-        graph::testsuite::skip(
-            test,
-            &format!(
-                "cannot install Docker's Python SDK (pip install docker): {}",
-                stderr(&out)
-            ),
-        );
-        return None;
-    }
-    Some(stdout(&out).trim().to_string())
-}
-
 #[test]
 fn root_python_sdk_drives_the_daemon() {
     let test = "root_python_sdk_drives_the_daemon";

@@ -409,6 +409,26 @@ pub fn unmount_under(root: &Path) {
     }
 }
 
+/// The Python of a venv with Docker's SDK (made by the workspace's
+/// scripts/client-venv.sh), or `None` after a skip when it cannot be installed.
+pub fn sdk_python(test: &str) -> Option<String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/client-venv.sh");
+    let out = Command::new(script)
+        .output()
+        .expect("scripts/client-venv.sh");
+    if !out.status.success() {
+        crate::tier::skip(
+            test,
+            &format!(
+                "cannot install Docker's Python SDK (pip install docker): {}",
+                stderr(&out)
+            ),
+        );
+        return None;
+    }
+    Some(stdout(&out).trim().to_string())
+}
+
 /// A loopback TCP port free at the time of the call.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

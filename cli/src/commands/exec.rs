@@ -8,15 +8,14 @@
 //! and records its `exec_die`.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use runtime::StdioSet;
 
 use crate::args::ExecArgs;
@@ -169,7 +168,6 @@ fn take_ready_fd(fd: i32) -> Result<File> {
 /// session, with no terminal and null streams, and waits for its report: the start, or why
 /// the process could not start (printed here, with its exit code).
 fn spawn_holder(engine: &Engine, args: &ExecArgs) -> Result<u8> {
-    let (reader, writer) = io::pipe().context("creating a pipe")?;
     let mut cmd = spawn::engine_command(engine);
     cmd.arg("exec")
         .arg("--detach")
@@ -194,39 +192,16 @@ fn spawn_holder(engine: &Engine, args: &ExecArgs) -> Result<u8> {
     if let Some(w) = &args.workdir {
         cmd.arg(format!("--workdir={w}"));
     }
-    cmd.arg("--")
-        .arg(&args.container)
-        .args(&args.command)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let fd = writer.as_raw_fd();
-    // SAFETY: between fork and exec only async-signal-safe calls: setsid and dup2 (which
-    // clears close-on-exec on the copy at fd 3, the one the holder inherits).
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 || libc::dup2(fd, 3) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    cmd.arg("--").arg(&args.container).args(&args.command);
     // The holder is not waited for: it outlives this command, and init reaps it.
-    let _holder = cmd.spawn().context("starting the exec's holder")?;
-    drop(writer);
-    drop(cmd);
-    let mut reader = BufReader::new(reader);
-    let mut first = String::new();
-    reader.read_line(&mut first)?;
-    if first.starts_with("ok") {
-        return Ok(0);
-    }
-    if let Some(code) = first.strip_prefix("err ") {
-        let code: u8 = code.trim().parse().unwrap_or(126);
-        let mut message = String::new();
-        reader.read_to_string(&mut message)?;
-        eprintln!("{message}");
-        return Ok(code);
+    let (_holder, report) = spawn::spawn_reporting(cmd, "the exec's holder")?;
+    match report {
+        spawn::Report::Started => return Ok(0),
+        spawn::Report::Failed { code, message } => {
+            eprintln!("{message}");
+            return Ok(code.and_then(|c| u8::try_from(c).ok()).unwrap_or(126));
+        }
+        spawn::Report::Silent => {}
     }
     anyhow::bail!(
         "the exec's holder exited without starting the process (run it in the foreground, without -d, to see why)"

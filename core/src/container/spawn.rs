@@ -17,18 +17,51 @@ use crate::engine::Engine;
 /// waits until it reports that the container runs (or why it does not). The monitor is our
 /// child: a short-lived CLI just exits; the daemon reaps it.
 pub fn spawn_monitor(engine: &Engine, id: &str) -> Result<std::process::Child> {
-    let (reader, writer) = io::pipe().context("creating a pipe")?;
     let mut cmd = engine_command(engine);
     cmd.arg("container-monitor")
         .arg(id)
         .arg("--ready-fd")
-        .arg("3")
-        .stdin(Stdio::null())
+        .arg("3");
+    let (mut child, report) = spawn_reporting(cmd, "the container monitor")?;
+    if report == Report::Started {
+        return Ok(child);
+    }
+    let _ = child.wait();
+    if let Report::Failed { code, message } = report {
+        return Err(ExitError::new(code.unwrap_or(125), message).into());
+    }
+    Err(anyhow!(
+        "the container monitor exited without starting the container (run with --log-level debug and `engine container-monitor {id}` to see why)"
+    ))
+}
+
+/// What a process started by [`spawn_reporting`] said first.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Report {
+    /// `ok`: it started what it was asked to.
+    Started,
+    /// `err CODE` and a message: it could not (the code, when it is a number).
+    Failed {
+        /// The exit code to give.
+        code: Option<i32>,
+        /// Why, for the user.
+        message: String,
+    },
+    /// It exited without a word.
+    Silent,
+}
+
+/// Starts `cmd` (an [`engine_command`] given `--ready-fd 3`, or the like) in its own session,
+/// detached from the terminal with null standard streams and a pipe at fd 3, and reads its
+/// first report there. A container's monitor and a detached exec's holder start this way.
+pub fn spawn_reporting(mut cmd: Command, what: &str) -> Result<(std::process::Child, Report)> {
+    let (reader, writer) = io::pipe().context("creating a pipe")?;
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let fd = writer.as_raw_fd();
     // SAFETY: between fork and exec only async-signal-safe calls: setsid and dup2 (which
-    // clears close-on-exec on the copy at fd 3, the one the monitor inherits).
+    // clears close-on-exec on the copy at fd 3, the one the child inherits).
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() < 0 || libc::dup2(fd, 3) < 0 {
@@ -37,25 +70,26 @@ pub fn spawn_monitor(engine: &Engine, id: &str) -> Result<std::process::Child> {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().context("starting the container monitor")?;
+    let child = cmd.spawn().with_context(|| format!("starting {what}"))?;
+    // Our copies of the write end go, so a child that dies unheard reads as end of file.
     drop(writer);
     drop(cmd);
     let mut reader = BufReader::new(reader);
     let mut first = String::new();
     reader.read_line(&mut first)?;
-    if first.starts_with("ok") {
-        return Ok(child);
-    }
-    let _ = child.wait();
-    if let Some(code) = first.strip_prefix("err ") {
-        let code: i32 = code.trim().parse().unwrap_or(125);
+    let report = if first.starts_with("ok") {
+        Report::Started
+    } else if let Some(code) = first.strip_prefix("err ") {
         let mut message = String::new();
         reader.read_to_string(&mut message)?;
-        return Err(ExitError::new(code, message).into());
-    }
-    Err(anyhow!(
-        "the container monitor exited without starting the container (run with --log-level debug and `engine container-monitor {id}` to see why)"
-    ))
+        Report::Failed {
+            code: code.trim().parse().ok(),
+            message,
+        }
+    } else {
+        Report::Silent
+    };
+    Ok((child, report))
 }
 
 /// The engine binary with the settings in effect as flags, for a subcommand that must see
