@@ -186,13 +186,15 @@ fn parent_of(pid: u32) -> u32 {
         .unwrap_or(0)
 }
 
-/// The pid of a `sleep` with these exact arguments run by `daemon`'s build, once it runs
-/// (another test, or another checkout's, may run the same command).
-fn wait_for_sleep(arg: &str, daemon: u32) -> u32 {
+/// The pid of a `sleep` with these exact arguments run by this test's build, once it runs:
+/// one that descends from this test process (the daemon it started, or what that daemon
+/// detached and this process, a subreaper, adopted), not another checkout's.
+fn wait_for_sleep(arg: &str) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(120);
+    let me = std::process::id();
     let descends = |mut pid: u32| {
         while pid > 1 {
-            if pid == daemon {
+            if pid == me {
                 return true;
             }
             pid = parent_of(pid);
@@ -271,7 +273,7 @@ fn root_docker_build_applies_labels_limits_and_hosts_to_run_steps() {
             .unwrap()
     };
     // The second RUN's cgroup, seen from the host while it runs.
-    let pid = wait_for_sleep("7071", d.child.id());
+    let pid = wait_for_sleep("7071");
     let values = cgroup_values(pid);
     let _ = Command::new("kill").arg(pid.to_string()).status();
     let out = build.wait_with_output().unwrap();
@@ -307,7 +309,13 @@ fn root_docker_build_applies_labels_limits_and_hosts_to_run_steps() {
         "98304\n1234\n10.1.2.3\tmyhost\n"
     );
 
-    // The same through `engine build`.
+    // The same through `engine build` (without the step that waits to be looked at).
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\n\
+         RUN df -k /dev/shm | tail -n 1 | awk '{print $2}' > /shm && ulimit -n > /nofile && grep myhost /etc/hosts > /hosts\n\
+         CMD [\"cat\", \"/shm\", \"/nofile\", \"/hosts\"]\n",
+    )]);
     let out = e.engine(&[
         "build",
         "--no-cache",
