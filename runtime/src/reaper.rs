@@ -16,6 +16,10 @@ use crate::{IoContext, Result};
 /// Forks. Returns `Ok` in the child, which is to become the command. The parent never
 /// returns: it is PID 1 until the child ends.
 pub(crate) fn fork_command() -> Result<()> {
+    // Before the fork, so the command never runs while PID 1 still shows the engine (it
+    // reads its own copy of nothing; its execve gives it its own arguments, environment and
+    // dumpable flag).
+    hide_the_engine();
     // SAFETY: the caller is single-threaded (the container's init after the double fork).
     match unsafe { nix::unistd::fork() }.ctx("fork the command under --init", "")? {
         ForkResult::Child => Ok(()),
@@ -24,7 +28,6 @@ pub(crate) fn fork_command() -> Result<()> {
             // here, so the engine learns of the command's execve (or failure) from the child.
             // SAFETY: close_range closes descriptors only; this process uses none above 2.
             unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-            hide_the_engine();
             let code = supervise(child);
             // SAFETY: _exit ends PID 1 without running anything inherited from the engine.
             unsafe { libc::_exit(code) }
@@ -47,7 +50,8 @@ fn hide_the_engine() {
     };
     // SAFETY: [arg_start, arg_end) and [env_start, env_end) are this process's argument and
     // environment strings, as the kernel reports them: mapped, writable stack memory. Nothing
-    // in this process reads them again (supervise uses neither).
+    // in this process or the command it forks reads them again (supervise uses neither; the
+    // command's execve takes its arguments and environment from the heap).
     unsafe {
         if env_end > env_start {
             std::ptr::write_bytes(env_start as *mut u8, 0, env_end - env_start);
