@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// Runs `f` on each name, printing the name on success and the error otherwise; fails at the
 /// end when any failed, as Docker's CLI does.
-fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<ExitCode> {
+pub(super) fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<ExitCode> {
     let mut failed = false;
     for name in names {
         match f(name) {

@@ -1,7 +1,6 @@
 //! `engine update`: new resource limits and restart policy for containers, with Docker's
 //! flags (`engine_core::container::update` does the work).
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -62,28 +61,11 @@ fn wanted(args: &UpdateArgs) -> Result<Update> {
 pub fn run(engine: &Engine, args: UpdateArgs) -> Result<ExitCode> {
     let u = wanted(&args)?;
     let store = store(engine)?;
-    let mut failed = false;
-    for name in &args.containers {
-        let done = store
-            .resolve(name)
-            .and_then(|record| update(engine, &store, &record, &u));
-        match done {
-            Ok(warnings) => {
-                for w in warnings {
-                    eprintln!("{w}");
-                }
-                println!("{name}");
-            }
-            Err(e) => {
-                eprintln!("Error response from daemon: {e:#}");
-                failed = true;
-            }
+    super::lifecycle::each(&args.containers, |name| {
+        let record = store.resolve(name)?;
+        for w in update(engine, &store, &record, &u)? {
+            eprintln!("{w}");
         }
-    }
-    let _ = std::io::stdout().flush();
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+        Ok(())
     })
 }
